@@ -1,0 +1,289 @@
+/*
+ * The host (Linux, user space) implementation of include/kspan/platform.h.
+ *
+ * It lets the very same mm/ code that runs in the kernel run in a process:
+ *   - a "CPU" is a slot a thread claims on first use and gives back when it
+ *     exits, so each live thread has its own mcache and the lock-free fast
+ *     path stays lock-free.  When every slot is taken, further threads share
+ *     one overflow slot and ks_plat_irq_save() serialises them with a lock
+ *     (the host's stand-in for "interrupts off on this CPU");
+ *   - address space is reserved with mmap(PROT_NONE, MAP_NORESERVE),
+ *     committed with mprotect (fresh pages read as zero) and decommitted
+ *     with madvise(MADV_DONTNEED) + mprotect(PROT_NONE), so the heap's
+ *     scavenging really gives memory back to the kernel;
+ *   - it checks its callers the way a page source should (after Fuchsia's
+ *     test PageManager): commit and decommit must be page aligned and lie
+ *     inside one reservation, or the process aborts with a message.  It
+ *     counts committed bytes exactly (a bit per 4 KiB page) and can be told
+ *     to fail commits beyond a limit, for out-of-memory tests.
+ */
+#define _GNU_SOURCE
+#include <kspan/platform.h>
+#include "arch/host/platform.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HOST_PAGE 4096u
+#define MAX_RESERVATIONS 64
+
+/* ---- Output ---------------------------------------------------------- */
+
+void ks_plat_write(const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(2, s, n);
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+void ks_plat_abort(const char *msg)
+{
+	char buf[600];
+	int n = snprintf(buf, sizeof(buf), "kspan: %s\n", msg);
+	if (n > 0)
+		ks_plat_write(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	abort();
+}
+
+uint64_t ks_plat_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void ks_plat_cpu_relax(void)
+{
+	static __thread unsigned spins;
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+	/* A host thread holding a spinlock can be preempted: yield now and
+	 * then instead of burning the holder's time slice. */
+	if ((++spins & 63) == 0)
+		sched_yield();
+}
+
+/* ---- CPU slots ------------------------------------------------------- */
+
+/* Slot KSPAN_MAX_CPUS - 1 is the shared overflow slot. */
+#define OVERFLOW_SLOT (KSPAN_MAX_CPUS - 1)
+
+static uint64_t slot_used[(KSPAN_MAX_CPUS + 63) / 64];
+static pthread_key_t slot_key;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+static void (*thread_exit_hook)(void);
+static pthread_mutex_t overflow_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static __thread int my_slot = -1;
+static __thread unsigned guard_depth;
+
+static void slot_release(void *arg)
+{
+	(void)arg;
+	if (my_slot < 0)
+		return;
+	if (thread_exit_hook)
+		thread_exit_hook();
+	if (my_slot != OVERFLOW_SLOT)
+		__atomic_fetch_and(&slot_used[my_slot / 64],
+		                   ~(1ull << (my_slot % 64)), __ATOMIC_RELEASE);
+	my_slot = -2; /* exited: late calls use the overflow slot */
+}
+
+static void slot_key_init(void)
+{
+	if (pthread_key_create(&slot_key, slot_release) != 0)
+		ks_plat_abort("host platform: pthread_key_create failed");
+}
+
+static int slot_claim(void)
+{
+	pthread_once(&slot_once, slot_key_init);
+	for (int i = 0; i < OVERFLOW_SLOT; i++) {
+		uint64_t bit = 1ull << (i % 64);
+		uint64_t old = __atomic_fetch_or(&slot_used[i / 64], bit,
+		                                 __ATOMIC_ACQUIRE);
+		if (!(old & bit)) {
+			/* Non-NULL value so the destructor runs at exit. */
+			pthread_setspecific(slot_key, (void *)1);
+			return i;
+		}
+	}
+	return OVERFLOW_SLOT;
+}
+
+void ks_host_set_thread_exit_hook(void (*fn)(void))
+{
+	thread_exit_hook = fn;
+}
+
+unsigned ks_host_slots_in_use(void)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < sizeof(slot_used) / sizeof(slot_used[0]); i++)
+		n += (unsigned)__builtin_popcountll(
+			__atomic_load_n(&slot_used[i], __ATOMIC_RELAXED));
+	return n;
+}
+
+unsigned ks_plat_cpu_id(void)
+{
+	if (__builtin_expect(my_slot < 0, 0))
+		my_slot = my_slot == -1 ? slot_claim() : OVERFLOW_SLOT;
+	return (unsigned)my_slot;
+}
+
+ks_irqstate_t ks_plat_irq_save(void)
+{
+	if (__builtin_expect(my_slot < 0, 0))
+		ks_plat_cpu_id();
+	if (my_slot == OVERFLOW_SLOT && guard_depth++ == 0)
+		pthread_mutex_lock(&overflow_lock);
+	return 0;
+}
+
+void ks_plat_irq_restore(ks_irqstate_t st)
+{
+	(void)st;
+	if (my_slot == OVERFLOW_SLOT && --guard_depth == 0)
+		pthread_mutex_unlock(&overflow_lock);
+}
+
+/* ---- Address space --------------------------------------------------- */
+
+struct reservation {
+	uintptr_t base;
+	size_t len;
+	uint64_t *committed; /* one bit per HOST_PAGE */
+};
+
+static struct reservation resv[MAX_RESERVATIONS];
+static int nresv;
+static pthread_mutex_t resv_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t committed_bytes;
+static size_t commit_limit;
+
+size_t ks_host_committed(void)
+{
+	return __atomic_load_n(&committed_bytes, __ATOMIC_RELAXED);
+}
+
+void ks_host_set_commit_limit(size_t limit)
+{
+	commit_limit = limit;
+}
+
+static void *map_none(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_NONE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void *ks_plat_reserve(size_t len, size_t align)
+{
+	if (align < HOST_PAGE || (align & (align - 1)) || len == 0)
+		ks_plat_abort("ks_plat_reserve: bad length or alignment");
+	len = (len + HOST_PAGE - 1) & ~(size_t)(HOST_PAGE - 1);
+	if (len + align < len)
+		return NULL;
+	uint8_t *raw = map_none(len + align);
+	if (!raw)
+		return NULL;
+	uintptr_t base = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+	if (base > (uintptr_t)raw)
+		munmap(raw, base - (uintptr_t)raw);
+	uintptr_t end = (uintptr_t)raw + len + align;
+	if (end > base + len)
+		munmap((void *)(base + len), end - (base + len));
+
+	size_t bits_bytes = ((len / HOST_PAGE + 63) / 64) * 8;
+	uint64_t *bits = mmap(NULL, bits_bytes, PROT_READ | PROT_WRITE,
+	                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (bits == MAP_FAILED) {
+		munmap((void *)base, len);
+		return NULL;
+	}
+	pthread_mutex_lock(&resv_lock);
+	if (nresv == MAX_RESERVATIONS)
+		ks_plat_abort("ks_plat_reserve: too many reservations");
+	resv[nresv++] = (struct reservation){ base, len, bits };
+	pthread_mutex_unlock(&resv_lock);
+	return (void *)base;
+}
+
+/* Find the reservation holding [p, p+len); resv_lock held. */
+static struct reservation *resv_find(uintptr_t p, size_t len, const char *who)
+{
+	char msg[200];
+	if ((p | len) & (HOST_PAGE - 1)) {
+		snprintf(msg, sizeof(msg), "%s: range %#lx+%#lx is not page aligned",
+		         who, (unsigned long)p, (unsigned long)len);
+		ks_plat_abort(msg);
+	}
+	for (int i = 0; i < nresv; i++)
+		if (p >= resv[i].base && p + len <= resv[i].base + resv[i].len &&
+		    p + len >= p)
+			return &resv[i];
+	snprintf(msg, sizeof(msg), "%s: range %#lx+%#lx is not in a reservation",
+	         who, (unsigned long)p, (unsigned long)len);
+	ks_plat_abort(msg);
+}
+
+int ks_plat_commit(void *addr, size_t len)
+{
+	uintptr_t p = (uintptr_t)addr;
+	pthread_mutex_lock(&resv_lock);
+	struct reservation *r = resv_find(p, len, "ks_plat_commit");
+	size_t first = (p - r->base) / HOST_PAGE, n = len / HOST_PAGE;
+	size_t fresh = 0;
+	for (size_t i = first; i < first + n; i++)
+		if (!(r->committed[i / 64] & (1ull << (i % 64))))
+			fresh++;
+	if (commit_limit && committed_bytes + fresh * HOST_PAGE > commit_limit) {
+		pthread_mutex_unlock(&resv_lock);
+		return -1;
+	}
+	if (fresh && mprotect(addr, len, PROT_READ | PROT_WRITE) != 0) {
+		pthread_mutex_unlock(&resv_lock);
+		return -1;
+	}
+	for (size_t i = first; i < first + n; i++)
+		r->committed[i / 64] |= 1ull << (i % 64);
+	committed_bytes += fresh * HOST_PAGE;
+	pthread_mutex_unlock(&resv_lock);
+	return 0;
+}
+
+void ks_plat_decommit(void *addr, size_t len)
+{
+	uintptr_t p = (uintptr_t)addr;
+	pthread_mutex_lock(&resv_lock);
+	struct reservation *r = resv_find(p, len, "ks_plat_decommit");
+	size_t first = (p - r->base) / HOST_PAGE, n = len / HOST_PAGE;
+	size_t gone = 0;
+	for (size_t i = first; i < first + n; i++) {
+		uint64_t bit = 1ull << (i % 64);
+		if (r->committed[i / 64] & bit) {
+			r->committed[i / 64] &= ~bit;
+			gone++;
+		}
+	}
+	if (gone) {
+		madvise(addr, len, MADV_DONTNEED);
+		mprotect(addr, len, PROT_NONE);
+	}
+	committed_bytes -= gone * HOST_PAGE;
+	pthread_mutex_unlock(&resv_lock);
+}

@@ -1,0 +1,111 @@
+/*
+ * kspan public allocation API.
+ *
+ * A tcmalloc / Go-runtime style allocator: per-CPU caches (mcache) over a
+ * spinlocked central layer (mcentral) over a page heap (mheap) of 8 KiB
+ * pages.  See mm/malloc.c for the design.
+ *
+ * Guarantees:
+ *   - kmalloc(n) returns memory aligned to 16 bytes for n > 8 (8 for n <= 8),
+ *     or NULL when n is impossible or memory ran out (the heap stays
+ *     consistent).  kmalloc(0) returns a unique minimum-size object.
+ *   - kfree(NULL) does nothing.  kfree of anything that is not the start of a
+ *     live object (outside the heap, interior pointer, already free, a page
+ *     not in use) stops with a message naming the address, the span and what
+ *     was wrong.
+ *   - Every function may be called on any CPU, from interrupt handlers too.
+ */
+#ifndef KSPAN_KMALLOC_H
+#define KSPAN_KMALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KSPAN_PAGE_SHIFT 13
+#define KSPAN_PAGE_SIZE  ((size_t)1 << KSPAN_PAGE_SHIFT) /* heap page */
+#define KSPAN_MAX_SMALL  32768                          /* largest class */
+
+struct kspan_config {
+	/* Address space the heap arena may cover, in bytes.  kspan reserves it
+	 * up front (with its spans array and bitmap, Go 1.10 layout) and commits
+	 * it as the heap grows.  The kernel passes its usable RAM. */
+	size_t arena_bytes;
+	/* Free heap pages kept committed before scavenging returns memory to
+	 * the platform (bytes).  0 picks a default. */
+	size_t scavenge_threshold;
+};
+
+/* Set up the heap.  Call once, before any other function here.  Returns 0,
+ * or -1 if the platform could not reserve or commit the metadata. */
+int kspan_init(const struct kspan_config *cfg);
+
+void  *kmalloc(size_t size);
+void  *kzalloc(size_t size);
+void  *kcalloc(size_t n, size_t size);              /* NULL on overflow */
+void  *krealloc(void *p, size_t size);              /* in place if it fits */
+void   kfree(void *p);
+size_t ksize(const void *p);                        /* usable size */
+void  *kmalloc_aligned(size_t size, size_t align);  /* power-of-two align */
+
+/* Page-level allocation: n contiguous heap pages of KSPAN_PAGE_SIZE bytes,
+ * aligned to KSPAN_PAGE_SIZE.  kpages_free must be given the same n. */
+void  *kpages_alloc(size_t n);
+void   kpages_free(void *p, size_t n);
+
+/* Give everything cached on this CPU back to the central layer. */
+void   kspan_drain_cpu(void);
+
+/* Return free committed pages to the platform now. Returns bytes released. */
+size_t kspan_scavenge(void);
+
+/* ---- Statistics ----------------------------------------------------- */
+
+struct kspan_class_stats {
+	uint32_t size;        /* object size in bytes */
+	uint32_t npages;      /* pages per span */
+	uint64_t inuse;       /* objects handed out and not freed (objects
+	                         queued in a CPU's free buffer count here) */
+	uint64_t spans;       /* spans of this class */
+	uint64_t bytes;       /* bytes of those spans */
+	uint64_t refills;     /* spans handed to per-CPU caches */
+};
+
+struct kspan_heap_stats {
+	uint64_t arena_bytes;       /* reserved arena */
+	uint64_t spans_bytes;       /* spans array */
+	uint64_t bitmap_bytes;      /* heap bitmap */
+	uint64_t pages_total;       /* heap pages in the arena */
+	uint64_t pages_free;        /* pages in free spans */
+	uint64_t pages_committed;   /* pages with memory behind them */
+	uint64_t largest_free_run;  /* pages */
+	uint64_t pages_scavenged_total; /* pages ever returned to the platform */
+	uint64_t large_inuse;       /* large objects in use */
+	uint64_t large_bytes;       /* bytes of large objects in use */
+	uint64_t fast_allocs;       /* served from the per-CPU cache, no lock */
+	uint64_t slow_allocs;       /* small allocations that took the slow path */
+	uint64_t fast_frees;        /* into a span this CPU owns, no lock */
+	uint64_t slow_frees;        /* small frees queued for mcentral */
+	uint64_t refills;           /* spans handed to per-CPU caches */
+};
+
+#define KSPAN_NUM_CLASSES 67
+
+void kspan_heap_stats(struct kspan_heap_stats *out);
+/* Fill out[0..KSPAN_NUM_CLASSES) (class 0 is unused: large objects). */
+void kspan_class_stats(struct kspan_class_stats *out);
+/* Print per-class and heap statistics through ks_plat_write. */
+void kspan_print_stats(void);
+
+/* Check every invariant of the heap (slow).  Stops with a message on the
+ * first inconsistency. */
+void kspan_check(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KSPAN_KMALLOC_H */

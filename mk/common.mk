@@ -1,0 +1,29 @@
+# Shared definitions for every part of the build.
+
+BUILD    ?= build
+DEBUG    ?= 0
+Q        ?= @
+
+# The allocator sources: the very same files build freestanding (kernel,
+# libkspan.a) and for the host (tests, shim).
+MM_SRCS  := $(sort $(wildcard mm/*.c))
+MM_HDRS  := $(wildcard mm/*.h include/kspan/*.h)
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter -Werror=implicit-function-declaration
+ifeq ($(DEBUG),1)
+  DBGDEF := -DKSPAN_DEBUG=1
+else
+  DBGDEF := -DKSPAN_DEBUG=0
+endif
+
+ALL_TARGETS  :=
+TEST_TARGETS :=
+
+# Packages the project needs (Debian).  scripts/deps.sh installs the missing
+# ones; the stamp keeps it from asking apt twice.
+DEPS_STAMP := $(BUILD)/.deps-ok
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/deps.sh
+	$(Q)bash scripts/deps.sh
+	$(Q)mkdir -p $(dir $@) && touch $@

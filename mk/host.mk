@@ -1,0 +1,42 @@
+# Host build of the same mm/ sources: cmocka test suites under ASan+UBSan.
+#
+#   make test-host     build and run every tests/host/test_*.c
+#
+# A suite tests/host/test_X.c links: all of mm/, the host platform
+# (arch/host/platform.c), tests/host/support.c, the host-testable pure
+# sources other parts declare in HOST_PURE_SRCS (e.g. the UEFI map
+# translation), and cmocka.
+
+HOST_CC      ?= clang
+HOST_DIR     := $(BUILD)/host
+HOST_SAN     ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined
+HOST_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -DKSPAN_DEBUG=1 -Iinclude -I. \
+                -fno-omit-frame-pointer $(HOST_SAN) -DKSPAN_HOST=1
+HOST_LDFLAGS := $(HOST_SAN) -pthread
+
+HOST_PLAT_SRCS := arch/host/platform.c
+HOST_TEST_SUPPORT := $(wildcard tests/host/support.c tests/host/heap_fixture.c)
+HOST_TEST_SRCS := $(sort $(wildcard tests/host/test_*.c))
+HOST_TESTS     := $(patsubst tests/host/%.c,$(HOST_DIR)/tests/%,$(HOST_TEST_SRCS))
+
+HOST_LIB_SRCS  = $(MM_SRCS) $(HOST_PLAT_SRCS) $(HOST_PURE_SRCS)
+HOST_LIB_OBJS  = $(patsubst %.c,$(HOST_DIR)/obj/%.o,$(HOST_LIB_SRCS) $(HOST_TEST_SUPPORT))
+
+$(HOST_DIR)/obj/%.o: %.c $(MM_HDRS) $(wildcard tests/host/*.h boot/*.h)
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(HOST_DIR)/tests/%: tests/host/%.c $(HOST_LIB_OBJS) $(MM_HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) $< $(HOST_LIB_OBJS) -lcmocka $(HOST_LDFLAGS) -o $@
+
+.PHONY: test-host host-tests
+host-tests: $(HOST_TESTS)
+test-host: deps host-tests
+	@set -e; for t in $(HOST_TESTS); do \
+		echo "== $$t"; \
+		ASAN_OPTIONS=detect_leaks=1 $$t; \
+	done
+
+ALL_TARGETS  += host-tests
+TEST_TARGETS += test-host

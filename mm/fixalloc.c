@@ -1,0 +1,58 @@
+/*
+ * fixalloc: see mm/fixalloc.h.
+ */
+#include "mm/fixalloc.h"
+#include "mm/debug.h"
+#include <kspan/platform.h>
+
+int fixalloc_init(struct fixalloc *f, size_t size, size_t max)
+{
+	size = (size + 15) & ~(size_t)15;
+	size_t bytes = size * max + FIXALLOC_CHUNK;
+	bytes = (bytes + FIXALLOC_CHUNK - 1) & ~(FIXALLOC_CHUNK - 1);
+	void *base = ks_plat_reserve(bytes, 4096);
+	if (!base)
+		return -1;
+	f->size = size;
+	f->list = NULL;
+	f->chunk = f->chunk_end = 0;
+	f->next = (uintptr_t)base;
+	f->end = (uintptr_t)base + bytes;
+	f->inuse = 0;
+	f->committed = 0;
+	return 0;
+}
+
+void *fixalloc_alloc(struct fixalloc *f)
+{
+	uint8_t *p;
+	if (f->list) {
+		p = f->list;
+		f->list = *(void **)p;
+		for (size_t i = 0; i < f->size; i++)
+			p[i] = 0;
+	} else {
+		if (f->chunk + f->size > f->chunk_end) {
+			if (f->next + FIXALLOC_CHUNK > f->end ||
+			    ks_plat_commit((void *)f->next, FIXALLOC_CHUNK) != 0)
+				return NULL;
+			/* The chunk tail that no object fits in is lost. */
+			f->chunk = f->next;
+			f->chunk_end = f->next + FIXALLOC_CHUNK;
+			f->next += FIXALLOC_CHUNK;
+			f->committed += FIXALLOC_CHUNK;
+		}
+		p = (uint8_t *)f->chunk; /* fresh commit reads as zero */
+		f->chunk += f->size;
+	}
+	f->inuse++;
+	return p;
+}
+
+void fixalloc_free(struct fixalloc *f, void *p)
+{
+	KS_ASSERT(f->inuse > 0);
+	*(void **)p = f->list;
+	f->list = p;
+	f->inuse--;
+}

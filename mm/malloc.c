@@ -1,0 +1,358 @@
+/*
+ * kspan: a kernel memory allocator in the shape of tcmalloc and Go's
+ * runtime (Go 1.10's mheap/mcentral/mcache and its memory layout).
+ *
+ * This comment is the overview; every other mm/ file explains its own part.
+ *
+ * Glossary
+ *   frame      4 KiB of physical memory, from the boot memory map
+ *              (mm/frame.c).  Only the kernel's page source deals in frames.
+ *   page       8 KiB of the heap arena (KS_PAGE_SIZE).  "Page" never means
+ *              a frame here.
+ *   arena      the heap's address range; with spans[] and the heap bitmap
+ *              it forms one reservation laid out as Go 1.10 (mm/arena.c).
+ *   span       a run of contiguous pages (struct mspan, mm/mspan.h).
+ *   size class one of 66 object sizes from 8 B to 32 KiB (Go's table,
+ *              mm/sizeclass.h); class 0 means "large": a span of its own.
+ *   span class size class << 1 | noscan.  Objects with pointers (scan) and
+ *              without (noscan) never share a span, so the collector can
+ *              skip noscan spans whole.  kmalloc objects are noscan.
+ *   mheap      the page heap: free spans, split and coalesce (mm/mheap.c).
+ *   mcentral   per span class: spinlocked lists of spans (mm/mcentral.c).
+ *   mcache     per CPU: the span each class allocates from, no lock
+ *              (mm/mcache.c).
+ *
+ * Allocating an object of n <= 32 KiB bytes (kmalloc)
+ *   1. Round n up to its size class (two table lookups, O(1)).
+ *   2. With interrupts off on this CPU, take the lowest set bit of the
+ *      allocCache of the CPU's span for the class: object = groupbase +
+ *      bit * size.  No lock, no atomic; this is the fast path.
+ *   3. If allocCache is empty: fold in objects other CPUs freed, load the
+ *      span's next word of free bits; if the span is full, give it back to
+ *      its mcentral and take a span with free objects from it (one lock).
+ *   4. If mcentral has none, it takes pages for a new span from mheap (heap
+ *      lock), which grows into the arena if it must.
+ * Larger objects are spans of their own straight from mheap.
+ *
+ * Freeing an object (kfree)
+ *   1. spans[(p - arena_start) >> 13] gives the span in O(1); anything not
+ *      in an in-use span, not at an object's start, or already free stops
+ *      the kernel with a message naming the address, the span and the fault.
+ *   2. If this CPU owns the span, set the object's free bit: the fast path.
+ *   3. Otherwise queue it; every 15 queued frees of a class go to mcentral
+ *      under one lock, into the span's free bits, or into its remote bits
+ *      if another CPU owns it (that CPU folds them in when it runs out).
+ *   4. A span no CPU owns whose objects are all free goes back to mheap,
+ *      which coalesces it with its free neighbours; when too much free
+ *      memory is committed, the scavenger gives pages back to the platform.
+ *
+ * Zeroing: pages committed afresh read as zero; reused objects are not
+ * cleared (kzalloc/kcalloc clear what they return).
+ *
+ * Locks, in the order they nest: mcentral[sc] -> mheap -> the platform's
+ * own (frame map).  All are ticket spinlocks taken with interrupts off, so
+ * any function here may be called from an interrupt handler.  Nothing
+ * allocates or logs while holding a lock, except the panic that stops
+ * everything.
+ *
+ * Memory layout (Go 1.10, see mm/arena.c for the numbers):
+ *   [ spans: 8 B per page ][ committed bits ][ bitmap: 2 bits per word ][ arena ]
+ *   span of p   = spans[(p - arena_start) >> 13]
+ *   bitmap of p = byte bitmap - ((p - arena_start) / 8) / 4 - 1
+ */
+#include <kspan/kmalloc.h>
+#include <kspan/platform.h>
+
+#include "mm/arena.h"
+#include "mm/debug.h"
+#include "mm/mcache.h"
+#include "mm/mcentral.h"
+#include "mm/mheap.h"
+#include "mm/sizeclass.h"
+
+#define DEFAULT_SCAVENGE_THRESHOLD ((size_t)32 << 20)
+
+static bool kspan_ready;
+
+int kspan_init(const struct kspan_config *cfg)
+{
+	KS_CHECK(!kspan_ready, "kspan_init: called twice");
+	KS_CHECK(cfg && cfg->arena_bytes >= ((size_t)4 << 20),
+	         "kspan_init: arena of %lu bytes is too small (4 MiB at least)",
+	         cfg ? (unsigned long)cfg->arena_bytes : 0ul);
+	ks_sizeclass_check();
+	if (arena_init(cfg->arena_bytes) != 0)
+		return -1;
+	size_t scav = cfg->scavenge_threshold ? cfg->scavenge_threshold
+	                                      : DEFAULT_SCAVENGE_THRESHOLD;
+	if (mheap_init(scav) != 0)
+		return -1;
+	mcentral_init();
+	mcache_init_all();
+	kspan_ready = true;
+	return 0;
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+__attribute__((noreturn, cold))
+static void bad_free(const char *fn, uintptr_t p, const struct mspan *s,
+                     const char *what)
+{
+	if (s)
+		ks_panic("%s(%p): %s (span %p [%p-%p) class %u, %s)", fn, (void *)p,
+		         what, (const void *)s, (void *)s->base,
+		         (void *)mspan_end(s),
+		         (unsigned)ks_spanclass_sizeclass(s->spanclass),
+		         s->state == MSPAN_INUSE ? "in use" :
+		         s->state == MSPAN_FREE ? "free" : "dead");
+	ks_panic("%s(%p): %s", fn, (void *)p, what);
+}
+
+/* The in-use span holding p, or a panic saying why there is none. */
+static struct mspan *span_of_live(const char *fn, uintptr_t p)
+{
+	struct mspan *s = spanof(p);
+	if (ks_unlikely(!s))
+		bad_free(fn, p, NULL, "pointer is not in the heap");
+	if (ks_unlikely(s->state != MSPAN_INUSE || p < s->base || p >= mspan_end(s)))
+		bad_free(fn, p, NULL, "page is not in use (freed or never allocated)");
+	return s;
+}
+
+/* Index of object p in small span s; panics unless p is an object's start. */
+static uint32_t object_index(const char *fn, const struct mspan *s, uintptr_t p)
+{
+	if (ks_unlikely(s->state != MSPAN_INUSE || p < s->base || p >= mspan_end(s)))
+		bad_free(fn, p, NULL, "page is not in use (freed or never allocated)");
+	uintptr_t off = p - s->base;
+	uint32_t idx = mspan_obj_index(s, p);
+	if (ks_unlikely(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off))
+		bad_free(fn, p, s, idx >= s->nelems ? "pointer is past the last object"
+		                                    : "interior pointer (not an object's start)");
+	return idx;
+}
+
+/* ---- small objects ---------------------------------------------------- */
+
+static inline void *small_alloc(spanclass_t sc)
+{
+	ks_irqstate_t st = ks_plat_irq_save();
+	int cpu = (int)ks_plat_cpu_id();
+	struct mcache *c = &ks_mcaches[cpu];
+	struct mspan *s = c->alloc[sc];
+	uint64_t m = s->allocCache;
+	void *p;
+	if (ks_likely(m)) {
+		s->allocCache = m & (m - 1);
+		p = (void *)(s->groupbase + (uintptr_t)__builtin_ctzll(m) * s->elemsize);
+		c->fast_allocs++;
+	} else {
+		p = mcache_alloc_slow(c, sc, cpu);
+	}
+	ks_plat_irq_restore(st);
+	return p;
+}
+
+/* ---- large objects ---------------------------------------------------- */
+
+static void *large_alloc(size_t size, size_t align, bool manual)
+{
+	uintptr_t npages = (size + KS_PAGE_SIZE - 1) >> KS_PAGE_SHIFT;
+	uintptr_t apages = align > KS_PAGE_SIZE ? align >> KS_PAGE_SHIFT : 1;
+	if (size > SIZE_MAX - KS_PAGE_SIZE)
+		return NULL;
+	struct mspan *s = mheap_alloc(npages, apages);
+	if (!s)
+		return NULL;
+	s->manual = manual;
+	__atomic_fetch_add(&ks_mheap.large_inuse, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&ks_mheap.large_pages, npages, __ATOMIC_RELAXED);
+	return (void *)s->base;
+}
+
+static void large_free(struct mspan *s)
+{
+	__atomic_fetch_sub(&ks_mheap.large_inuse, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&ks_mheap.large_pages, s->npages, __ATOMIC_RELAXED);
+	mheap_free(s);
+}
+
+/* ---- the API ------------------------------------------------------------ */
+
+void *kmalloc(size_t size)
+{
+	if (ks_likely(size <= KS_MAX_SMALL_SIZE))
+		return small_alloc(ks_make_spanclass(ks_size_to_class(size), true));
+	return large_alloc(size, 0, false);
+}
+
+void kfree(void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	if (!ptr)
+		return;
+	struct mspan *s = spanof(p);
+	if (ks_unlikely(!s))
+		bad_free("kfree", p, NULL, "pointer is not in the heap");
+
+	ks_irqstate_t st = ks_plat_irq_save();
+	int cpu = (int)ks_plat_cpu_id();
+	if (ks_likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == cpu)) {
+		/* This CPU owns the span: it is in use and small. */
+		uintptr_t off = p - s->base;
+		uint32_t idx = mspan_obj_index(s, p);
+		if (ks_unlikely(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off))
+			object_index("kfree", s, p);
+		uint32_t w = idx >> 6;
+		uint64_t bit = 1ull << (idx & 63);
+		uint64_t *word = w == s->curword ? &s->allocCache : &s->freebits[w];
+		if (ks_unlikely(*word & bit))
+			bad_free("kfree", p, s, "double free (object already free)");
+		*word |= bit;
+		ks_mcaches[cpu].fast_frees++;
+		ks_plat_irq_restore(st);
+		return;
+	}
+	ks_plat_irq_restore(st);
+
+	s = span_of_live("kfree", p);
+	if (s->spanclass == 0) {
+		if (ks_unlikely(s->manual))
+			bad_free("kfree", p, s, "block is from kpages_alloc (use kpages_free)");
+		if (ks_unlikely(p != s->base))
+			bad_free("kfree", p, s, "interior pointer into a large object");
+		large_free(s);
+		return;
+	}
+	object_index("kfree", s, p);
+	st = ks_plat_irq_save();
+	cpu = (int)ks_plat_cpu_id();
+	mcache_free_slow(&ks_mcaches[cpu], s, p, cpu);
+	ks_plat_irq_restore(st);
+}
+
+size_t ksize(const void *ptr)
+{
+	if (!ptr)
+		return 0;
+	uintptr_t p = (uintptr_t)ptr;
+	struct mspan *s = span_of_live("ksize", p);
+	if (s->spanclass == 0) {
+		if (p != s->base)
+			bad_free("ksize", p, s, "interior pointer into a large object");
+		return s->npages << KS_PAGE_SHIFT;
+	}
+	object_index("ksize", s, p);
+	return s->elemsize;
+}
+
+static void zero(void *p, size_t n)
+{
+	__builtin_memset(p, 0, n);
+}
+
+void *kzalloc(size_t size)
+{
+	void *p = kmalloc(size);
+	if (p)
+		zero(p, size);
+	return p;
+}
+
+void *kcalloc(size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total))
+		return NULL;
+	return kzalloc(total);
+}
+
+void *krealloc(void *ptr, size_t size)
+{
+	if (!ptr)
+		return kmalloc(size);
+	size_t have = ksize(ptr);
+	/* Stay in place while the new size uses the same size class, or the
+	 * same number of pages for a large object. */
+	if (size <= have) {
+		if (have > KS_MAX_SMALL_SIZE ? size > KS_MAX_SMALL_SIZE &&
+		                               (size + KS_PAGE_SIZE - 1) >> KS_PAGE_SHIFT ==
+		                               have >> KS_PAGE_SHIFT
+		                             : ks_class_to_size[ks_size_to_class(size)] == have)
+			return ptr;
+	}
+	void *q = kmalloc(size);
+	if (!q)
+		return NULL;
+	__builtin_memcpy(q, ptr, size < have ? size : have);
+	kfree(ptr);
+	return q;
+}
+
+void *kmalloc_aligned(size_t size, size_t align)
+{
+	if (align == 0 || (align & (align - 1)))
+		return NULL;
+	if (align <= 16 && (size > 8 || align <= 8))
+		return kmalloc(size);
+	if (size <= KS_MAX_SMALL_SIZE && align <= KS_PAGE_SIZE) {
+		/* A class whose size is a multiple of align has every object
+		 * aligned: spans start on a page boundary. */
+		for (unsigned cls = ks_size_to_class(size < align ? align : size);
+		     cls < KS_NUM_SIZE_CLASSES; cls++)
+			if (ks_class_to_size[cls] % align == 0)
+				return small_alloc(ks_make_spanclass(cls, true));
+	}
+	return large_alloc(size > KS_MAX_SMALL_SIZE ? size : KS_MAX_SMALL_SIZE + 1,
+	                   align, false);
+}
+
+void *kpages_alloc(size_t n)
+{
+	if (n == 0 || n > SIZE_MAX / KS_PAGE_SIZE)
+		return NULL;
+	return large_alloc(n * KS_PAGE_SIZE, 0, true);
+}
+
+void kpages_free(void *ptr, size_t n)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	if (!ptr)
+		return;
+	struct mspan *s = span_of_live("kpages_free", p);
+	if (ks_unlikely(!s->manual))
+		bad_free("kpages_free", p, s, "block is not from kpages_alloc");
+	if (ks_unlikely(p != s->base))
+		bad_free("kpages_free", p, s, "pointer is not the block's start");
+	if (ks_unlikely(n != s->npages))
+		ks_panic("kpages_free(%p, %lu): block has %lu pages", ptr,
+		         (unsigned long)n, (unsigned long)s->npages);
+	large_free(s);
+}
+
+void kspan_drain_cpu(void)
+{
+	ks_irqstate_t st = ks_plat_irq_save();
+	int cpu = (int)ks_plat_cpu_id();
+	mcache_drain(&ks_mcaches[cpu], cpu);
+	ks_plat_irq_restore(st);
+}
+
+size_t kspan_scavenge(void)
+{
+	return mheap_scavenge(0) << KS_PAGE_SHIFT;
+}
+
+/* Tiny allocation for the collector: see mm/mcache.c. */
+void *ks_tiny_alloc(size_t size);
+void *ks_tiny_alloc(size_t size)
+{
+	if (size == 0 || size >= KS_TINY_SIZE)
+		return NULL;
+	ks_irqstate_t st = ks_plat_irq_save();
+	int cpu = (int)ks_plat_cpu_id();
+	void *p = mcache_tiny_alloc(&ks_mcaches[cpu], size, cpu);
+	ks_plat_irq_restore(st);
+	return p;
+}

@@ -1,0 +1,131 @@
+/*
+ * mcache: per-CPU caches of spans (Go's mcache; tcmalloc's thread cache
+ * made per CPU, as a kernel wants).
+ *
+ * See mm/malloc.c for the overview.
+ *
+ * Each CPU has one mcache.  alloc[sc] is the span this CPU allocates objects
+ * of span class sc from; the CPU owns that span (mspan.owner), so taking an
+ * object is a bit scan of allocCache and a store: no lock, no atomic, with
+ * interrupts disabled on this CPU for those few instructions (that is what
+ * makes the cache safe against interrupt handlers that allocate).  Freeing
+ * an object of an owned span is a bit set in the same way.  Everything else
+ * goes through here, on the slow paths:
+ *   - the owned span ran out: fold in remote frees, move to the next word
+ *     with free objects, or give the span back to mcentral and take another;
+ *   - an object of a span this CPU does not own is freed: queue it in
+ *     freebuf[sc]; every KS_FREEBUF_SIZE frees go to mcentral in one lock.
+ *
+ * Bounded: a cache holds at most one span per span class plus
+ * KS_FREEBUF_SIZE queued frees per class; mcache_drain gives it all back.
+ */
+#include "mm/mcache.h"
+#include "mm/arena.h"
+#include "mm/debug.h"
+#include "mm/mcentral.h"
+
+struct mcache ks_mcaches[KSPAN_MAX_CPUS];
+struct mspan ks_emptyspan;
+
+void mcache_init_all(void)
+{
+	ks_emptyspan.state = MSPAN_DEAD;
+	ks_emptyspan.owner = -2;   /* never a CPU, never KS_NO_OWNER */
+	ks_emptyspan.allocCache = 0;
+	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++) {
+		struct mcache *c = &ks_mcaches[cpu];
+		for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
+			c->alloc[sc] = &ks_emptyspan;
+			c->freebuf[sc].n = 0;
+		}
+		c->tiny = c->tinyoffset = 0;
+		c->fast_allocs = c->slow_allocs = 0;
+		c->fast_frees = c->slow_frees = c->refills = 0;
+	}
+}
+
+static void *take(struct mspan *s)
+{
+	uint64_t m = s->allocCache;
+	s->allocCache = m & (m - 1);
+	return (void *)(s->groupbase + (uintptr_t)__builtin_ctzll(m) * s->elemsize);
+}
+
+void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu)
+{
+	struct mspan *s = c->alloc[sc];
+	c->slow_allocs++;
+	if (s != &ks_emptyspan) {
+		KS_ASSERT(s->owner == cpu && s->allocCache == 0);
+		mspan_merge_remote(s);
+		if (s->allocCache || mspan_load_word(s))
+			return take(s);
+		c->alloc[sc] = &ks_emptyspan;
+		mcentral_uncache_span(&ks_mcentral[sc], s);
+	}
+	s = mcentral_cache_span(&ks_mcentral[sc], cpu);
+	if (!s)
+		return NULL;
+	c->refills++;
+	c->alloc[sc] = s;
+	return take(s);
+}
+
+static void flush(struct mcache *c, spanclass_t sc, int cpu)
+{
+	struct ks_freebuf *fb = &c->freebuf[sc];
+	if (fb->n == 0)
+		return;
+	mcentral_free_objects(&ks_mcentral[sc], fb->obj, fb->n, cpu);
+	fb->n = 0;
+}
+
+void mcache_free_slow(struct mcache *c, struct mspan *s, uintptr_t p, int cpu)
+{
+	struct ks_freebuf *fb = &c->freebuf[s->spanclass];
+	c->slow_frees++;
+	fb->obj[fb->n++] = (void *)p;
+	if (fb->n == KS_FREEBUF_SIZE)
+		flush(c, s->spanclass, cpu);
+}
+
+void mcache_drain(struct mcache *c, int cpu)
+{
+	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
+		flush(c, (spanclass_t)sc, cpu);
+		struct mspan *s = c->alloc[sc];
+		if (s != &ks_emptyspan) {
+			c->alloc[sc] = &ks_emptyspan;
+			mcentral_uncache_span(&ks_mcentral[sc], s);
+		}
+	}
+	c->tiny = c->tinyoffset = 0;
+}
+
+void *mcache_tiny_alloc(struct mcache *c, size_t size, int cpu)
+{
+	/* Align as the size needs (Go: 8, 4 or 2 by the low bits). */
+	uintptr_t off = c->tinyoffset;
+	if ((size & 7) == 0)
+		off = (off + 7) & ~(uintptr_t)7;
+	else if ((size & 3) == 0)
+		off = (off + 3) & ~(uintptr_t)3;
+	else if ((size & 1) == 0)
+		off = (off + 1) & ~(uintptr_t)1;
+	if (c->tiny && off + size <= KS_TINY_SIZE) {
+		c->tinyoffset = off + size;
+		c->fast_allocs++;
+		return (void *)(c->tiny + off);
+	}
+	spanclass_t sc = ks_make_spanclass(KS_TINY_SIZE_CLASS, true);
+	struct mspan *s = c->alloc[sc];
+	void *block = s->allocCache ? take(s) : mcache_alloc_slow(c, sc, cpu);
+	if (!block)
+		return NULL;
+	/* Keep whichever block has more room left (Go does the same). */
+	if (!c->tiny || size < c->tinyoffset) {
+		c->tiny = (uintptr_t)block;
+		c->tinyoffset = size;
+	}
+	return block;
+}

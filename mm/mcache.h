@@ -1,0 +1,61 @@
+/*
+ * mcache: the per-CPU cache.  See mm/mcache.c and mm/malloc.c.
+ */
+#ifndef KSPAN_MM_MCACHE_H
+#define KSPAN_MM_MCACHE_H
+
+#include <stdint.h>
+#include <kspan/platform.h>
+#include "mm/mspan.h"
+
+#define KS_FREEBUF_SIZE 15   /* queued frees per span class before a flush */
+
+struct ks_freebuf {
+	uint32_t n;
+	void *obj[KS_FREEBUF_SIZE];
+};
+
+struct mcache {
+	/* The span each span class allocates from (ks_emptyspan if none). */
+	struct mspan *alloc[KS_NUM_SPAN_CLASSES];
+
+	/* Tiny allocator (Go's): the current 16-byte block and the offset of
+	 * its first free byte.  For collector-managed noscan objects only. */
+	uintptr_t tiny;
+	uintptr_t tinyoffset;
+
+	/* Statistics, this CPU only. */
+	uint64_t fast_allocs;   /* served from alloc[] without a lock */
+	uint64_t slow_allocs;
+	uint64_t fast_frees;    /* freed into a span this CPU owns */
+	uint64_t slow_frees;
+	uint64_t refills;
+
+	/* Frees of objects in spans this CPU does not own, per span class,
+	 * handed to mcentral KS_FREEBUF_SIZE at a time. */
+	struct ks_freebuf freebuf[KS_NUM_SPAN_CLASSES];
+} __attribute__((aligned(64)));
+
+extern struct mcache ks_mcaches[KSPAN_MAX_CPUS];
+/* A span with no free object and no owner, so the fast path needs no NULL
+ * test (Go's emptymspan). */
+extern struct mspan ks_emptyspan;
+
+void mcache_init_all(void);
+
+/* The slow path of allocation: refill alloc[sc] and allocate.  NULL when
+ * out of memory.  Interrupts off, c is this CPU's. */
+void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu);
+
+/* Queue the free of object p of small span s, which this CPU does not own.
+ * Interrupts off. */
+void mcache_free_slow(struct mcache *c, struct mspan *s, uintptr_t p, int cpu);
+
+/* Give everything this cache holds back to mcentral.  Interrupts off. */
+void mcache_drain(struct mcache *c, int cpu);
+
+/* Tiny allocation: size < 16 bytes, no pointers, never freed explicitly
+ * (collector-managed).  Interrupts off. */
+void *mcache_tiny_alloc(struct mcache *c, size_t size, int cpu);
+
+#endif

@@ -1,0 +1,462 @@
+/*
+ * mheap: the page heap (Go's mheap, tcmalloc's PageHeap).
+ *
+ * See mm/malloc.c for the overview.
+ *
+ * The heap hands out spans: runs of contiguous 8 KiB pages of the arena.
+ * Free spans are kept in free[n] (exact lists for 1..127 pages, with a
+ * bitmask of the non-empty ones) and in freelarge, a treap for 128 pages
+ * and more (as Go 1.10).  Allocation is best fit: the smallest free span
+ * that holds the request, found in O(1) for small requests (a bit scan over
+ * freemask) and O(log n) in the treap; the rest of the span is split off
+ * and stays free.  When nothing fits, the heap grows into the arena by at
+ * least 1 MiB (arena_grow).
+ *
+ * Invariants (checked by mheap_check):
+ *   - every page in [arena_start, arena_used) belongs to exactly one span,
+ *     free or in use;
+ *   - spans[] maps every page of an in-use span to it, and the first and
+ *     last page of a free span to it (interior pages of a free span hold
+ *     stale entries: readers check the span's state and range);
+ *   - no two free spans are adjacent: mheap_free coalesces with both
+ *     neighbours, found in O(1) through spans[];
+ *   - pages_free, pages_free_committed and pages_inuse match the spans;
+ *     nscav of a free span counts its decommitted pages exactly (the
+ *     arena's committed bits are the truth).
+ *
+ * Memory: a free span's pages may be committed or not.  Allocation commits
+ * the pages it hands out (the platform gives zeroed memory for pages
+ * committed afresh).  Freeing leaves pages committed; when the committed
+ * free pages exceed scav_threshold, the scavenger decommits free pages,
+ * largest spans first, down to half the threshold, giving the memory back
+ * to the platform (the frame map, in the kernel).
+ *
+ * Lock: ks_mheap.lock, taken with interrupts off.  Lock order: mcentral
+ * locks before the heap lock; the heap lock before the platform's own (the
+ * frame map's, in the kernel).  Nothing here logs or calls the allocator.
+ */
+#include "mm/mheap.h"
+#include "mm/arena.h"
+#include "mm/debug.h"
+
+struct mheap ks_mheap;
+
+int mheap_init(size_t scav_bytes)
+{
+	struct mheap *h = &ks_mheap;
+	ks_spin_init(&h->lock, "mheap");
+	uintptr_t arena_pages = (ks_arena.arena_end - ks_arena.arena_start) >> KS_PAGE_SHIFT;
+	/* At most one span per page, plus the split remainders in flight. */
+	if (fixalloc_init(&h->spanalloc, sizeof(struct mspan), arena_pages + 64) != 0)
+		return -1;
+	h->scav_threshold = scav_bytes >> KS_PAGE_SHIFT;
+	return 0;
+}
+
+/* ---- free structures ------------------------------------------------ */
+
+static void list_push(struct mspan **head, struct mspan *s)
+{
+	s->prev = NULL;
+	s->next = *head;
+	if (*head)
+		(*head)->prev = s;
+	*head = s;
+}
+
+static void list_remove(struct mspan **head, struct mspan *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		*head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+}
+
+/* Add a free span to the free structures and the counters. */
+static void free_insert(struct mheap *h, struct mspan *s)
+{
+	KS_ASSERT(s->state == MSPAN_FREE);
+	if (s->npages < KS_MAX_MHEAP_LIST) {
+		list_push(&h->free[s->npages], s);
+		h->freemask[s->npages / 64] |= 1ull << (s->npages % 64);
+		s->list = MSPAN_ON_HEAP_FREE;
+	} else {
+		mtreap_insert(&h->freelarge, s);
+		s->list = MSPAN_ON_HEAP_TREAP;
+	}
+	h->pages_free += s->npages;
+	h->pages_free_committed += s->npages - s->nscav;
+}
+
+static void free_remove(struct mheap *h, struct mspan *s)
+{
+	if (s->list == MSPAN_ON_HEAP_FREE) {
+		list_remove(&h->free[s->npages], s);
+		if (!h->free[s->npages])
+			h->freemask[s->npages / 64] &= ~(1ull << (s->npages % 64));
+	} else {
+		KS_ASSERT(s->list == MSPAN_ON_HEAP_TREAP);
+		mtreap_remove(&h->freelarge, s);
+	}
+	s->list = MSPAN_ON_NONE;
+	h->pages_free -= s->npages;
+	h->pages_free_committed -= s->npages - s->nscav;
+}
+
+/* Best fit: the smallest free span of at least npages pages. */
+static struct mspan *free_find(struct mheap *h, uintptr_t npages)
+{
+	if (npages < KS_MAX_MHEAP_LIST) {
+		for (unsigned w = (unsigned)(npages / 64); w < KS_MAX_MHEAP_LIST / 64; w++) {
+			uint64_t m = h->freemask[w];
+			if (w == npages / 64)
+				m &= ~0ull << (npages % 64);
+			if (m)
+				return h->free[w * 64 + (unsigned)__builtin_ctzll(m)];
+		}
+	}
+	return mtreap_best_fit(&h->freelarge, npages);
+}
+
+static void set_span_bounds(struct mspan *s)
+{
+	uintptr_t first = arena_page(s->base);
+	ks_arena.spans[first] = s;
+	ks_arena.spans[first + s->npages - 1] = s;
+}
+
+/* Merge free neighbours into s (s not yet inserted). */
+static void coalesce(struct mheap *h, struct mspan *s)
+{
+	if (s->base > ks_arena.arena_start) {
+		struct mspan *p = ks_arena.spans[arena_page(s->base) - 1];
+		if (p && p->state == MSPAN_FREE && mspan_end(p) == s->base) {
+			free_remove(h, p);
+			s->base = p->base;
+			s->npages += p->npages;
+			s->nscav += p->nscav;
+			p->state = MSPAN_DEAD;
+			fixalloc_free(&h->spanalloc, p);
+		}
+	}
+	uintptr_t end = mspan_end(s);
+	if (end < ks_arena.arena_used) {
+		struct mspan *n = ks_arena.spans[arena_page(end)];
+		if (n && n->state == MSPAN_FREE && n->base == end) {
+			free_remove(h, n);
+			s->npages += n->npages;
+			s->nscav += n->nscav;
+			n->state = MSPAN_DEAD;
+			fixalloc_free(&h->spanalloc, n);
+		}
+	}
+	set_span_bounds(s);
+}
+
+/* Grow the arena by at least npages; the new pages become a free span
+ * (coalesced with a free span that ends where the arena did). */
+static bool mheap_grow(struct mheap *h, uintptr_t npages)
+{
+	if (npages < KS_HEAP_GROW_PAGES)
+		npages = KS_HEAP_GROW_PAGES;
+	uintptr_t left = (ks_arena.arena_end - ks_arena.arena_used) >> KS_PAGE_SHIFT;
+	if (npages > left)
+		npages = left;   /* the last bit of the arena may still fit */
+	if (npages == 0)
+		return false;
+	struct mspan *s = fixalloc_alloc(&h->spanalloc);
+	if (!s)
+		return false;
+	uintptr_t base = arena_grow(npages);
+	if (!base) {
+		fixalloc_free(&h->spanalloc, s);
+		return false;
+	}
+	s->base = base;
+	s->npages = npages;
+	s->nscav = npages - arena_count_committed(arena_page(base), npages);
+	s->state = MSPAN_FREE;
+	coalesce(h, s);
+	free_insert(h, s);
+	return true;
+}
+
+/* Split the first npages off free span s (already removed from the free
+ * structures); the rest goes back as a new free span.  Returns false if no
+ * mspan struct could be had for the rest. */
+static bool split_head(struct mheap *h, struct mspan *s, uintptr_t npages)
+{
+	if (s->npages == npages)
+		return true;
+	struct mspan *t = fixalloc_alloc(&h->spanalloc);
+	if (!t)
+		return false;
+	t->base = s->base + (npages << KS_PAGE_SHIFT);
+	t->npages = s->npages - npages;
+	t->nscav = t->npages - arena_count_committed(arena_page(t->base), t->npages);
+	t->state = MSPAN_FREE;
+	s->nscav -= t->nscav;
+	s->npages = npages;
+	set_span_bounds(t);
+	free_insert(h, t);
+	return true;
+}
+
+/* Turn the free span s (out of the free structures) into an in-use span. */
+static void mark_inuse(struct mheap *h, struct mspan *s)
+{
+	s->state = MSPAN_INUSE;
+	s->spanclass = 0;
+	s->manual = 0;
+	s->owner = KS_NO_OWNER;
+	s->nscav = 0;
+	s->list = MSPAN_ON_NONE;
+	s->next = s->prev = NULL;
+	arena_set_spans(arena_page(s->base), s->npages, s);
+	h->pages_inuse += s->npages;
+}
+
+static struct mspan *alloc_locked(struct mheap *h, uintptr_t npages,
+                                  uintptr_t align_pages)
+{
+	/* Over-ask by align_pages - 1 so that an aligned run fits. */
+	uintptr_t want = npages + align_pages - 1;
+	struct mspan *s = free_find(h, want);
+	if (!s) {
+		if (!mheap_grow(h, want))
+			return NULL;
+		s = free_find(h, want);
+		if (!s)
+			return NULL;
+	}
+	free_remove(h, s);
+
+	/* Cut off an unaligned head and give it back. */
+	uintptr_t mask = (align_pages << KS_PAGE_SHIFT) - 1;
+	uintptr_t head = (((s->base + mask) & ~mask) - s->base) >> KS_PAGE_SHIFT;
+	if (head) {
+		struct mspan *t = fixalloc_alloc(&h->spanalloc);
+		if (!t) {
+			free_insert(h, s);
+			return NULL;
+		}
+		uintptr_t hscav = head - arena_count_committed(arena_page(s->base), head);
+		t->base = s->base;
+		t->npages = head;
+		t->nscav = hscav;
+		t->state = MSPAN_FREE;
+		s->base += head << KS_PAGE_SHIFT;
+		s->npages -= head;
+		s->nscav -= hscav;
+		set_span_bounds(t);
+		set_span_bounds(s);
+		free_insert(h, t);
+	}
+
+	/* Commit what is handed out before splitting, so failure is easy to
+	 * undo: the span goes back whole. */
+	if (s->nscav) {
+		uintptr_t before = arena_count_committed(arena_page(s->base), npages);
+		if (arena_commit_pages(arena_page(s->base), npages) < 0) {
+			uintptr_t after = arena_count_committed(arena_page(s->base), npages);
+			s->nscav -= after - before; /* none, after the rollback */
+			free_insert(h, s);
+			return NULL;
+		}
+		s->nscav -= npages - before;
+	}
+	if (!split_head(h, s, npages)) {
+		free_insert(h, s);
+		return NULL;
+	}
+	mark_inuse(h, s);
+	return s;
+}
+
+struct mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages)
+{
+	struct mheap *h = &ks_mheap;
+	if (npages == 0 || align_pages == 0 || (align_pages & (align_pages - 1)) ||
+	    npages > ((ks_arena.arena_end - ks_arena.arena_start) >> KS_PAGE_SHIFT) ||
+	    align_pages > ((ks_arena.arena_end - ks_arena.arena_start) >> KS_PAGE_SHIFT))
+		return NULL;
+	ks_irqstate_t st = ks_spin_lock_irqsave(&h->lock);
+	struct mspan *s = alloc_locked(h, npages, align_pages);
+	ks_spin_unlock_irqrestore(&h->lock, st);
+	return s;
+}
+
+/* ---- scavenging ----------------------------------------------------- */
+
+/* Decommit the committed pages of free span s; heap lock held. */
+static void scavenge_span(struct mheap *h, struct mspan *s)
+{
+	long n = arena_decommit_pages(arena_page(s->base), s->npages);
+	if (n > 0) {
+		s->nscav += (uintptr_t)n;
+		h->pages_free_committed -= (uintptr_t)n;
+		h->pages_scavenged_total += (uint64_t)n;
+	}
+}
+
+static void scavenge_treap(struct mheap *h, struct mspan *n, uintptr_t keep)
+{
+	/* Reverse in-order: largest spans first.  Depth is O(log n). */
+	if (!n || h->pages_free_committed <= keep)
+		return;
+	scavenge_treap(h, n->tright, keep);
+	if (h->pages_free_committed > keep && n->nscav < n->npages)
+		scavenge_span(h, n);
+	scavenge_treap(h, n->tleft, keep);
+}
+
+static uintptr_t scavenge_locked(struct mheap *h, uintptr_t keep)
+{
+	uintptr_t before = h->pages_free_committed;
+	scavenge_treap(h, h->freelarge.root, keep);
+	for (uintptr_t i = KS_MAX_MHEAP_LIST - 1; i > 0 && h->pages_free_committed > keep; i--)
+		for (struct mspan *s = h->free[i]; s && h->pages_free_committed > keep; s = s->next)
+			if (s->nscav < s->npages)
+				scavenge_span(h, s);
+	return before - h->pages_free_committed;
+}
+
+uintptr_t mheap_scavenge(uintptr_t keep_pages)
+{
+	struct mheap *h = &ks_mheap;
+	ks_irqstate_t st = ks_spin_lock_irqsave(&h->lock);
+	uintptr_t n = scavenge_locked(h, keep_pages);
+	ks_spin_unlock_irqrestore(&h->lock, st);
+	return n;
+}
+
+/* ---- free ------------------------------------------------------------ */
+
+void mheap_free(struct mspan *s)
+{
+	struct mheap *h = &ks_mheap;
+	ks_irqstate_t st = ks_spin_lock_irqsave(&h->lock);
+	KS_CHECK(s->state == MSPAN_INUSE, "mheap_free: span %p [%p] is not in use "
+	         "(state %u)", (void *)s, (void *)s->base, (unsigned)s->state);
+	h->pages_inuse -= s->npages;
+	s->state = MSPAN_FREE;
+	s->spanclass = 0;
+	s->manual = 0;
+	s->owner = KS_NO_OWNER;
+	s->nscav = s->npages - arena_count_committed(arena_page(s->base), s->npages);
+	coalesce(h, s);
+	free_insert(h, s);
+	if (h->scav_threshold && h->pages_free_committed > h->scav_threshold)
+		scavenge_locked(h, h->scav_threshold / 2);
+	ks_spin_unlock_irqrestore(&h->lock, st);
+}
+
+/* ---- queries and checks ---------------------------------------------- */
+
+uintptr_t mheap_largest_free(void)
+{
+	struct mheap *h = &ks_mheap;
+	ks_irqstate_t st = ks_spin_lock_irqsave(&h->lock);
+	uintptr_t best = 0;
+	struct mspan *m = mtreap_max(&h->freelarge);
+	if (m)
+		best = m->npages;
+	for (unsigned i = KS_MAX_MHEAP_LIST - 1; i > 0 && !best; i--)
+		if (h->free[i])
+			best = i;
+	/* The ungrown arena continues a free span that ends at arena_used. */
+	uintptr_t tail = (ks_arena.arena_end - ks_arena.arena_used) >> KS_PAGE_SHIFT;
+	if (ks_arena.arena_used > ks_arena.arena_start) {
+		struct mspan *last = ks_arena.spans[arena_page(ks_arena.arena_used) - 1];
+		if (last && last->state == MSPAN_FREE)
+			tail += last->npages;
+	}
+	ks_spin_unlock_irqrestore(&h->lock, st);
+	return tail > best ? tail : best;
+}
+
+uintptr_t mheap_free_pages_total(void)
+{
+	return ks_mheap.pages_free +
+	       ((ks_arena.arena_end - ks_arena.arena_used) >> KS_PAGE_SHIFT);
+}
+
+void mheap_check(void)
+{
+	struct mheap *h = &ks_mheap;
+	ks_irqstate_t st = ks_spin_lock_irqsave(&h->lock);
+	uintptr_t free_pages = 0, free_committed = 0, inuse = 0;
+	bool prev_free = false;
+	uintptr_t p = ks_arena.arena_start;
+	while (p < ks_arena.arena_used) {
+		struct mspan *s = ks_arena.spans[arena_page(p)];
+		KS_CHECK(s && s->base == p, "mheap_check: page %p starts no span "
+		         "(spans entry %p)", (void *)p, (void *)s);
+		KS_CHECK(mspan_end(s) <= ks_arena.arena_used, "mheap_check: span "
+		         "%p [%p] runs past arena_used", (void *)s, (void *)s->base);
+		KS_CHECK(ks_arena.spans[arena_page(mspan_end(s)) - 1] == s,
+		         "mheap_check: last page of span %p [%p] maps elsewhere",
+		         (void *)s, (void *)s->base);
+		uintptr_t committed = arena_count_committed(arena_page(p), s->npages);
+		if (s->state == MSPAN_FREE) {
+			KS_CHECK(!prev_free, "mheap_check: free span %p [%p] follows "
+			         "a free span (not coalesced)", (void *)s, (void *)p);
+			KS_CHECK(s->nscav == s->npages - committed, "mheap_check: "
+			         "free span %p [%p]: nscav %lu but %lu pages "
+			         "decommitted", (void *)s, (void *)p,
+			         (unsigned long)s->nscav,
+			         (unsigned long)(s->npages - committed));
+			KS_CHECK(s->list == (s->npages < KS_MAX_MHEAP_LIST
+			                     ? MSPAN_ON_HEAP_FREE : MSPAN_ON_HEAP_TREAP),
+			         "mheap_check: free span %p [%p] of %lu pages is on "
+			         "list %u", (void *)s, (void *)p,
+			         (unsigned long)s->npages, (unsigned)s->list);
+			free_pages += s->npages;
+			free_committed += committed;
+			prev_free = true;
+		} else {
+			KS_CHECK(s->state == MSPAN_INUSE, "mheap_check: span %p [%p] "
+			         "has state %u", (void *)s, (void *)p,
+			         (unsigned)s->state);
+			KS_CHECK(committed == s->npages, "mheap_check: in-use span "
+			         "%p [%p] has %lu of %lu pages committed", (void *)s,
+			         (void *)p, (unsigned long)committed,
+			         (unsigned long)s->npages);
+			for (uintptr_t i = 0; i < s->npages; i++)
+				KS_CHECK(ks_arena.spans[arena_page(p) + i] == s,
+				         "mheap_check: page %lu of in-use span %p [%p] "
+				         "maps elsewhere", (unsigned long)i,
+				         (void *)s, (void *)p);
+			inuse += s->npages;
+			prev_free = false;
+		}
+		p = mspan_end(s);
+	}
+	/* Every free span is on the list its size says, and only once. */
+	uintptr_t listed = 0;
+	for (unsigned i = 1; i < KS_MAX_MHEAP_LIST; i++) {
+		KS_CHECK(!!h->free[i] == !!(h->freemask[i / 64] & (1ull << (i % 64))),
+		         "mheap_check: freemask bit %u disagrees with free[%u]", i, i);
+		for (struct mspan *s = h->free[i]; s; s = s->next) {
+			KS_CHECK(s->npages == i && s->state == MSPAN_FREE,
+			         "mheap_check: span %p [%p] on free[%u] has %lu pages, "
+			         "state %u", (void *)s, (void *)s->base, i,
+			         (unsigned long)s->npages, (unsigned)s->state);
+			listed += s->npages;
+		}
+	}
+	uintptr_t nodes = mtreap_check(&h->freelarge);
+	(void)nodes;
+	KS_CHECK(free_pages == h->pages_free && free_committed == h->pages_free_committed &&
+	         inuse == h->pages_inuse,
+	         "mheap_check: counters free %lu/%lu committed %lu/%lu inuse %lu/%lu",
+	         (unsigned long)free_pages, (unsigned long)h->pages_free,
+	         (unsigned long)free_committed, (unsigned long)h->pages_free_committed,
+	         (unsigned long)inuse, (unsigned long)h->pages_inuse);
+	KS_CHECK(listed <= free_pages, "mheap_check: lists hold %lu pages, spans "
+	         "say %lu free", (unsigned long)listed, (unsigned long)free_pages);
+	ks_spin_unlock_irqrestore(&h->lock, st);
+}

@@ -1,0 +1,63 @@
+/*
+ * mheap: the page heap.  See mm/mheap.c and mm/malloc.c.
+ */
+#ifndef KSPAN_MM_MHEAP_H
+#define KSPAN_MM_MHEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm/fixalloc.h"
+#include "mm/mspan.h"
+#include "mm/mtreap.h"
+#include "mm/spinlock.h"
+
+#define KS_MAX_MHEAP_LIST 128          /* exact free lists for 1..127 pages */
+#define KS_HEAP_GROW_PAGES 128         /* grow the arena 1 MiB at a time */
+
+struct mheap {
+	struct ks_spinlock lock;
+	struct mspan *free[KS_MAX_MHEAP_LIST];  /* free spans of exactly i pages */
+	uint64_t freemask[KS_MAX_MHEAP_LIST / 64]; /* bit i: free[i] non-empty */
+	struct mtreap freelarge;               /* free spans of >= 128 pages */
+	struct fixalloc spanalloc;             /* struct mspan storage */
+
+	uintptr_t pages_free;           /* pages in free spans */
+	uintptr_t pages_free_committed; /* of those, with memory behind them */
+	uintptr_t pages_inuse;          /* pages in in-use spans */
+	uintptr_t scav_threshold;       /* pages_free_committed limit */
+	uint64_t pages_scavenged_total; /* pages ever decommitted */
+	uint64_t large_inuse;           /* large objects and kpages blocks */
+	uint64_t large_pages;
+};
+
+extern struct mheap ks_mheap;
+
+/* Set the heap up over ks_arena (arena_init first).  scav_bytes: free
+ * committed memory kept before scavenging gives it back. */
+int mheap_init(size_t scav_bytes);
+
+/* Allocate npages contiguous pages, the first aligned to align_pages pages
+ * (a power of two, 1 for none).  Returns an in-use span with every page
+ * committed and every spans entry pointing at it, spanclass 0; or NULL if
+ * out of memory (the heap is unchanged).  Takes the heap lock. */
+struct mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages);
+
+/* Return an in-use span's pages.  Takes the heap lock.  Coalesces with free
+ * neighbours; may scavenge. */
+void mheap_free(struct mspan *s);
+
+/* Decommit free pages until at most keep_pages free pages stay committed.
+ * Returns the number of pages decommitted.  Takes the heap lock. */
+uintptr_t mheap_scavenge(uintptr_t keep_pages);
+
+/* Largest run of free pages (including the arena not yet grown into). */
+uintptr_t mheap_largest_free(void);
+
+/* Free pages, counting the arena not yet grown into. */
+uintptr_t mheap_free_pages_total(void);
+
+/* Validate the free structures, the spans array and the counters. */
+void mheap_check(void);
+
+#endif

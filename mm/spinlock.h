@@ -1,0 +1,86 @@
+/*
+ * Ticket spinlocks for mm/.
+ *
+ * A ticket lock is fair: CPUs get the lock in the order they asked for it,
+ * so a busy mcentral cannot starve one CPU.  The _irqsave variants also
+ * disable interrupts on this CPU for as long as the lock is held, which is
+ * what makes kmalloc/kfree safe to call from interrupt handlers: an
+ * interrupt can never arrive on a CPU that holds an allocator lock and then
+ * ask for the same lock again.
+ *
+ * Debug builds (KSPAN_DEBUG) record the owner CPU and panic on a lock taken
+ * twice on one CPU, on unlocking a lock this CPU does not hold, and on
+ * taking locks out of rank order (see ks_lockrank in mm/malloc.c's
+ * overview: heap > central > frame map).
+ */
+#ifndef KSPAN_MM_SPINLOCK_H
+#define KSPAN_MM_SPINLOCK_H
+
+#include <stdint.h>
+#include <kspan/platform.h>
+
+struct ks_spinlock {
+	uint32_t next;      /* next ticket to hand out */
+	uint32_t owner;     /* ticket now being served */
+	const char *name;
+#if KSPAN_DEBUG
+	int32_t holder;     /* CPU holding it, -1 if none */
+#endif
+};
+
+#if KSPAN_DEBUG
+#define KS_SPINLOCK_INIT(n) { 0, 0, (n), -1 }
+#else
+#define KS_SPINLOCK_INIT(n) { 0, 0, (n) }
+#endif
+
+void ks_spin_debug_acquire(struct ks_spinlock *l);
+void ks_spin_debug_release(struct ks_spinlock *l);
+
+static inline void ks_spin_init(struct ks_spinlock *l, const char *name)
+{
+	l->next = 0;
+	l->owner = 0;
+	l->name = name;
+#if KSPAN_DEBUG
+	l->holder = -1;
+#endif
+}
+
+static inline void ks_spin_lock(struct ks_spinlock *l)
+{
+#if KSPAN_DEBUG
+	ks_spin_debug_acquire(l);
+#endif
+	uint32_t me = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
+	while (__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) != me)
+		ks_plat_cpu_relax();
+#if KSPAN_DEBUG
+	l->holder = (int32_t)ks_plat_cpu_id();
+#endif
+}
+
+static inline void ks_spin_unlock(struct ks_spinlock *l)
+{
+#if KSPAN_DEBUG
+	ks_spin_debug_release(l);
+	l->holder = -1;
+#endif
+	__atomic_store_n(&l->owner, l->owner + 1, __ATOMIC_RELEASE);
+}
+
+static inline ks_irqstate_t ks_spin_lock_irqsave(struct ks_spinlock *l)
+{
+	ks_irqstate_t st = ks_plat_irq_save();
+	ks_spin_lock(l);
+	return st;
+}
+
+static inline void ks_spin_unlock_irqrestore(struct ks_spinlock *l,
+                                             ks_irqstate_t st)
+{
+	ks_spin_unlock(l);
+	ks_plat_irq_restore(st);
+}
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * Statistics and the whole-heap check.  Figures are gathered when asked
+ * for, by walking mcentral lists and summing per-CPU counters, so the
+ * allocation paths pay nothing for them but one counter increment.  While
+ * other CPUs allocate the figures are a snapshot, not exact.
+ */
+#include <kspan/kmalloc.h>
+
+#include "mm/arena.h"
+#include "mm/debug.h"
+#include "mm/mcache.h"
+#include "mm/mcentral.h"
+#include "mm/mheap.h"
+
+void kspan_heap_stats(struct kspan_heap_stats *o)
+{
+	struct ks_arena *a = &ks_arena;
+	struct mheap *h = &ks_mheap;
+	*o = (struct kspan_heap_stats){ 0 };
+	o->arena_bytes = a->arena_end - a->arena_start;
+	o->spans_bytes = a->spans_bytes;
+	o->bitmap_bytes = a->bitmap_bytes;
+	o->pages_total = o->arena_bytes >> KS_PAGE_SHIFT;
+	ks_irqstate_t st = ks_spin_lock_irqsave(&h->lock);
+	o->pages_free = mheap_free_pages_total();
+	o->pages_committed = h->pages_inuse + h->pages_free_committed;
+	o->pages_scavenged_total = h->pages_scavenged_total;
+	ks_spin_unlock_irqrestore(&h->lock, st);
+	o->largest_free_run = mheap_largest_free();
+	o->large_inuse = __atomic_load_n(&h->large_inuse, __ATOMIC_RELAXED);
+	o->large_bytes = __atomic_load_n(&h->large_pages, __ATOMIC_RELAXED) << KS_PAGE_SHIFT;
+	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++) {
+		const struct mcache *c = &ks_mcaches[cpu];
+		o->fast_allocs += c->fast_allocs;
+		o->slow_allocs += c->slow_allocs;
+		o->fast_frees += c->fast_frees;
+		o->slow_frees += c->slow_frees;
+		o->refills += c->refills;
+	}
+}
+
+void kspan_class_stats(struct kspan_class_stats *out)
+{
+	for (unsigned cls = 0; cls < KS_NUM_SIZE_CLASSES; cls++) {
+		struct kspan_class_stats *o = &out[cls];
+		*o = (struct kspan_class_stats){ 0 };
+		o->size = ks_class_to_size[cls];
+		o->npages = ks_class_to_npages[cls];
+		if (cls == 0)
+			continue;
+		for (unsigned noscan = 0; noscan < 2; noscan++) {
+			struct mcentral *c = &ks_mcentral[ks_make_spanclass(cls, noscan)];
+			uint64_t inuse, spans;
+			mcentral_count(c, &inuse, &spans);
+			o->inuse += inuse;
+			o->spans += spans;
+			o->refills += __atomic_load_n(&c->nrefills, __ATOMIC_RELAXED);
+		}
+		o->bytes = o->spans * o->npages * KS_PAGE_SIZE;
+	}
+}
+
+void kspan_print_stats(void)
+{
+	struct kspan_class_stats cs[KSPAN_NUM_CLASSES];
+	struct kspan_heap_stats hs;
+	kspan_class_stats(cs);
+	kspan_heap_stats(&hs);
+	ks_printf("kspan size classes (classes with spans only)\n");
+	ks_printf("  class   size  pages   inuse   spans      bytes  refills\n");
+	for (unsigned cls = 1; cls < KSPAN_NUM_CLASSES; cls++) {
+		if (!cs[cls].spans && !cs[cls].refills)
+			continue;
+		ks_printf("  %5u %6u %6u %7lu %7lu %10lu %8lu\n", cls,
+		          (unsigned)cs[cls].size, (unsigned)cs[cls].npages,
+		          (unsigned long)cs[cls].inuse, (unsigned long)cs[cls].spans,
+		          (unsigned long)cs[cls].bytes, (unsigned long)cs[cls].refills);
+	}
+	uint64_t allocs = hs.fast_allocs + hs.slow_allocs;
+	uint64_t frees = hs.fast_frees + hs.slow_frees;
+	ks_printf("kspan page heap: %lu pages (%lu MiB), %lu free, %lu committed, "
+	          "largest free run %lu pages, %lu pages scavenged so far\n",
+	          (unsigned long)hs.pages_total,
+	          (unsigned long)(hs.arena_bytes >> 20),
+	          (unsigned long)hs.pages_free, (unsigned long)hs.pages_committed,
+	          (unsigned long)hs.largest_free_run,
+	          (unsigned long)hs.pages_scavenged_total);
+	ks_printf("kspan large objects: %lu in use, %lu KiB\n",
+	          (unsigned long)hs.large_inuse, (unsigned long)(hs.large_bytes >> 10));
+	ks_printf("kspan per-CPU caches: %lu of %lu small allocations and %lu of "
+	          "%lu frees without a lock (%lu.%02lu%% / %lu.%02lu%%), %lu refills\n",
+	          (unsigned long)hs.fast_allocs, (unsigned long)allocs,
+	          (unsigned long)hs.fast_frees, (unsigned long)frees,
+	          (unsigned long)(allocs ? hs.fast_allocs * 100 / allocs : 0),
+	          (unsigned long)(allocs ? hs.fast_allocs * 10000 / allocs % 100 : 0),
+	          (unsigned long)(frees ? hs.fast_frees * 100 / frees : 0),
+	          (unsigned long)(frees ? hs.fast_frees * 10000 / frees % 100 : 0),
+	          (unsigned long)hs.refills);
+}
+
+void kspan_check(void)
+{
+	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
+		mcentral_check(&ks_mcentral[sc]);
+	mheap_check();
+}
