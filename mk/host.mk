@@ -22,7 +22,13 @@ HOST_TESTS     := $(patsubst tests/host/%.c,$(HOST_DIR)/tests/%,$(HOST_TEST_SRCS
 HOST_LIB_SRCS  = $(MM_SRCS) $(HOST_PLAT_SRCS) $(HOST_PURE_SRCS)
 HOST_LIB_OBJS  = $(patsubst %.c,$(HOST_DIR)/obj/%.o,$(HOST_LIB_SRCS) $(HOST_TEST_SUPPORT))
 
-$(HOST_DIR)/obj/%.o: %.c $(MM_HDRS) $(wildcard tests/host/*.h boot/*.h)
+# Rebuild everything when the flags change (objects of one binary must
+# agree on KSPAN_DEBUG and the sanitizers).
+HOST_FLAGS_STAMP := $(HOST_DIR)/.flags-$(shell echo '$(HOST_CC) $(HOST_CFLAGS)' | cksum | cut -d' ' -f1)
+$(HOST_FLAGS_STAMP):
+	@mkdir -p $(dir $@) && rm -f $(HOST_DIR)/.flags-* && touch $@
+
+$(HOST_DIR)/obj/%.o: %.c $(MM_HDRS) $(wildcard tests/host/*.h boot/*.h arch/host/*.h) $(HOST_FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
 

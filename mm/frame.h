@@ -65,4 +65,8 @@ void ks_frame_stats(struct ks_frame_stats *out);
 /* Bytes currently free (free_frames * KS_FRAME_SIZE). */
 uint64_t ks_frame_free_bytes(void);
 
+/* Recount every bitmap and check it against the free counts and stats
+ * (slow: for tests and kspan_check).  Stops with a message on a mismatch. */
+void ks_frame_check(void);
+
 #endif

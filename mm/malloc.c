@@ -199,7 +199,11 @@ void kfree(void *ptr)
 	ks_irqstate_t st = ks_plat_irq_save();
 	int cpu = (int)ks_plat_cpu_id();
 	if (ks_likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == cpu)) {
-		/* This CPU owns the span: it is in use and small. */
+		/* This CPU owns the span: it is in use and small.  Fold in
+		 * remote frees first, so the bit test below sees them all and
+		 * a double free across CPUs cannot slip through. */
+		if (ks_unlikely(__atomic_load_n(&s->nremote, __ATOMIC_RELAXED)))
+			mspan_merge_remote(s);
 		uintptr_t off = p - s->base;
 		uint32_t idx = mspan_obj_index(s, p);
 		if (ks_unlikely(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off))

@@ -291,10 +291,18 @@ struct mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages)
 
 /* ---- scavenging ----------------------------------------------------- */
 
-/* Decommit the committed pages of free span s; heap lock held. */
-static void scavenge_span(struct mheap *h, struct mspan *s)
+/* Decommit committed pages of free span s, from its end backwards (its
+ * head is what the next allocation takes), until pages_free_committed is
+ * down to keep.  Heap lock held. */
+static void scavenge_span(struct mheap *h, struct mspan *s, uintptr_t keep)
 {
-	long n = arena_decommit_pages(arena_page(s->base), s->npages);
+	uintptr_t first = arena_page(s->base), from = first + s->npages, found = 0;
+	uintptr_t want = h->pages_free_committed - keep;
+	while (from > first && found < want) {
+		from--;
+		found += (uintptr_t)arena_page_committed(from);
+	}
+	long n = arena_decommit_pages(from, first + s->npages - from);
 	if (n > 0) {
 		s->nscav += (uintptr_t)n;
 		h->pages_free_committed -= (uintptr_t)n;
@@ -309,7 +317,7 @@ static void scavenge_treap(struct mheap *h, struct mspan *n, uintptr_t keep)
 		return;
 	scavenge_treap(h, n->tright, keep);
 	if (h->pages_free_committed > keep && n->nscav < n->npages)
-		scavenge_span(h, n);
+		scavenge_span(h, n, keep);
 	scavenge_treap(h, n->tleft, keep);
 }
 
@@ -320,7 +328,7 @@ static uintptr_t scavenge_locked(struct mheap *h, uintptr_t keep)
 	for (uintptr_t i = KS_MAX_MHEAP_LIST - 1; i > 0 && h->pages_free_committed > keep; i--)
 		for (struct mspan *s = h->free[i]; s && h->pages_free_committed > keep; s = s->next)
 			if (s->nscav < s->npages)
-				scavenge_span(h, s);
+				scavenge_span(h, s, keep);
 	return before - h->pages_free_committed;
 }
 

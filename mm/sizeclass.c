@@ -8,7 +8,14 @@
  */
 #include "sizeclass.h"
 
+#include <kspan/kmalloc.h>
 #include "fmt.h"
+
+_Static_assert(KS_SIZECLASS_PAGE_SIZE == KSPAN_PAGE_SIZE,
+               "size classes were generated for another page size");
+_Static_assert(KS_NUM_SIZE_CLASSES == KSPAN_NUM_CLASSES &&
+               KS_MAX_SMALL_SIZE == KSPAN_MAX_SMALL,
+               "kmalloc.h and the size-class tables disagree");
 
 const uint16_t ks_class_to_size[KS_NUM_SIZE_CLASSES] = {
 	0, 8, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160,
@@ -140,9 +147,15 @@ static int sc_check_class(const struct ks_sizeclass_tables *t, unsigned c,
 		            (unsigned)span);
 		return -1;
 	}
-	/* off * divmul >> 32 is monotonic in off: exact everywhere iff exact
-	 * at both ends of every object and of the tail. */
+	/* divmul is ceil(2^32 / size), and off * divmul >> 32 is monotonic
+	 * in off: exact everywhere iff exact at both ends of every object and
+	 * of the tail. */
 	uint32_t m = t->class_to_divmul[c];
+	if (m != (((uint64_t)1 << 32) + size - 1) / size) {
+		ks_snprintf(err, cap, "class_to_divmul[%u] = %u is not "
+		            "ceil(2^32 / %u)", c, (unsigned)m, (unsigned)size);
+		return -1;
+	}
 	for (uint64_t first = 0; first < span; first += size) {
 		uint64_t last = first + size <= span ? first + size - 1
 		                                     : span - 1;

@@ -23,16 +23,12 @@ struct ks_spinlock {
 	uint32_t next;      /* next ticket to hand out */
 	uint32_t owner;     /* ticket now being served */
 	const char *name;
-#if KSPAN_DEBUG
-	int32_t holder;     /* CPU holding it, -1 if none */
-#endif
+	int32_t holder;     /* CPU holding it, -1 if none (debug builds; the
+	                       field exists in every build so that objects
+	                       built with and without KSPAN_DEBUG agree) */
 };
 
-#if KSPAN_DEBUG
 #define KS_SPINLOCK_INIT(n) { 0, 0, (n), -1 }
-#else
-#define KS_SPINLOCK_INIT(n) { 0, 0, (n) }
-#endif
 
 void ks_spin_debug_acquire(struct ks_spinlock *l);
 void ks_spin_debug_release(struct ks_spinlock *l);
@@ -42,9 +38,7 @@ static inline void ks_spin_init(struct ks_spinlock *l, const char *name)
 	l->next = 0;
 	l->owner = 0;
 	l->name = name;
-#if KSPAN_DEBUG
 	l->holder = -1;
-#endif
 }
 
 static inline void ks_spin_lock(struct ks_spinlock *l)

@@ -1,0 +1,163 @@
+/*
+ * Threads stand in for CPUs (each has its own cache slot on the host):
+ * concurrent allocation with pattern checks, objects handed from thread to
+ * thread through rings so that most frees are remote, and at the end every
+ * thread drains and the page heap is back to its starting free total.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include <kspan/kmalloc.h>
+#include "tests/host/heap_fixture.h"
+#include "tests/host/support.h"
+
+#define NTHREADS 4
+#define RING 256
+
+struct ring {
+	void *slot[RING];
+	size_t size[RING];
+	uint64_t head, tail;   /* head: next to write; tail: next to read */
+	pthread_mutex_t lock;
+};
+
+static struct ring rings[NTHREADS][NTHREADS]; /* rings[from][to] */
+static long ops_per_thread = 300000;
+static int failures;
+
+static int ring_put(struct ring *r, void *p, size_t n)
+{
+	pthread_mutex_lock(&r->lock);
+	int ok = r->head - r->tail < RING;
+	if (ok) {
+		r->slot[r->head % RING] = p;
+		r->size[r->head % RING] = n;
+		r->head++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ok;
+}
+
+static void *ring_get(struct ring *r, size_t *n)
+{
+	void *p = NULL;
+	pthread_mutex_lock(&r->lock);
+	if (r->tail != r->head) {
+		p = r->slot[r->tail % RING];
+		*n = r->size[r->tail % RING];
+		r->tail++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return p;
+}
+
+static void consume(int me, int from)
+{
+	size_t n;
+	void *p;
+	while ((p = ring_get(&rings[from][me], &n))) {
+		if (!check_pattern(p, n, n))
+			__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);
+		kfree(p);
+	}
+}
+
+static void *worker(void *arg)
+{
+	int me = (int)(intptr_t)arg;
+	uint64_t rng = 0x1234567ull * (uint64_t)(me + 1);
+	enum { LOCAL = 512 };
+	void *local[LOCAL] = { 0 };
+	size_t lsize[LOCAL] = { 0 };
+	for (long op = 0; op < ops_per_thread; op++) {
+		uint64_t r = ks_test_rand(&rng);
+		size_t n = (r >> 8) % ((r & 15) == 0 ? 20000 : 512);
+		int to = (int)((r >> 40) % NTHREADS);
+		if (to != me && (r & 3) == 0) {
+			void *p = kmalloc(n);
+			fill_pattern(p, n, n);
+			if (!ring_put(&rings[me][to], p, n))
+				kfree(p);
+		} else {
+			unsigned i = (unsigned)((r >> 20) % LOCAL);
+			if (local[i]) {
+				if (!check_pattern(local[i], lsize[i], lsize[i] ^ (uint64_t)me))
+					__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);
+				kfree(local[i]);
+				local[i] = NULL;
+			} else {
+				local[i] = kmalloc(n);
+				lsize[i] = n;
+				fill_pattern(local[i], n, n ^ (uint64_t)me);
+			}
+		}
+		if ((op & 63) == 0)
+			for (int f = 0; f < NTHREADS; f++)
+				consume(me, f);
+	}
+	for (unsigned i = 0; i < LOCAL; i++)
+		kfree(local[i]);
+	return NULL;
+}
+
+static void test_cross_thread_churn(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	pthread_t t[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++)
+		for (int j = 0; j < NTHREADS; j++)
+			pthread_mutex_init(&rings[i][j].lock, NULL);
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(t[i], NULL);   /* each thread drains at exit */
+	/* Objects left in rings are freed here, remotely again. */
+	for (int to = 0; to < NTHREADS; to++)
+		for (int from = 0; from < NTHREADS; from++)
+			consume(to, from);
+	assert_int_equal(failures, 0);
+	assert_int_equal(heap_free_pages(), before);
+}
+
+/* Many short-lived threads: slots are given back and reused. */
+static void *short_lived(void *arg)
+{
+	(void)arg;
+	void *p[64];
+	for (int i = 0; i < 64; i++)
+		p[i] = kmalloc((size_t)i * 40);
+	for (int i = 0; i < 64; i++)
+		kfree(p[i]);
+	return NULL;
+}
+
+static void test_thread_exit_drains(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	for (int round = 0; round < 50; round++) {
+		pthread_t t[8];
+		for (int i = 0; i < 8; i++)
+			pthread_create(&t[i], NULL, short_lived, NULL);
+		for (int i = 0; i < 8; i++)
+			pthread_join(t[i], NULL);
+	}
+	assert_int_equal(heap_free_pages(), before);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		ops_per_thread = atol(argv[1]);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cross_thread_churn),
+		cmocka_unit_test(test_thread_exit_drains),
+	};
+	return cmocka_run_group_tests_name("threads", tests, heap_fixture_setup, NULL);
+}
