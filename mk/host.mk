@@ -28,7 +28,7 @@ HOST_FLAGS_STAMP := $(HOST_DIR)/.flags-$(shell echo '$(HOST_CC) $(HOST_CFLAGS)' 
 $(HOST_FLAGS_STAMP):
 	@mkdir -p $(dir $@) && rm -f $(HOST_DIR)/.flags-* && touch $@
 
-$(HOST_DIR)/obj/%.o: %.c $(MM_HDRS) $(wildcard tests/host/*.h boot/*.h arch/host/*.h) $(HOST_FLAGS_STAMP)
+$(HOST_DIR)/obj/%.o: %.c $(MM_HDRS) $(wildcard tests/host/*.h tests/common/*.h boot/*.h arch/host/*.h) $(HOST_FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
 

@@ -36,6 +36,7 @@
  * out.
  */
 #include "mm/arena.h"
+#include "mm/bits.h"
 #include "mm/debug.h"
 #include <kspan/platform.h>
 
@@ -133,7 +134,7 @@ uintptr_t arena_count_committed(uintptr_t page, uintptr_t n)
 		n--;
 	}
 	for (; n >= 64; n -= 64, page += 64)
-		c += (uintptr_t)__builtin_popcountll(ks_arena.committed[page / 64]);
+		c += (uintptr_t)ks_popcount64(ks_arena.committed[page / 64]);
 	while (n > 0) {
 		c += arena_page_committed(page);
 		page++;

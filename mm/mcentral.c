@@ -22,6 +22,7 @@
  */
 #include "mm/mcentral.h"
 #include "mm/arena.h"
+#include "mm/bits.h"
 #include "mm/debug.h"
 #include "mm/mheap.h"
 
@@ -249,10 +250,10 @@ static uint64_t count_free_bits(const struct mspan *s)
 {
 	uint64_t n = 0;
 	for (unsigned w = 0; w < s->nwords; w++)
-		n += (uint64_t)__builtin_popcountll(s->freebits[w] |
+		n += (uint64_t)ks_popcount64(s->freebits[w] |
 		                                    s->remotebits[w]);
 	if (s->owner != KS_NO_OWNER)
-		n += (uint64_t)__builtin_popcountll(s->allocCache);
+		n += (uint64_t)ks_popcount64(s->allocCache);
 	return n;
 }
 

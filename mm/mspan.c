@@ -5,6 +5,7 @@
  * CPU caches it, interrupts off) or hold its mcentral lock.
  */
 #include "mm/mspan.h"
+#include "mm/bits.h"
 #include "mm/debug.h"
 
 void mspan_init_small(struct mspan *s, spanclass_t sc)
@@ -74,7 +75,7 @@ void mspan_merge_remote(struct mspan *s)
 			s->allocCache |= r;
 		else
 			s->freebits[w] |= r;
-		merged += (uint32_t)__builtin_popcountll(r);
+		merged += (uint32_t)ks_popcount64(r);
 	}
 	if (s->owner == KS_NO_OWNER)
 		s->nfree += merged;
@@ -91,7 +92,7 @@ void mspan_count_free(struct mspan *s)
 {
 	uint32_t n = 0;
 	for (unsigned w = 0; w < s->nwords; w++)
-		n += (uint32_t)__builtin_popcountll(s->freebits[w]);
+		n += (uint32_t)ks_popcount64(s->freebits[w]);
 	s->nfree = n;
 }
 
@@ -145,8 +146,8 @@ void mspan_check(const struct mspan *s)
 		KS_CHECK(!((f | r) & ~valid), "mspan_check: span %p [%p]: free "
 		         "bit beyond the last object in word %u", (void *)s,
 		         (void *)s->base, w);
-		count += (uint32_t)__builtin_popcountll(f);
-		rcount += (uint32_t)__builtin_popcountll(r);
+		count += (uint32_t)ks_popcount64(f);
+		rcount += (uint32_t)ks_popcount64(r);
 	}
 	KS_CHECK(s->owner != KS_NO_OWNER || count == s->nfree,
 	         "mspan_check: span %p [%p] class %u: nfree %u but %u free bits",

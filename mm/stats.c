@@ -21,6 +21,8 @@ void kspan_heap_stats(struct kspan_heap_stats *o)
 	o->spans_bytes = a->spans_bytes;
 	o->bitmap_bytes = a->bitmap_bytes;
 	o->pages_total = o->arena_bytes >> KS_PAGE_SHIFT;
+	o->meta_committed = a->shadow_mapped / 32 + a->shadow_mapped / 1024 +
+	                    a->committed_bytes + h->spanalloc.committed;
 	ks_irqstate_t st = ks_spin_lock_irqsave(&h->lock);
 	o->pages_free = mheap_free_pages_total();
 	o->pages_committed = h->pages_inuse + h->pages_free_committed;

@@ -78,6 +78,10 @@ struct kspan_heap_stats {
 	uint64_t arena_bytes;       /* reserved arena */
 	uint64_t spans_bytes;       /* spans array */
 	uint64_t bitmap_bytes;      /* heap bitmap */
+	uint64_t meta_committed;    /* metadata with memory behind it: the
+	                               spans and bitmap shadows of the arena
+	                               used so far, the committed-page bits and
+	                               the mspan structs (kept, not scavenged) */
 	uint64_t pages_total;       /* heap pages in the arena */
 	uint64_t pages_free;        /* pages in free spans */
 	uint64_t pages_committed;   /* pages with memory behind them */

@@ -34,28 +34,3 @@ uint64_t heap_free_pages(void)
 	kspan_heap_stats(&hs);
 	return hs.pages_free;
 }
-
-/* The byte at offset i of an object filled with seed: position-independent,
- * so contents can be checked after krealloc moves them; seeds differ per
- * object, so overlapping objects show. */
-static unsigned char pattern_byte(size_t i, uint64_t seed)
-{
-	uint64_t x = ((uint64_t)(i >> 3) + seed) * 0x9E3779B97F4A7C15ull;
-	return (unsigned char)((x ^ (x >> 29)) >> (8 * (i & 7)));
-}
-
-void fill_pattern(void *p, size_t n, uint64_t seed)
-{
-	unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		b[i] = pattern_byte(i, seed);
-}
-
-int check_pattern(const void *p, size_t n, uint64_t seed)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != pattern_byte(i, seed))
-			return 0;
-	return 1;
-}

@@ -17,8 +17,7 @@ int heap_fixture_setup(void **state);
 /* Drain this CPU's cache, run kspan_check, and return the free pages. */
 uint64_t heap_free_pages(void);
 
-/* Fill / verify a pattern derived from the address and a seed. */
-void fill_pattern(void *p, size_t n, uint64_t seed);
-int check_pattern(const void *p, size_t n, uint64_t seed);
+/* fill_pattern / check_pattern */
+#include "tests/common/pattern.h"
 
 #endif

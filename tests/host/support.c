@@ -2,6 +2,7 @@
  * Host test helpers: death tests through fork, seeded random numbers.
  */
 #include "tests/host/support.h"
+#include "tests/common/pattern.h"
 
 #include <setjmp.h>
 #include <signal.h>
@@ -49,10 +50,5 @@ void ks_expect_abort(void (*fn)(void *), void *arg, const char *want)
 
 uint64_t ks_test_rand(uint64_t *state)
 {
-	uint64_t x = *state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*state = x;
-	return x * 0x2545F4914F6CDD1DULL;
+	return ks_rand(state);
 }
