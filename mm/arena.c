@@ -41,6 +41,7 @@
 #include <kspan/platform.h>
 
 struct ks_arena ks_arena;
+struct mspan ks_nospan = { .state = MSPAN_DEAD, .owner = -2 };
 
 #define RESERVE_ALIGN ((uintptr_t)2 << 20) /* arena starts 2 MiB aligned */
 #define SHADOW_CHUNK  ((uintptr_t)4 << 20) /* arena bytes per shadow step */
@@ -121,7 +122,12 @@ uintptr_t arena_grow(uintptr_t npages)
 	uintptr_t start = a->arena_used;
 	if (arena_map_shadow(start + bytes - a->arena_start) != 0)
 		return 0;
+	arena_set_spans(arena_page(start), npages, &ks_nospan);
 	a->arena_used = start + bytes;
+	/* Publish after the entries: lock-free readers of spans[] never see
+	 * an unwritten one. */
+	__atomic_store_n(&a->used_bytes, a->arena_used - a->arena_start,
+	                 __ATOMIC_RELEASE);
 	return start;
 }
 

@@ -22,6 +22,7 @@ struct ks_arena {
 
 	uintptr_t arena_start;   /* first page of the arena */
 	uintptr_t arena_used;    /* end of the part mheap has taken (grows) */
+	uintptr_t used_bytes;    /* arena_used - arena_start, read without a lock */
 	uintptr_t arena_end;     /* end of the reservation */
 
 	size_t spans_bytes;      /* reserved sizes */
@@ -31,6 +32,10 @@ struct ks_arena {
 };
 
 extern struct ks_arena ks_arena;
+
+/* What spans[] holds for a page no span has claimed yet: a dead span no CPU
+ * owns, so lookups need no NULL test. */
+extern struct mspan ks_nospan;
 
 /* Reserve the layout for an arena of arena_bytes and commit the committed-
  * pages bitmap.  Returns 0 or -1. */
@@ -49,14 +54,17 @@ static inline uintptr_t arena_page(uintptr_t p)
 }
 
 /* The span p lies in, or NULL if p is outside the part of the arena the
- * heap has used.  Go's spanOf: O(1), no lock.  For a free span only its
- * first and last pages are kept up to date; callers check the state and
- * the range of what they get. */
+ * heap has used.  Go's spanOf: O(1), no lock.  Never NULL inside it: pages
+ * no span has claimed map to ks_nospan.  For a free span only its first
+ * and last pages are kept up to date (the others may name a span since
+ * merged or reused); callers check the state and the range of what they
+ * get. */
 static inline struct mspan *spanof(uintptr_t p)
 {
-	if (p - ks_arena.arena_start >= ks_arena.arena_used - ks_arena.arena_start)
+	uintptr_t off = p - ks_arena.arena_start;
+	if (off >= __atomic_load_n(&ks_arena.used_bytes, __ATOMIC_ACQUIRE))
 		return NULL;
-	return ks_arena.spans[arena_page(p)];
+	return ks_arena.spans[off >> KS_PAGE_SHIFT];
 }
 
 static inline void arena_set_spans(uintptr_t first_page, uintptr_t npages,

@@ -135,23 +135,43 @@ static uint32_t object_index(const char *fn, const struct mspan *s, uintptr_t p)
 
 /* ---- small objects ---------------------------------------------------- */
 
-static inline void *small_alloc(spanclass_t sc)
+/* The slow path, out of line so the fast path keeps no registers live
+ * across a call (no pushes and pops on the fast path). */
+__attribute__((noinline))
+static void *small_alloc_slow(spanclass_t sc)
 {
 	ks_irqstate_t st = ks_plat_irq_save();
 	int cpu = (int)ks_plat_cpu_id();
 	struct mcache *c = &ks_mcaches[cpu];
 	struct mspan *s = c->alloc[sc];
-	uint64_t m = s->allocCache;
+	/* An interrupt may have refilled the cache since the fast path. */
 	void *p;
-	if (ks_likely(m)) {
-		s->allocCache = m & (m - 1);
-		p = (void *)(s->groupbase + (uintptr_t)__builtin_ctzll(m) * s->elemsize);
+	if (s->allocCache) {
+		p = mcache_take(s);
 		c->fast_allocs++;
 	} else {
 		p = mcache_alloc_slow(c, sc, cpu);
 	}
 	ks_plat_irq_restore(st);
 	return p;
+}
+
+/* Steps 1-2 of the allocation path: about 20 instructions, no lock. */
+static inline void *small_alloc(spanclass_t sc)
+{
+	ks_irqstate_t st = ks_plat_irq_save();
+	struct mcache *c = &ks_mcaches[ks_plat_cpu_id()];
+	struct mspan *s = c->alloc[sc];
+	uint64_t m = s->allocCache;
+	if (ks_likely(m)) {
+		s->allocCache = m & (m - 1);
+		void *p = (void *)(s->groupbase + (uintptr_t)__builtin_ctzll(m) * s->elemsize);
+		c->fast_allocs++;
+		ks_plat_irq_restore(st);
+		return p;
+	}
+	ks_plat_irq_restore(st);
+	return small_alloc_slow(sc);
 }
 
 /* ---- large objects ---------------------------------------------------- */
@@ -187,40 +207,12 @@ void *kmalloc(size_t size)
 	return large_alloc(size, 0, false);
 }
 
-void kfree(void *ptr)
+/* Everything kfree's fast path does not handle: spans this CPU does not
+ * own, large objects, bad pointers, pending remote frees. */
+__attribute__((noinline))
+static void kfree_slow(uintptr_t p)
 {
-	uintptr_t p = (uintptr_t)ptr;
-	if (!ptr)
-		return;
-	struct mspan *s = spanof(p);
-	if (ks_unlikely(!s))
-		bad_free("kfree", p, NULL, "pointer is not in the heap");
-
-	ks_irqstate_t st = ks_plat_irq_save();
-	int cpu = (int)ks_plat_cpu_id();
-	if (ks_likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == cpu)) {
-		/* This CPU owns the span: it is in use and small.  Fold in
-		 * remote frees first, so the bit test below sees them all and
-		 * a double free across CPUs cannot slip through. */
-		if (ks_unlikely(__atomic_load_n(&s->nremote, __ATOMIC_RELAXED)))
-			mspan_merge_remote(s);
-		uintptr_t off = p - s->base;
-		uint32_t idx = mspan_obj_index(s, p);
-		if (ks_unlikely(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off))
-			object_index("kfree", s, p);
-		uint32_t w = idx >> 6;
-		uint64_t bit = 1ull << (idx & 63);
-		uint64_t *word = w == s->curword ? &s->allocCache : &s->freebits[w];
-		if (ks_unlikely(*word & bit))
-			bad_free("kfree", p, s, "double free (object already free)");
-		*word |= bit;
-		ks_mcaches[cpu].fast_frees++;
-		ks_plat_irq_restore(st);
-		return;
-	}
-	ks_plat_irq_restore(st);
-
-	s = span_of_live("kfree", p);
+	struct mspan *s = span_of_live("kfree", p);
 	if (s->spanclass == 0) {
 		if (ks_unlikely(s->manual))
 			bad_free("kfree", p, s, "block is from kpages_alloc (use kpages_free)");
@@ -229,11 +221,56 @@ void kfree(void *ptr)
 		large_free(s);
 		return;
 	}
-	object_index("kfree", s, p);
-	st = ks_plat_irq_save();
-	cpu = (int)ks_plat_cpu_id();
-	mcache_free_slow(&ks_mcaches[cpu], s, p, cpu);
+	uint32_t idx = object_index("kfree", s, p);
+	ks_irqstate_t st = ks_plat_irq_save();
+	int cpu = (int)ks_plat_cpu_id();
+	struct mcache *c = &ks_mcaches[cpu];
+	if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == cpu) {
+		/* Ours after all (taken over since the caller looked), or
+		 * remote frees wait to be folded in first. */
+		mspan_merge_remote(s);
+		mspan_free_owned(s, idx, p);
+		c->fast_frees++;
+	} else {
+		mcache_free_slow(c, s, p, cpu);
+	}
 	ks_plat_irq_restore(st);
+}
+
+/* Steps 1-2 of the free path: spans lookup, index, bit test and set. */
+void kfree(void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	uintptr_t off = p - ks_arena.arena_start;
+	if (ks_unlikely(off >= __atomic_load_n(&ks_arena.used_bytes, __ATOMIC_ACQUIRE)))
+		goto slow;   /* NULL, or not in the heap */
+	struct mspan *s = ks_arena.spans[off >> KS_PAGE_SHIFT];
+
+	ks_irqstate_t st = ks_plat_irq_save();
+	int cpu = (int)ks_plat_cpu_id();
+	/* Owned by this CPU: an in-use small span; and no remote frees are
+	 * waiting to be folded in (a double free across CPUs must meet the
+	 * bit test below). */
+	if (ks_likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == cpu &&
+	              __atomic_load_n(&s->nremote, __ATOMIC_RELAXED) == 0)) {
+		uintptr_t soff = p - s->base;
+		uint32_t idx = mspan_obj_index(s, p);
+		uint32_t w = idx >> 6;
+		uint64_t bit = 1ull << (idx & 63);
+		uint64_t *word = w == s->curword ? &s->allocCache : &s->freebits[w];
+		if (ks_likely(idx < s->nelems && (uintptr_t)idx * s->elemsize == soff &&
+		              !(*word & bit))) {
+			*word |= bit;
+			ks_mcaches[cpu].fast_frees++;
+			ks_plat_irq_restore(st);
+			return;
+		}
+	}
+	ks_plat_irq_restore(st);
+slow:
+	if (!ptr)
+		return;
+	kfree_slow(p);
 }
 
 size_t ksize(const void *ptr)
@@ -341,6 +378,20 @@ void kspan_drain_cpu(void)
 	int cpu = (int)ks_plat_cpu_id();
 	mcache_drain(&ks_mcaches[cpu], cpu);
 	ks_plat_irq_restore(st);
+}
+
+void kspan_lock_all(void)
+{
+	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
+		ks_spin_lock(&ks_mcentral[sc].lock);
+	ks_spin_lock(&ks_mheap.lock);
+}
+
+void kspan_unlock_all(void)
+{
+	ks_spin_unlock(&ks_mheap.lock);
+	for (unsigned sc = KS_NUM_SPAN_CLASSES; sc-- > 0;)
+		ks_spin_unlock(&ks_mcentral[sc].lock);
 }
 
 size_t kspan_scavenge(void)

@@ -44,13 +44,6 @@ void mcache_init_all(void)
 	}
 }
 
-static void *take(struct mspan *s)
-{
-	uint64_t m = s->allocCache;
-	s->allocCache = m & (m - 1);
-	return (void *)(s->groupbase + (uintptr_t)__builtin_ctzll(m) * s->elemsize);
-}
-
 void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu)
 {
 	struct mspan *s = c->alloc[sc];
@@ -59,7 +52,7 @@ void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu)
 		KS_ASSERT(s->owner == cpu && s->allocCache == 0);
 		mspan_merge_remote(s);
 		if (s->allocCache || mspan_load_word(s))
-			return take(s);
+			return mcache_take(s);
 		c->alloc[sc] = &ks_emptyspan;
 		mcentral_uncache_span(&ks_mcentral[sc], s);
 	}
@@ -68,7 +61,7 @@ void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu)
 		return NULL;
 	c->refills++;
 	c->alloc[sc] = s;
-	return take(s);
+	return mcache_take(s);
 }
 
 static void flush(struct mcache *c, spanclass_t sc, int cpu)
@@ -119,9 +112,15 @@ void *mcache_tiny_alloc(struct mcache *c, size_t size, int cpu)
 	}
 	spanclass_t sc = ks_make_spanclass(KS_TINY_SIZE_CLASS, true);
 	struct mspan *s = c->alloc[sc];
-	void *block = s->allocCache ? take(s) : mcache_alloc_slow(c, sc, cpu);
-	if (!block)
-		return NULL;
+	void *block;
+	if (s->allocCache) {
+		block = mcache_take(s);
+		c->fast_allocs++;
+	} else {
+		block = mcache_alloc_slow(c, sc, cpu);
+		if (!block)
+			return NULL;
+	}
 	/* Keep whichever block has more room left (Go does the same). */
 	if (!c->tiny || size < c->tinyoffset) {
 		c->tiny = (uintptr_t)block;

@@ -47,6 +47,14 @@ void mcache_init_all(void);
  * out of memory.  Interrupts off, c is this CPU's. */
 void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu);
 
+/* Take the next object of a span this CPU owns (allocCache non-zero). */
+static inline void *mcache_take(struct mspan *s)
+{
+	uint64_t m = s->allocCache;
+	s->allocCache = m & (m - 1);
+	return (void *)(s->groupbase + (uintptr_t)__builtin_ctzll(m) * s->elemsize);
+}
+
 /* Queue the free of object p of small span s, which this CPU does not own.
  * Interrupts off. */
 void mcache_free_slow(struct mcache *c, struct mspan *s, uintptr_t p, int cpu);

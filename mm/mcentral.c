@@ -158,19 +158,6 @@ static void free_remote(struct mspan *s, uint32_t idx, uintptr_t p)
 	__atomic_fetch_add(&s->nremote, 1, __ATOMIC_ACQ_REL);
 }
 
-/* Free one object of a span the calling CPU owns (it became the owner
- * after the object was queued). */
-static void free_owned(struct mspan *s, uint32_t idx, uintptr_t p)
-{
-	uint32_t w = idx / 64;
-	uint64_t bit = 1ull << (idx % 64);
-	uint64_t *word = w == s->curword ? &s->allocCache : &s->freebits[w];
-	KS_CHECK(!(*word & bit), "kfree(%p): double free (object already free) "
-	         "in span %p [%p-%p) size %u", (void *)p, (void *)s,
-	         (void *)s->base, (void *)mspan_end(s), (unsigned)s->elemsize);
-	*word |= bit;
-}
-
 void mcentral_free_objects(struct mcentral *c, void *const *objs, unsigned n,
                            int cpu)
 {
@@ -196,7 +183,7 @@ void mcentral_free_objects(struct mcentral *c, void *const *objs, unsigned n,
 				dead[ndead++] = d;
 			}
 		} else if (owner == cpu) {
-			free_owned(s, idx, p);
+			mspan_free_owned(s, idx, p);
 		} else {
 			free_remote(s, idx, p);
 		}

@@ -82,6 +82,17 @@ void mspan_merge_remote(struct mspan *s)
 	__atomic_fetch_sub(&s->nremote, merged, __ATOMIC_ACQ_REL);
 }
 
+void mspan_free_owned(struct mspan *s, uint32_t idx, uintptr_t p)
+{
+	uint32_t w = idx / 64;
+	uint64_t bit = 1ull << (idx % 64);
+	uint64_t *word = w == s->curword ? &s->allocCache : &s->freebits[w];
+	KS_CHECK(!(*word & bit), "kfree(%p): double free (object already free) "
+	         "in span %p [%p-%p) size %u", (void *)p, (void *)s,
+	         (void *)s->base, (void *)mspan_end(s), (unsigned)s->elemsize);
+	*word |= bit;
+}
+
 void mspan_release_word(struct mspan *s)
 {
 	s->freebits[s->curword] |= s->allocCache;

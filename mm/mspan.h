@@ -129,6 +129,10 @@ bool mspan_obj_is_free(const struct mspan *s, uint32_t idx);
  * remotely freed object was already free (a double free). */
 void mspan_merge_remote(struct mspan *s);
 
+/* Owner-side: free object idx (at address p, for the message): set its
+ * free bit, stopping with a message if it is already set. */
+void mspan_free_owned(struct mspan *s, uint32_t idx, uintptr_t p);
+
 /* Owner-side: put allocCache back into freebits (the span is leaving the
  * cache, or moving to another word). */
 void mspan_release_word(struct mspan *s);

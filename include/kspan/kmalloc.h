@@ -59,6 +59,13 @@ void   kpages_free(void *p, size_t n);
 /* Give everything cached on this CPU back to the central layer. */
 void   kspan_drain_cpu(void);
 
+/* Take every allocator lock (in lock order) / release them all.  For
+ * fork(): a process that forks while another thread is inside the
+ * allocator calls kspan_lock_all() before fork and kspan_unlock_all() after
+ * it, in the parent and in the child. */
+void   kspan_lock_all(void);
+void   kspan_unlock_all(void);
+
 /* Return free committed pages to the platform now. Returns bytes released. */
 size_t kspan_scavenge(void);
 

@@ -1,0 +1,687 @@
+#!/usr/bin/env python3
+"""Allocator benchmark driver: runs every bench/ workload unchanged under
+glibc, jemalloc, tcmalloc, mimalloc and kspan (through LD_PRELOAD), in
+round-robin rounds, and reports median ops/s, ratio to the best allocator on
+each workload, peak RSS, the fragmentation test's RSS after each phase, and
+the instructions per malloc+free pair that callgrind counts on a tight loop.
+
+Writes <out>/results.md, <out>/results.json and <out>/bench.png.
+
+  bench/run.py [--rounds R] [--scale X] [--full] [--workloads a,b]
+               [--allocs a,b] [--no-callgrind] [--smoke]
+               --bin build/bench --out build/bench --kspan build/host/libkspan.so
+
+--smoke runs each workload very briefly under every allocator present,
+checking results only; it exits non-zero if any allocator fails a check.
+Only the Python standard library is needed; the plot uses matplotlib (from
+this interpreter or another python3 on PATH), and is skipped without it.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+WORKLOADS = [
+    "larson", "xmalloc", "cache-scratch", "mstress", "alloc-test",
+    "small-loop", "small-batch", "large", "realloc", "frag",
+]
+
+ALLOC_ORDER = ["glibc", "jemalloc", "tcmalloc", "mimalloc", "kspan"]
+
+# Peer allocators: the shared objects to preload, in order of preference.
+# tcmalloc_minimal is gperftools' tcmalloc without the heap profiler hooks.
+PEERS = {
+    "jemalloc": ["libjemalloc.so.2"],
+    "tcmalloc": ["libtcmalloc_minimal.so.4", "libtcmalloc.so.4"],
+    "mimalloc": ["libmimalloc.so.2"],
+}
+
+# Environment variables that tune one of the allocators; removed so that
+# every allocator runs with its defaults.
+TUNING_ENV = re.compile(r"^(MALLOC_|MIMALLOC_|TCMALLOC_|JEMALLOC_|GLIBC_TUNABLES$|LD_PRELOAD$)")
+
+# Failures of a peer that are known upstream bugs of the packaged version:
+# reported as FAIL in the tables (never timed) but they do not fail the run.
+KNOWN_PEER_BUGS = [
+    {
+        "alloc": "mimalloc",
+        "workload": "mstress",
+        "error": re.compile(r"posix_memalign.*misaligned"),
+        "max_version": (2, 1),
+        "note": "mimalloc 2.0.x can return a block of up to 1 KiB aligned below "
+                "a requested 256, 512 or 1024 bytes (upstream microsoft/mimalloc#700, "
+                "fixed upstream in 2023)",
+    },
+]
+
+SMOKE_SCALE = 0.01
+SMOKE_FRAG_MIB = 8
+# Seconds after which the large and realloc workloads stop early (their ops/s
+# stays a measured rate); keeps a page-faulting allocator from taking 10x long.
+RUN_CAP_S = 3.0
+SMOKE_CAP_S = 1.0
+FULL_FRAG_MIB = 1024
+CALLGRIND_N = 100000
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+# ---- finding the allocators ---------------------------------------------
+
+def run_text(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return ""
+
+
+def elf_ident(path):
+    """(class, machine) of an ELF file, or None."""
+    try:
+        with open(path, "rb") as f:
+            h = f.read(20)
+    except OSError:
+        return None
+    if len(h) < 20 or h[:4] != b"\x7fELF":
+        return None
+    order = "little" if h[5] == 1 else "big"
+    return (h[4], int.from_bytes(h[18:20], order))
+
+
+def multiarch_dirs():
+    dirs = []
+    triplet = run_text(["cc", "-print-multiarch"]).strip()
+    for base in ("/usr/lib", "/lib", "/usr/local/lib"):
+        if triplet:
+            dirs.append(os.path.join(base, triplet))
+        dirs.append(base)
+    return dirs
+
+
+def find_library(soname, want_ident):
+    """Locate a shared object by soname: the dynamic linker's cache, then the
+    package database, then the multiarch library folders.  Only a file of
+    the benchmark binaries' ELF class and machine qualifies."""
+    cands = []
+    ldconfig = shutil.which("ldconfig") or next(
+        (p for p in ("/sbin/ldconfig", "/usr/sbin/ldconfig") if os.path.exists(p)), None)
+    if ldconfig:
+        for line in run_text([ldconfig, "-p"]).splitlines():
+            m = re.match(r"\s*(\S+)\s+\(.*\)\s+=>\s+(\S+)", line)
+            if m and m.group(1) == soname:
+                cands.append(("ldconfig -p", m.group(2)))
+    if shutil.which("dpkg"):
+        for line in run_text(["dpkg", "-S", soname]).splitlines():
+            pkg, _, path = line.partition(": ")
+            if os.path.basename(path.strip()) == soname:
+                cands.append(("dpkg -S (%s)" % pkg.strip(), path.strip()))
+    for d in multiarch_dirs():
+        cands.append(("multiarch dir", os.path.join(d, soname)))
+    for how, path in cands:
+        if os.path.isfile(path) and elf_ident(path) == want_ident:
+            return path, how
+    return None, None
+
+
+def package_of(path):
+    """(package, version) owning a file, from dpkg; (None, None) elsewhere."""
+    if not shutil.which("dpkg"):
+        return None, None
+    for p in {path, os.path.realpath(path)}:
+        out = run_text(["dpkg", "-S", p]).strip().splitlines()
+        if out:
+            pkg = out[0].split(":")[0].strip()
+            ver = run_text(["dpkg-query", "-W", "-f", "${Version}", pkg]).strip()
+            return pkg, ver or None
+    return None, None
+
+
+def version_tuple(ver):
+    nums = re.findall(r"\d+", ver or "")
+    return tuple(int(n) for n in nums[:2]) if nums else None
+
+
+def discover(args):
+    want = elf_ident(os.path.join(args.bin, "kbench"))
+    allocs = {}
+    glibc_ver = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else None
+    allocs["glibc"] = {"status": "ok", "lib": None, "found_by": "default (no preload)",
+                       "version": glibc_ver, "expect_from": "libc.so.6"}
+    for name, sonames in PEERS.items():
+        for soname in sonames:
+            path, how = find_library(soname, want)
+            if path:
+                pkg, ver = package_of(path)
+                allocs[name] = {"status": "ok", "lib": path, "found_by": how,
+                                "package": pkg, "version": ver,
+                                "expect_from": os.path.basename(path)}
+                break
+        else:
+            allocs[name] = {"status": "not found", "lib": None,
+                            "found_by": "looked for " + ", ".join(sonames)}
+    so = os.path.abspath(args.kspan)
+    if os.path.isfile(so):
+        allocs["kspan"] = {"status": "ok", "lib": so, "found_by": "this build",
+                           "version": git_describe(), "expect_from": os.path.basename(so)}
+    else:
+        allocs["kspan"] = {"status": "not built", "lib": None,
+                           "found_by": "%s is missing (make host)" % args.kspan}
+    return allocs
+
+
+def git_describe():
+    out = run_text(["git", "-C", HERE, "describe", "--always", "--dirty"]).strip()
+    return out or None
+
+
+# ---- machine --------------------------------------------------------------
+
+def machine_info():
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "nproc": usable,
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu,
+        "kernel": platform.release(),
+        "arch": platform.machine(),
+        "compiler": (run_text(["cc", "--version"]).splitlines() or [None])[0],
+        "loadavg_at_start": list(load) if load else None,
+    }
+
+
+# ---- running one workload -------------------------------------------------
+
+def parse_kv(line):
+    """key=value fields after the first word; error= takes the rest of the line."""
+    out = {}
+    line, sep, err = line.partition(" error=")
+    if sep:
+        out["error"] = err.strip()
+    for tok in line.split()[1:]:
+        k, sep, v = tok.partition("=")
+        if sep:
+            out[k] = v
+    return out
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_workload(args, env, alloc, info, workload, scale, frag_mib, timeout):
+    cmd = [os.path.join(args.bin, "launch"), "-t", str(timeout)]
+    if info["lib"]:
+        cmd += ["-p", info["lib"]]
+    cmd += ["--", os.path.join(args.bin, "kbench"), workload, "-s", repr(scale),
+            "-T", repr(args.cap)]
+    if workload == "frag":
+        cmd += ["-m", str(frag_mib)]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    res, launch = None, None
+    for line in p.stdout.splitlines():
+        if line.startswith("result "):
+            res = parse_kv(line)
+        elif line.startswith("launch "):
+            launch = parse_kv(line)
+    run = {"ok": False, "error": None, "result": res, "launch": launch}
+    err_tail = " | ".join(p.stderr.strip().splitlines()[-3:])
+    if launch is None:
+        run["error"] = "launcher failed: " + (err_tail or "no output")
+    elif launch.get("timeout") == "1":
+        run["error"] = "timed out after %d s" % timeout
+    elif launch.get("signal") not in (None, "0"):
+        run["error"] = "killed by signal %s" % launch["signal"]
+        if err_tail:
+            run["error"] += ": " + err_tail
+    elif res is None:
+        run["error"] = "no result line (exit %s): %s" % (launch.get("status"), err_tail)
+    elif res.get("verify") != "OK":
+        run["error"] = "verification failed: " + res.get("error", "?")
+    elif launch.get("status") != "0":
+        run["error"] = "exit status %s: %s" % (launch.get("status"), err_tail)
+    elif res.get("malloc_from") != info["expect_from"]:
+        run["error"] = "malloc came from %s, not %s: preload not in effect" % (
+            res.get("malloc_from"), info["expect_from"])
+    else:
+        run["ok"] = True
+        run["ops_per_s"] = num(res.get("ops_per_s"))
+        run["seconds"] = num(res.get("seconds"))
+        run["maxrss_kib"] = num(launch.get("maxrss_kib"))
+    return run
+
+
+def known_bug(alloc, info, workload, error):
+    for b in KNOWN_PEER_BUGS:
+        if b["alloc"] != alloc or b["workload"] != workload or not b["error"].search(error or ""):
+            continue
+        v = version_tuple(info.get("version"))
+        if v is None or v < b["max_version"]:
+            return b["note"]
+    return None
+
+
+# ---- callgrind: instructions per malloc+free pair ------------------------
+
+def callgrind_count(fastpath, mode, n, lib, env, tmpdir):
+    out = os.path.join(tmpdir, "cg.%s.%d.out" % (mode, n))
+    e = dict(env)
+    if lib:
+        e["LD_PRELOAD"] = lib
+    # callgrind does not replace malloc (unlike memcheck), so the preloaded
+    # allocator runs on the simulated CPU as is; --soname-synonyms would not
+    # change anything.  Count only inside fp_pairs/fp_empty, inclusive.
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+           "--collect-atstart=no", "--toggle-collect=fp_pairs", "--toggle-collect=fp_empty",
+           fastpath, mode, str(n)]
+    p = subprocess.run(cmd, env=e, capture_output=True, text=True, check=False)
+    if p.returncode != 0:
+        raise RuntimeError("valgrind exit %d: %s" % (
+            p.returncode, " | ".join(p.stderr.strip().splitlines()[-2:])))
+    with open(out) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError("no totals in callgrind output")
+
+
+def fastpath_counts(args, env, allocs):
+    res = {}
+    if not shutil.which("valgrind"):
+        log("fast path: valgrind not found, skipped")
+        return {"error": "valgrind not found"}
+    fastpath = os.path.join(args.bin, "fastpath")
+    n = CALLGRIND_N
+    with tempfile.TemporaryDirectory(prefix="kbench-cg-") as tmp:
+        try:
+            e1 = callgrind_count(fastpath, "empty", n, None, env, tmp)
+            e2 = callgrind_count(fastpath, "empty", 2 * n, None, env, tmp)
+        except (RuntimeError, OSError) as ex:
+            log("fast path: empty loop failed: %s" % ex)
+            return {"error": str(ex)}
+        loop = (e2 - e1) / n
+        res["_loop_instructions"] = loop
+        for a in args.allocs:
+            info = allocs[a]
+            if info["status"] != "ok":
+                res[a] = {"status": info["status"]}
+                continue
+            try:
+                c1 = callgrind_count(fastpath, "pair", n, info["lib"], env, tmp)
+                c2 = callgrind_count(fastpath, "pair", 2 * n, info["lib"], env, tmp)
+                per = (c2 - c1) / n - loop
+                res[a] = {"status": "ok", "instr_per_pair": round(per, 2),
+                          "count_n": c1, "count_2n": c2, "n": n}
+            except (RuntimeError, OSError) as ex:
+                res[a] = {"status": "error", "error": str(ex)}
+    return res
+
+
+# ---- tables ----------------------------------------------------------------
+
+def fmt_rate(v):
+    if v is None:
+        return "-"
+    for div, suf in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if v >= div:
+            return "%.3g%s" % (v / div, suf)
+    return "%.3g" % v
+
+
+def fmt_mib(kib):
+    return "-" if kib is None else ("%.1f" % (kib / 1024.0))
+
+
+def cell_status(cell):
+    if cell is None:
+        return "-"
+    if cell.get("status") == "FAIL":
+        return "FAIL*" if cell.get("known_bug") else "FAIL"
+    return None
+
+
+def render(summary, md):
+    """The report as text lines: Markdown tables when md, else aligned columns."""
+    allocs = [a for a in summary["allocators_order"]]
+    meta = summary["meta"]
+    lines = []
+
+    def table(title, header, rows):
+        if md:
+            lines.append("### " + title)
+            lines.append("")
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+            for r in rows:
+                lines.append("| " + " | ".join(r) + " |")
+        else:
+            lines.append(title)
+            widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+            for r in [header] + rows:
+                lines.append("  ".join(
+                    (str(x).ljust(w) if i == 0 else str(x).rjust(w))
+                    for i, (x, w) in enumerate(zip(r, widths))))
+        lines.append("")
+
+    m = meta["machine"]
+    head = "kspan allocator benchmark, %s" % meta["date"]
+    lines.append(("## " if md else "") + head)
+    lines.append("")
+    lines.append("machine: %s CPUs usable (%s), %s, kernel %s; load at start %s" % (
+        m["nproc"], m["cpu_model"], m["arch"], m["kernel"],
+        " ".join("%.2f" % x for x in (m["loadavg_at_start"] or []))))
+    if md:
+        lines.append("")
+    lines.append("run: %d round(s), allocators in rotating order within each round, "
+                 "scale %g, frag %d MiB per phase, large/realloc capped at %g s%s; "
+                 "compiler: %s" % (
+                     meta["rounds"], meta["scale"], meta["frag_mib"], meta["cap_s"],
+                     ", FULL" if meta["full"] else "", m["compiler"]))
+    lines.append("")
+    lines.append("allocators:")
+    lines.append("")
+    for a in allocs:
+        i = summary["allocators"][a]
+        if i["status"] == "ok":
+            desc = i["lib"] or "glibc malloc, no preload"
+            extra = []
+            if i.get("package"):
+                extra.append("%s %s" % (i["package"], i.get("version") or ""))
+            elif i.get("version"):
+                extra.append(i["version"])
+            extra.append("found by " + i["found_by"])
+            lines.append("%s %-9s %s (%s)" % ("-" if md else " ", a, desc, "; ".join(extra)))
+        else:
+            lines.append("%s %-9s %s: %s" % ("-" if md else " ", a, i["status"].upper(),
+                                              i["found_by"]))
+    lines.append("")
+
+    res = summary["results"]
+    wls = summary["workloads_order"]
+    rows = []
+    for w in wls:
+        r = [w]
+        for a in allocs:
+            c = res[w].get(a)
+            s = cell_status(c)
+            if s is None and c.get("status") == "ok":
+                s = "%s (%.2f)" % (fmt_rate(c["ops_per_s_median"]), c["ratio_to_best"])
+            r.append(s if s is not None else c.get("status", "-"))
+        rows.append(r)
+    table("Throughput: median ops/s (ratio to the best on the row; higher is better)",
+          ["workload"] + allocs, rows)
+
+    rows = []
+    for w in wls:
+        r = [w]
+        for a in allocs:
+            c = res[w].get(a)
+            s = cell_status(c)
+            if s is None and c.get("status") == "ok":
+                s = fmt_mib(c["peak_rss_kib_median"])
+            r.append(s if s is not None else c.get("status", "-"))
+        rows.append(r)
+    table("Peak RSS, MiB (ru_maxrss of the workload process, median of rounds)",
+          ["workload"] + allocs, rows)
+
+    if "frag" in res:
+        rows = []
+        for a in allocs:
+            c = res["frag"].get(a)
+            if not c or c.get("status") != "ok":
+                rows.append([a] + [cell_status(c) or (c or {}).get("status", "-")] * 5)
+                continue
+            f = c["frag"]
+            rows.append([a, fmt_mib(f["rss_small_kib"]), fmt_mib(f["rss_freed_kib"]),
+                         fmt_mib(f["rss_mixed_kib"]), fmt_mib(c["peak_rss_kib_median"]),
+                         fmt_mib(f["rss_end_kib"])])
+        table("frag: RSS in MiB after each phase (%d MiB of 64 B objects, 90%% freed, "
+              "%d MiB of 256 B objects; end = after freeing all)" % (
+                  meta["frag_mib"], meta["frag_mib"]),
+              ["allocator", "64 B filled", "90% freed", "+256 B filled", "peak", "end"], rows)
+
+    fp = summary.get("fastpath")
+    if fp and "error" not in fp:
+        parts = []
+        for a in allocs:
+            c = fp.get(a, {})
+            if c.get("status") == "ok":
+                parts.append("%s %.1f" % (a, c["instr_per_pair"]))
+            else:
+                parts.append("%s %s" % (a, c.get("status", "-")))
+        lines.append("Fast path: instructions per malloc(32)+free pair (callgrind, "
+                     "call and PLT overhead included, the loop's %.0f subtracted): "
+                     % fp["_loop_instructions"] + " | ".join(parts))
+        lines.append("")
+    elif fp:
+        lines.append("Fast path: not measured (%s)" % fp["error"])
+        lines.append("")
+
+    notes = summary.get("notes", [])
+    if notes:
+        lines.append("Notes:")
+        lines.append("")
+        for n in notes:
+            lines.append(("- " if md else "  ") + n)
+        lines.append("")
+    return lines
+
+
+# ---- main ------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin", required=True, help="folder with kbench, launch, fastpath")
+    ap.add_argument("--out", required=True, help="folder for results.{md,json}, bench.png")
+    ap.add_argument("--kspan", required=True, help="kspan's drop-in library (.so)")
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--full", action="store_true", help="5 rounds, 1 GiB frag run")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--allocs", default=",".join(ALLOC_ORDER))
+    ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--smoke", action="store_true",
+                    help="brief runs, verification only; fail on any failed check")
+    ap.add_argument("--timeout", type=int, default=None, help="seconds per run")
+    args = ap.parse_args()
+    args.cap = SMOKE_CAP_S if args.smoke else RUN_CAP_S
+
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    args.allocs = [a for a in args.allocs.split(",") if a]
+    for w in args.workloads:
+        if w not in WORKLOADS:
+            ap.error("unknown workload %s (have: %s)" % (w, ", ".join(WORKLOADS)))
+    for a in args.allocs:
+        if a not in ALLOC_ORDER:
+            ap.error("unknown allocator %s (have: %s)" % (a, ", ".join(ALLOC_ORDER)))
+    rounds = args.rounds or (1 if args.smoke else 5 if args.full else 3)
+    scale = args.scale * (SMOKE_SCALE if args.smoke else 1.0)
+    frag_mib = SMOKE_FRAG_MIB if args.smoke else FULL_FRAG_MIB if args.full else 256
+    frag_mib = max(1, int(frag_mib * args.scale)) if args.scale != 1.0 else frag_mib
+    timeout = args.timeout or (20 if args.smoke else 600)
+
+    env = {k: v for k, v in os.environ.items() if not TUNING_ENV.match(k)}
+    dropped = sorted(k for k in os.environ if TUNING_ENV.match(k))
+
+    allocs = discover(args)
+    present = [a for a in args.allocs if allocs[a]["status"] == "ok"]
+
+    log("%s: %d workload(s) x %d allocator(s), %d round(s), scale %g" % (
+        "bench-smoke" if args.smoke else "bench", len(args.workloads), len(present),
+        rounds, scale))
+    for a in args.allocs:
+        i = allocs[a]
+        if i["status"] == "ok":
+            log("  %-9s %s  [%s]" % (a, i["lib"] or "(glibc, no preload)", i["found_by"]))
+        else:
+            log("  %-9s %s (%s)" % (a, i["status"], i["found_by"]))
+    if dropped:
+        log("  removed from the environment: " + " ".join(dropped))
+
+    # runs[w][a] = list of run dicts
+    runs = {w: {a: [] for a in present} for w in args.workloads}
+    for r in range(rounds):
+        for wi, w in enumerate(args.workloads):
+            # Alternate allocators within the round; rotate the order from one
+            # workload and round to the next so none always runs first.
+            k = (r + wi) % max(1, len(present))
+            order = present[k:] + present[:k]
+            for a in order:
+                run = run_workload(args, env, a, allocs[a], w, scale, frag_mib, timeout)
+                runs[w][a].append(run)
+                if run["ok"]:
+                    log("  [%d/%d] %-13s %-9s %10s ops/s  %6.2f s  %7s MiB  ok" % (
+                        r + 1, rounds, w, a, fmt_rate(run["ops_per_s"]), run["seconds"],
+                        fmt_mib(run["maxrss_kib"])))
+                else:
+                    note = known_bug(a, allocs[a], w, run["error"])
+                    log("  [%d/%d] %-13s %-9s FAIL%s: %s" % (
+                        r + 1, rounds, w, a, " (known upstream bug)" if note else "",
+                        run["error"]))
+
+    # Summaries.
+    results, notes, unexpected = {}, [], []
+    for w in args.workloads:
+        results[w] = {}
+        for a in args.allocs:
+            if a not in present:
+                results[w][a] = {"status": allocs[a]["status"]}
+                continue
+            rs = runs[w][a]
+            bad = [x for x in rs if not x["ok"]]
+            if bad:
+                note = known_bug(a, allocs[a], w, bad[0]["error"])
+                results[w][a] = {"status": "FAIL", "error": bad[0]["error"],
+                                 "failed_rounds": len(bad), "rounds": len(rs),
+                                 "known_bug": note}
+                if note:
+                    if note not in notes:
+                        notes.append("FAIL* = known upstream bug: " + note)
+                else:
+                    unexpected.append("%s under %s: %s" % (w, a, bad[0]["error"]))
+                continue
+            ops = [x["ops_per_s"] for x in rs]
+            rss = [x["maxrss_kib"] for x in rs]
+            c = {"status": "ok", "ops_per_s": ops,
+                 "ops_per_s_median": statistics.median(ops),
+                 "peak_rss_kib": rss, "peak_rss_kib_median": statistics.median(rss),
+                 "seconds": [x["seconds"] for x in rs],
+                 "rss_end_kib": statistics.median(num(x["result"]["rss_end_kib"]) for x in rs)}
+            if w == "frag":
+                c["frag"] = {k: statistics.median(num(x["result"][k]) for x in rs)
+                             for k in ("rss_small_kib", "rss_freed_kib", "rss_mixed_kib",
+                                       "rss_end_kib")}
+            results[w][a] = c
+        best = max((c["ops_per_s_median"] for c in results[w].values()
+                    if c.get("status") == "ok"), default=None)
+        for c in results[w].values():
+            if c.get("status") == "ok" and best:
+                c["ratio_to_best"] = c["ops_per_s_median"] / best
+
+    if args.smoke:
+        if unexpected:
+            log("bench-smoke: FAILED")
+            for u in unexpected:
+                log("  " + u)
+            return 1
+        xf = sum(1 for w in results for c in results[w].values() if c.get("known_bug"))
+        log("bench-smoke: %d workload(s) x %d allocator(s) verified%s" % (
+            len(args.workloads), len(present),
+            ", %d known upstream failure(s) reported" % xf if xf else ""))
+        for n in notes:
+            log("  " + n)
+        return 0
+
+    fastpath = None
+    if not args.no_callgrind:
+        log("fast path: callgrind, %d and %d malloc(32)+free pairs per allocator ..." % (
+            CALLGRIND_N, 2 * CALLGRIND_N))
+        fastpath = fastpath_counts(args, env, allocs)
+
+    summary = {
+        "meta": {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info(),
+            "rounds": rounds, "scale": scale, "full": args.full, "frag_mib": frag_mib,
+            "cap_s": args.cap,
+            "kspan_commit": git_describe(),
+            "env_removed": dropped,
+        },
+        "allocators_order": args.allocs,
+        "allocators": allocs,
+        "workloads_order": args.workloads,
+        "results": results,
+        "fastpath": fastpath,
+        "notes": notes + ["unexpected failure: " + u for u in unexpected],
+        "raw_runs": {w: {a: runs[w][a] for a in runs[w]} for w in runs},
+    }
+    os.makedirs(args.out, exist_ok=True)
+    jpath = os.path.join(args.out, "results.json")
+    mpath = os.path.join(args.out, "results.md")
+    with open(jpath, "w") as f:
+        json.dump(summary, f, indent=1, default=str)
+    with open(mpath, "w") as f:
+        f.write("\n".join(render(summary, md=True)))
+    log("")
+    log("\n".join(render(summary, md=False)))
+    log("wrote %s and %s" % (mpath, jpath))
+    plot(jpath, os.path.join(args.out, "bench.png"))
+    return 1 if unexpected else 0
+
+
+def plot(jpath, png):
+    """Draw with this interpreter's matplotlib, or with another python3 on
+    PATH that has it; skip the plot when there is none."""
+    script = os.path.join(HERE, "plot.py")
+    pythons = [sys.executable]
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        p = os.path.join(d, "python3")
+        if os.access(p, os.X_OK) and p not in pythons:
+            pythons.append(p)
+    for py in pythons:
+        ok = subprocess.run([py, "-c", "import matplotlib"], capture_output=True,
+                            check=False).returncode == 0
+        if not ok:
+            continue
+        p = subprocess.run([py, script, jpath, png], capture_output=True, text=True,
+                           check=False)
+        if p.returncode == 0:
+            log("wrote %s" % png)
+        else:
+            log("plot failed: %s" % p.stderr.strip().splitlines()[-1:])
+        return
+    log("plot skipped: no python3 with matplotlib found")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+# Allocator benchmark harness (issue 6): workloads in bench/, run unchanged
+# under glibc, jemalloc, tcmalloc, mimalloc and kspan through LD_PRELOAD.
+#
+#   make bench         build the workloads, run the driver (bench/run.py):
+#                      round-robin rounds, median ops/s, peak RSS, callgrind
+#                      instructions per malloc+free pair; writes
+#                      build/bench/results.{md,json} and build/bench/bench.png
+#   make bench-smoke   every workload, very briefly, under every allocator
+#                      present, verification only (part of `make test`)
+#
+# Knobs (make variables):
+#   FULL=1             5 rounds and the 1 GiB fragmentation run
+#   BENCH_ROUNDS=N     rounds (default 3)
+#   BENCH_SCALE=X      multiply every workload's amount of work (default 1)
+#   BENCH_WORKLOADS=a,b / BENCH_ALLOCS=a,b   run a subset
+#   BENCH_CALLGRIND=0  skip the instruction counts
+#   BENCH_KSPAN_SO     kspan's drop-in library (default build/host/libkspan.so)
+#
+# kspan's library comes from the `host` target when some mk/*.mk defines one;
+# when the library is missing the driver reports kspan as "not built" and
+# still runs the peers.
+
+BENCH_DIR      := $(BUILD)/bench
+BENCH_CC       ?= cc
+BENCH_PY       ?= python3
+BENCH_CFLAGS   := -O2 -pthread -std=gnu11 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
+                  -Wmissing-prototypes -Wno-unused-parameter \
+                  -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc \
+                  -fno-builtin-realloc
+BENCH_KSPAN_SO ?= $(BUILD)/host/libkspan.so
+
+BENCH_SRCS := bench/main.c bench/common.c $(sort $(wildcard bench/w_*.c))
+BENCH_BINS := $(BENCH_DIR)/kbench $(BENCH_DIR)/launch $(BENCH_DIR)/fastpath
+
+$(BENCH_DIR)/kbench: $(BENCH_SRCS) bench/bench.h
+	@mkdir -p $(dir $@)
+	$(Q)$(BENCH_CC) $(BENCH_CFLAGS) $(BENCH_SRCS) -o $@ -ldl
+
+$(BENCH_DIR)/launch: bench/launch.c
+	@mkdir -p $(dir $@)
+	$(Q)$(BENCH_CC) $(BENCH_CFLAGS) $< -o $@
+
+# callgrind counts this one's loop; bench/run.py subtracts the empty loop.
+$(BENCH_DIR)/fastpath: bench/fastpath.c
+	@mkdir -p $(dir $@)
+	$(Q)$(BENCH_CC) $(BENCH_CFLAGS) $< -o $@
+
+BENCH_ARGS = --bin $(BENCH_DIR) --out $(BENCH_DIR) --kspan $(BENCH_KSPAN_SO) \
+             $(if $(filter 1,$(FULL)),--full) \
+             $(if $(BENCH_ROUNDS),--rounds $(BENCH_ROUNDS)) \
+             $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) \
+             $(if $(BENCH_WORKLOADS),--workloads $(BENCH_WORKLOADS)) \
+             $(if $(BENCH_ALLOCS),--allocs $(BENCH_ALLOCS)) \
+             $(if $(filter 0,$(BENCH_CALLGRIND)),--no-callgrind)
+
+# Build kspan's drop-in library first if the build has a `host` target.  The
+# mk files are read in name order (bench.mk before the shim's), so look for
+# the rule in their text rather than in make's variables.
+.PHONY: bench bench-bin bench-smoke bench-kspan
+bench-kspan:
+	$(Q)if grep -Eqs '^host([[:space:]][^:=]*)?:([^=]|$$)' Makefile $(wildcard mk/*.mk); then \
+		$(MAKE) --no-print-directory host; \
+	fi
+
+bench-bin: $(BENCH_BINS)
+
+bench: deps bench-bin bench-kspan
+	$(Q)$(BENCH_PY) bench/run.py $(BENCH_ARGS)
+
+bench-smoke: deps bench-bin bench-kspan
+	$(Q)$(BENCH_PY) bench/run.py --smoke $(BENCH_ARGS)
+
+ALL_TARGETS  += bench-bin
+TEST_TARGETS += bench-smoke
