@@ -67,6 +67,7 @@
 #include "mm/debug.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
+#include "mm/mgc.h"
 #include "mm/mheap.h"
 #include "mm/sizeclass.h"
 
@@ -213,6 +214,9 @@ __attribute__((noinline))
 static void kfree_slow(uintptr_t p)
 {
 	struct mspan *s = span_of_live("kfree", p);
+	if (ks_unlikely(s->gc))
+		bad_free("kfree", p, s, "object is managed by the collector "
+		         "(it is reclaimed when unreachable; never kfree it)");
 	if (s->spanclass == 0) {
 		if (ks_unlikely(s->manual))
 			bad_free("kfree", p, s, "block is from kpages_alloc (use kpages_free)");
@@ -399,8 +403,6 @@ size_t kspan_scavenge(void)
 	return mheap_scavenge(0) << KS_PAGE_SHIFT;
 }
 
-/* Tiny allocation for the collector: see mm/mcache.c. */
-void *ks_tiny_alloc(size_t size);
 void *ks_tiny_alloc(size_t size)
 {
 	if (size == 0 || size >= KS_TINY_SIZE)

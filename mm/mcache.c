@@ -36,6 +36,7 @@ void mcache_init_all(void)
 		struct mcache *c = &ks_mcaches[cpu];
 		for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
 			c->alloc[sc] = &ks_emptyspan;
+			c->gcalloc[sc] = &ks_emptyspan;
 			c->freebuf[sc].n = 0;
 		}
 		c->tiny = c->tinyoffset = 0;
@@ -44,24 +45,40 @@ void mcache_init_all(void)
 	}
 }
 
-void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu)
+/* Refill *slot (a span of central's class that owner owns) and take an
+ * object: steps 3-4 of the allocation path. */
+static void *refill(struct mcache *c, struct mspan **slot,
+                    struct mcentral *central, int owner)
 {
-	struct mspan *s = c->alloc[sc];
-	c->slow_allocs++;
+	struct mspan *s = *slot;
 	if (s != &ks_emptyspan) {
-		KS_ASSERT(s->owner == cpu && s->allocCache == 0);
+		KS_ASSERT(s->owner == owner && s->allocCache == 0);
 		mspan_merge_remote(s);
 		if (s->allocCache || mspan_load_word(s))
 			return mcache_take(s);
-		c->alloc[sc] = &ks_emptyspan;
-		mcentral_uncache_span(&ks_mcentral[sc], s);
+		*slot = &ks_emptyspan;
+		mcentral_uncache_span(central, s);
 	}
-	s = mcentral_cache_span(&ks_mcentral[sc], cpu);
+	s = mcentral_cache_span(central, owner);
 	if (!s)
 		return NULL;
 	c->refills++;
-	c->alloc[sc] = s;
+	*slot = s;
 	return mcache_take(s);
+}
+
+void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu)
+{
+	c->slow_allocs++;
+	return refill(c, &c->alloc[sc], &ks_mcentral[sc], cpu);
+}
+
+void *mcache_gc_alloc(struct mcache *c, spanclass_t sc, int cpu)
+{
+	struct mspan *s = c->gcalloc[sc];
+	if (s->allocCache)
+		return mcache_take(s);
+	return refill(c, &c->gcalloc[sc], &ks_gccentral[sc], cpu + KS_OWNER_GC);
 }
 
 static void flush(struct mcache *c, spanclass_t sc, int cpu)
@@ -82,6 +99,19 @@ void mcache_free_slow(struct mcache *c, struct mspan *s, uintptr_t p, int cpu)
 		flush(c, s->spanclass, cpu);
 }
 
+void mcache_drain_gc(struct mcache *c, int cpu)
+{
+	(void)cpu;
+	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
+		struct mspan *s = c->gcalloc[sc];
+		if (s != &ks_emptyspan) {
+			c->gcalloc[sc] = &ks_emptyspan;
+			mcentral_uncache_span(&ks_gccentral[sc], s);
+		}
+	}
+	c->tiny = c->tinyoffset = 0;
+}
+
 void mcache_drain(struct mcache *c, int cpu)
 {
 	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
@@ -92,7 +122,7 @@ void mcache_drain(struct mcache *c, int cpu)
 			mcentral_uncache_span(&ks_mcentral[sc], s);
 		}
 	}
-	c->tiny = c->tinyoffset = 0;
+	mcache_drain_gc(c, cpu);
 }
 
 void *mcache_tiny_alloc(struct mcache *c, size_t size, int cpu)
@@ -110,17 +140,11 @@ void *mcache_tiny_alloc(struct mcache *c, size_t size, int cpu)
 		c->fast_allocs++;
 		return (void *)(c->tiny + off);
 	}
-	spanclass_t sc = ks_make_spanclass(KS_TINY_SIZE_CLASS, true);
-	struct mspan *s = c->alloc[sc];
-	void *block;
-	if (s->allocCache) {
-		block = mcache_take(s);
-		c->fast_allocs++;
-	} else {
-		block = mcache_alloc_slow(c, sc, cpu);
-		if (!block)
-			return NULL;
-	}
+	/* Tiny blocks are 16-byte noscan objects of the collector's spans. */
+	void *block = mcache_gc_alloc(c, ks_make_spanclass(KS_TINY_SIZE_CLASS, true), cpu);
+	if (!block)
+		return NULL;
+	c->fast_allocs++;
 	/* Keep whichever block has more room left (Go does the same). */
 	if (!c->tiny || size < c->tinyoffset) {
 		c->tiny = (uintptr_t)block;

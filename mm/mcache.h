@@ -18,6 +18,8 @@ struct ks_freebuf {
 struct mcache {
 	/* The span each span class allocates from (ks_emptyspan if none). */
 	struct mspan *alloc[KS_NUM_SPAN_CLASSES];
+	/* The same for collector-managed objects (kgc_alloc). */
+	struct mspan *gcalloc[KS_NUM_SPAN_CLASSES];
 
 	/* Tiny allocator (Go's): the current 16-byte block and the offset of
 	 * its first free byte.  For collector-managed noscan objects only. */
@@ -59,8 +61,15 @@ static inline void *mcache_take(struct mspan *s)
  * Interrupts off. */
 void mcache_free_slow(struct mcache *c, struct mspan *s, uintptr_t p, int cpu);
 
+/* Allocate a collector-managed object of span class sc.  Interrupts off. */
+void *mcache_gc_alloc(struct mcache *c, spanclass_t sc, int cpu);
+
 /* Give everything this cache holds back to mcentral.  Interrupts off. */
 void mcache_drain(struct mcache *c, int cpu);
+
+/* Give back only the collector's spans and the tiny block (the collector
+ * does this for every CPU with the world stopped).  cpu: whose cache. */
+void mcache_drain_gc(struct mcache *c, int cpu);
 
 /* Tiny allocation: size < 16 bytes, no pointers, never freed explicitly
  * (collector-managed).  Interrupts off. */

@@ -25,17 +25,22 @@
 #include "mm/bits.h"
 #include "mm/debug.h"
 #include "mm/mheap.h"
+#include "mm/mgc.h"
 
 struct mcentral ks_mcentral[KS_NUM_SPAN_CLASSES];
+struct mcentral ks_gccentral[KS_NUM_SPAN_CLASSES];
 
 void mcentral_init(void)
 {
 	for (unsigned i = 0; i < KS_NUM_SPAN_CLASSES; i++) {
-		struct mcentral *c = &ks_mcentral[i];
-		ks_spin_init(&c->lock, "mcentral");
-		c->spanclass = (spanclass_t)i;
-		c->nonempty = c->empty = NULL;
-		c->nspans = c->nrefills = 0;
+		for (unsigned gc = 0; gc < 2; gc++) {
+			struct mcentral *c = gc ? &ks_gccentral[i] : &ks_mcentral[i];
+			ks_spin_init(&c->lock, gc ? "gccentral" : "mcentral");
+			c->spanclass = (spanclass_t)i;
+			c->gc = (uint8_t)gc;
+			c->nonempty = c->empty = NULL;
+			c->nspans = c->nrefills = 0;
+		}
 	}
 }
 
@@ -69,6 +74,7 @@ static void set_owner(struct mspan *s, int owner)
 
 struct mspan *mcentral_cache_span(struct mcentral *c, int cpu)
 {
+	/* cpu: the owner value (a CPU id, + KS_OWNER_GC for collector spans) */
 	ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
 	struct mspan *s = c->nonempty;
 	if (s) {
@@ -88,6 +94,7 @@ struct mspan *mcentral_cache_span(struct mcentral *c, int cpu)
 	if (!s)
 		return NULL;
 	mspan_init_small(s, c->spanclass);
+	s->gc = c->gc;
 
 	st = ks_spin_lock_irqsave(&c->lock);
 	set_owner(s, cpu);
@@ -198,7 +205,7 @@ static uint64_t check_list(struct mcentral *c, struct mspan *head, uint8_t id)
 	uint64_t n = 0;
 	for (struct mspan *s = head; s; s = s->next) {
 		KS_CHECK(s->list == id && s->spanclass == c->spanclass &&
-		         s->state == MSPAN_INUSE,
+		         s->state == MSPAN_INUSE && s->gc == c->gc,
 		         "mcentral_check: span %p [%p] on class %u list %u has "
 		         "list %u class %u state %u", (void *)s, (void *)s->base,
 		         (unsigned)c->spanclass, (unsigned)id, (unsigned)s->list,
@@ -255,4 +262,36 @@ void mcentral_count(struct mcentral *c, uint64_t *inuse, uint64_t *spans)
 	*inuse = used;
 	*spans = c->nspans;
 	ks_spin_unlock_irqrestore(&c->lock, st);
+}
+
+void mcentral_sweep(struct mcentral *c, uint64_t *freed_objs,
+                    uint64_t *freed_bytes, uint64_t *live_objs,
+                    uint64_t *live_bytes)
+{
+	ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
+	struct mspan *dead = NULL;
+	struct mspan *lists[2] = { c->nonempty, c->empty };
+	for (int l = 0; l < 2; l++) {
+		struct mspan *next;
+		for (struct mspan *s = lists[l]; s; s = next) {
+			next = s->next;
+			uint64_t freed = 0, live = 0;
+			mspan_sweep(s, &freed, &live);
+			*freed_objs += freed;
+			*freed_bytes += freed * s->elemsize;
+			*live_objs += live;
+			*live_bytes += live * s->elemsize;
+			if (refile(c, s)) {
+				s->next = dead;   /* off every list: reuse the link */
+				dead = s;
+			}
+		}
+	}
+	ks_spin_unlock_irqrestore(&c->lock, st);
+	while (dead) {
+		struct mspan *next = dead->next;
+		dead->next = NULL;
+		mheap_free(dead);
+		dead = next;
+	}
 }

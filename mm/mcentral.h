@@ -11,20 +11,23 @@
 struct mcentral {
 	struct ks_spinlock lock;
 	spanclass_t spanclass;
+	uint8_t gc;              /* central of collector-managed spans */
 	struct mspan *nonempty;  /* not cached, some objects free */
 	struct mspan *empty;     /* cached by a CPU, or no object free */
 	uint64_t nspans;         /* spans of this class */
 	uint64_t nrefills;       /* spans handed to caches */
 } __attribute__((aligned(64)));
 
-extern struct mcentral ks_mcentral[KS_NUM_SPAN_CLASSES];
+extern struct mcentral ks_mcentral[KS_NUM_SPAN_CLASSES];   /* kmalloc */
+extern struct mcentral ks_gccentral[KS_NUM_SPAN_CLASSES];  /* collector */
 
 void mcentral_init(void);
 
-/* Hand a span with free objects to CPU cpu's cache: the span is owned by
- * cpu and its first free word is loaded.  Grows from the heap if needed.
+/* Hand a span with free objects to a CPU's cache: the span is owned by
+ * owner (the CPU's id, plus KS_OWNER_GC for collector spans) and its first
+ * free word is loaded.  Grows from the heap if needed.
  * NULL when out of memory.  Interrupts off. */
-struct mspan *mcentral_cache_span(struct mcentral *c, int cpu);
+struct mspan *mcentral_cache_span(struct mcentral *c, int owner);
 
 /* The owning CPU gives span s back (it ran out of objects, or the cache is
  * being drained).  Interrupts off. */

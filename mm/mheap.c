@@ -211,6 +211,9 @@ static void mark_inuse(struct mheap *h, struct mspan *s)
 	s->state = MSPAN_INUSE;
 	s->spanclass = 0;
 	s->manual = 0;
+	s->gc = 0;
+	s->noscan = 0;
+	s->markbits[0] = 0;
 	s->owner = KS_NO_OWNER;
 	s->nscav = 0;
 	s->list = MSPAN_ON_NONE;
@@ -353,6 +356,7 @@ void mheap_free(struct mspan *s)
 	s->state = MSPAN_FREE;
 	s->spanclass = 0;
 	s->manual = 0;
+	s->gc = 0;
 	s->owner = KS_NO_OWNER;
 	s->nscav = s->npages - arena_count_committed(arena_page(s->base), s->npages);
 	coalesce(h, s);

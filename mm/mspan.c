@@ -7,6 +7,7 @@
 #include "mm/mspan.h"
 #include "mm/bits.h"
 #include "mm/debug.h"
+#include "mm/mgc.h"
 
 void mspan_init_small(struct mspan *s, spanclass_t sc)
 {
@@ -16,6 +17,8 @@ void mspan_init_small(struct mspan *s, spanclass_t sc)
 
 	s->spanclass = sc;
 	s->manual = 0;
+	s->gc = 0;
+	s->noscan = 0;
 	s->elemsize = ks_class_to_size[cls];
 	s->divmul = ks_class_to_divmul[cls];
 	s->nelems = ks_class_to_nelems[cls];
@@ -28,6 +31,7 @@ void mspan_init_small(struct mspan *s, spanclass_t sc)
 	s->groupbase = s->base;
 	for (unsigned w = 0; w < KS_FREE_WORDS; w++) {
 		s->remotebits[w] = 0;
+		s->markbits[w] = 0;
 		if (w + 1 < s->nwords)
 			s->freebits[w] = ~0ull;
 		else if (w + 1 == s->nwords)
@@ -168,4 +172,20 @@ void mspan_check(const struct mspan *s)
 	         "mspan_check: span %p [%p] class %u: nremote %u but %u "
 	         "remote bits", (void *)s, (void *)s->base, cls,
 	         (unsigned)s->nremote, (unsigned)rcount);
+}
+
+void mspan_sweep(struct mspan *s, uint64_t *freed, uint64_t *live)
+{
+	KS_ASSERT(s->gc && s->owner == KS_NO_OWNER && s->nremote == 0);
+	for (unsigned w = 0; w < s->nwords; w++) {
+		uint64_t valid = (w + 1 < s->nwords || s->nelems % 64 == 0)
+		                 ? ~0ull : (1ull << (s->nelems % 64)) - 1;
+		uint64_t allocated = ~s->freebits[w] & valid;
+		uint64_t dead = allocated & ~s->markbits[w];
+		s->freebits[w] |= dead;
+		*freed += ks_popcount64(dead);
+		*live += ks_popcount64(allocated & s->markbits[w]);
+		s->markbits[w] = 0;
+	}
+	mspan_count_free(s);
 }

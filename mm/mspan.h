@@ -46,6 +46,9 @@
 #define KS_NUM_SPAN_CLASSES (KS_NUM_SIZE_CLASSES << 1)
 #define KS_FREE_WORDS       ((KS_MAX_OBJS_PER_SPAN + 63) / 64)
 #define KS_NO_OWNER         (-1)
+/* Added to a CPU's id in mspan.owner for collector-managed spans, so that
+ * kfree's fast path (owner == this CPU) never takes a collected object. */
+#define KS_OWNER_GC         0x100
 
 /* spanclass = sizeclass << 1 | noscan (Go 1.10). */
 typedef uint8_t spanclass_t;
@@ -82,6 +85,8 @@ struct mspan {
 	uint8_t list;               /* enum mspan_list_id */
 	spanclass_t spanclass;      /* 0 for large objects and free spans */
 	uint8_t manual;             /* kpages_alloc block, not a kmalloc object */
+	uint8_t gc;                 /* objects are collector-managed (mm/mgc.c) */
+	uint8_t noscan;             /* gc large object without pointers */
 
 	/* ---- free spans (mheap) ------------------------------------------ */
 	uintptr_t nscav;            /* pages of it that are decommitted */
@@ -103,6 +108,11 @@ struct mspan {
 	uintptr_t groupbase;        /* address of object curword * 64 */
 	uint64_t freebits[KS_FREE_WORDS];
 	uint64_t remotebits[KS_FREE_WORDS];
+	uint64_t markbits[KS_FREE_WORDS];   /* collector: reached this cycle */
+
+	/* ---- collector-managed large objects ------------------------------ */
+	struct mspan *gcnext;       /* list of gc large spans (mm/mgc.c) */
+	struct mspan *gcprev;
 };
 
 /* The address range a span covers. */

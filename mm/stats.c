@@ -7,6 +7,7 @@
 #include <kspan/kmalloc.h>
 
 #include "mm/arena.h"
+#include "mm/bits.h"
 #include "mm/debug.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
@@ -98,6 +99,44 @@ void kspan_print_stats(void)
 	          (unsigned long)(frees ? hs.fast_frees * 100 / frees : 0),
 	          (unsigned long)(frees ? hs.fast_frees * 10000 / frees % 100 : 0),
 	          (unsigned long)hs.refills);
+}
+
+void kspan_dump_heap(void)
+{
+	struct ks_arena *a = &ks_arena;
+	ks_printf("kspan-heapdump v1 arena_start=%p page_size=%u pages=%lu used=%lu\n",
+	          (void *)a->arena_start, (unsigned)KS_PAGE_SIZE,
+	          (unsigned long)((a->arena_end - a->arena_start) >> KS_PAGE_SHIFT),
+	          (unsigned long)((a->arena_used - a->arena_start) >> KS_PAGE_SHIFT));
+	uintptr_t p = a->arena_start;
+	while (p < a->arena_used) {
+		const struct mspan *s = a->spans[arena_page(p)];
+		if (!s || s->base != p || s->npages == 0) {
+			ks_printf("bad %lu\n", (unsigned long)arena_page(p));
+			break;
+		}
+		const char *kind = s->state == MSPAN_FREE ? "free"
+		                 : s->spanclass == 0 ? (s->manual ? "pages" : "large")
+		                 : "small";
+		unsigned inuse = 0;
+		if (s->state == MSPAN_INUSE && s->spanclass) {
+			unsigned nfree = 0;
+			for (unsigned w = 0; w < s->nwords; w++)
+				nfree += ks_popcount64(s->freebits[w] | s->remotebits[w]);
+			if (s->owner >= 0)
+				nfree += ks_popcount64(s->allocCache);
+			inuse = s->nelems - nfree;
+		}
+		/* span <first page> <pages> <kind> <size class> <noscan> <objects> <in use> <decommitted pages> */
+		ks_printf("span %lu %lu %s %u %u %u %u %lu\n", (unsigned long)arena_page(p),
+		          (unsigned long)s->npages, kind,
+		          (unsigned)ks_spanclass_sizeclass(s->spanclass),
+		          (unsigned)ks_spanclass_noscan(s->spanclass),
+		          (unsigned)(s->spanclass ? s->nelems : 0), inuse,
+		          (unsigned long)(s->state == MSPAN_FREE ? s->nscav : 0));
+		p = mspan_end(s);
+	}
+	ks_printf("end\n");
 }
 
 void kspan_check(void)

@@ -111,6 +111,14 @@ void kspan_class_stats(struct kspan_class_stats *out);
 /* Print per-class and heap statistics through ks_plat_write. */
 void kspan_print_stats(void);
 
+/* Print a map of the heap, one line per span, for scripts/heapmap.py:
+ *   kspan-heapdump v1 arena_start=<addr> page_size=<bytes> pages=<n> used=<n>
+ *   span <first page> <pages> <free|small|large|pages> <size class> <noscan>
+ *        <objects> <in use> <decommitted pages>
+ *   end
+ * Meant for a quiescent heap (other CPUs idle); it takes no lock. */
+void kspan_dump_heap(void);
+
 /* Check every invariant of the heap (slow).  Stops with a message on the
  * first inconsistency. */
 void kspan_check(void);

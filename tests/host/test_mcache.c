@@ -18,7 +18,7 @@
 #include "tests/host/heap_fixture.h"
 #include "tests/host/support.h"
 
-void *ks_tiny_alloc(size_t size);
+#include "mm/mgc.h"
 
 static struct mcache *my_cache(void)
 {

@@ -1,0 +1,89 @@
+/*
+ * kspan's platform interface (include/kspan/platform.h) on x86_64, for
+ * kspan's own kernel.  The page-source half (ks_plat_reserve / commit /
+ * decommit) lives in kernel/pagesrc.c because it needs the frame map.
+ *
+ *   write     the COM1 UART, whole messages under console_lock
+ *   abort     "kspan: <msg>" and a backtrace straight to the UART (no lock:
+ *             the aborting code may hold it), then QEMU's failure exit
+ *   cpu_id    0: one CPU for now.  With SMP this becomes a load from the
+ *             per-CPU block that GS_BASE points at (see cpu_slot()).
+ *   irq       pushfq / cli / popfq: restore puts IF back as it was, so
+ *             guards nest
+ *   relax     pause;   now: rdtsc
+ *
+ * Locks: console_lock orders output lines; it ranks below every mm/ lock
+ * (ks_plat_write is called with them held) and takes none itself.
+ */
+#include <kspan/platform.h>
+
+#include "cpu.h"
+#include "qemu_exit.h"
+#include "serial.h"
+#include "mm/spinlock.h"
+#include "trap.h"
+
+static struct ks_spinlock console_lock = KS_SPINLOCK_INIT("console");
+static volatile int aborting;
+
+static inline unsigned cpu_slot(void)
+{
+	return 0;
+}
+
+void ks_plat_write(const char *s, size_t n)
+{
+	if (aborting) {                 /* the lock may be held forever */
+		ks_serial_write(s, n);
+		return;
+	}
+	ks_irqstate_t f = ks_spin_lock_irqsave(&console_lock);
+	ks_serial_write(s, n);
+	ks_spin_unlock_irqrestore(&console_lock, f);
+}
+
+void ks_plat_abort(const char *msg)
+{
+	cpu_cli();
+	if (aborting++) {
+		static const char again[] = "\nkspan: abort while aborting\n";
+		ks_serial_write(again, sizeof(again) - 1);
+		ks_qemu_exit(0);
+	}
+	static const char prefix[] = "\nkspan: ";
+	ks_serial_write(prefix, sizeof(prefix) - 1);
+	size_t n = 0;
+	while (msg[n])
+		n++;
+	ks_serial_write(msg, n);
+	ks_serial_write("\n", 1);
+	ks_backtrace((uint64_t)(uintptr_t)__builtin_frame_address(0));
+	ks_qemu_exit(0);
+}
+
+unsigned ks_plat_cpu_id(void)
+{
+	return cpu_slot();
+}
+
+ks_irqstate_t ks_plat_irq_save(void)
+{
+	uint64_t f = read_rflags();
+	cpu_cli();
+	return (ks_irqstate_t)f;
+}
+
+void ks_plat_irq_restore(ks_irqstate_t st)
+{
+	write_rflags((uint64_t)st);     /* popfq: IF back as it was */
+}
+
+void ks_plat_cpu_relax(void)
+{
+	cpu_pause();
+}
+
+uint64_t ks_plat_now(void)
+{
+	return rdtsc();
+}

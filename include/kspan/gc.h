@@ -1,0 +1,100 @@
+/*
+ * kspan's optional mark-sweep collector for kernel objects (Go's collector,
+ * stop-the-world, non-generational, non-compacting).  See mm/mgc.c.
+ *
+ * Objects from kgc_alloc / kgc_alloc_noscan are reclaimed once nothing
+ * reachable from the registered roots points at them.  kmalloc objects are
+ * never collected and never scanned: they live in the same heap, in spans
+ * of their own.  A pointer into the middle of an object keeps it alive.
+ *
+ * Built when KSPAN_GC is 1 (the default); kgc_enable(0) turns automatic
+ * collection off at run time.
+ */
+#ifndef KSPAN_GC_H
+#define KSPAN_GC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What an object holds: its size and which of its 8-byte words are
+ * pointers (bit i of ptrmask = word i, like Go's type pointer maps).  An
+ * allocation larger than size repeats the type (an array). */
+struct kgc_type {
+	size_t size;
+	const uint8_t *ptrmask;
+	const char *name;
+};
+
+struct kgc_config {
+	/* Collect when the collected heap has grown by this percentage since
+	 * the last cycle (Go's GOGC).  0: no automatic collection. */
+	unsigned gc_percent;
+	/* Bytes of collected heap before the first automatic cycle (0: 4 MiB). */
+	size_t min_trigger;
+	/* Stop every other CPU outside the allocator (interrupts off, spinning)
+	 * until start_world; NULL on a single CPU.  The collector gives back
+	 * every CPU's cached collector spans itself while the world stands. */
+	void (*stop_world)(void);
+	void (*start_world)(void);
+	/* Is [addr, addr + len) mapped and readable?  Checked for every root
+	 * range; NULL: not checked. */
+	bool (*is_mapped)(const void *addr, size_t len);
+};
+
+struct kgc_stats {
+	uint64_t cycles;          /* collections run */
+	uint64_t live_objects;    /* after the last cycle */
+	uint64_t live_bytes;
+	uint64_t freed_objects;   /* by all cycles */
+	uint64_t freed_bytes;
+	uint64_t heap_before;     /* collected heap bytes before the last cycle */
+	uint64_t heap_after;      /* and after it */
+	uint64_t last_pause;      /* ks_plat_now() units (TSC cycles in the kernel) */
+	uint64_t total_pause;
+	uint64_t marked_bytes;    /* scanned by the last cycle's mark */
+	uint64_t mark_overflows;  /* times the mark stack overflowed */
+	uint64_t roots;           /* registered root ranges */
+};
+
+/* Start the collector (after kspan_init).  Returns 0. */
+int kgc_init(const struct kgc_config *cfg);
+
+/* An object of size bytes whose pointers type describes (NULL: scan every
+ * word conservatively).  Zeroed.  NULL when out of memory (after a
+ * collection). */
+void *kgc_alloc(size_t size, const struct kgc_type *type);
+
+/* A pointer-free object: never scanned, so pointers stored in it do not
+ * keep anything alive.  Objects under 16 bytes share 16-byte blocks (Go's
+ * tiny allocator).  Zeroed. */
+void *kgc_alloc_noscan(size_t size);
+
+/* Register [addr, addr + len) as a root: every aligned word in it is a
+ * possible pointer.  Stops with a message for a range that wraps, is not
+ * mapped, or lies in a free heap object. */
+void kgc_root_add(const void *addr, size_t len);
+/* Unregister the root that starts at addr; stops with a message if there
+ * is none. */
+void kgc_root_remove(const void *addr);
+
+/* Collect now.  Returns the bytes freed. */
+size_t kgc_collect(void);
+
+/* Turn automatic collection on or off (kgc_collect always works). */
+void kgc_enable(bool on);
+
+void kgc_stats(struct kgc_stats *out);
+
+/* Is p a live collector-managed object (or inside one)?  For tests. */
+bool kgc_is_live(const void *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

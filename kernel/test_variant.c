@@ -1,0 +1,47 @@
+/*
+ * Kernels that must fail, for `make test-boot-runner`: built with exactly
+ * one KSPAN_VARIANT_* define (mk/kernel.mk), each adds a self-test that
+ * ends the run badly in one way.  scripts/run-qemu.sh has to report every
+ * one of them as a failure.  Never linked into the normal kernel.
+ */
+#include "selftest.h"
+
+#include "arch/x86_64/cpu.h"
+#include "kernel.h"
+
+#if defined(KSPAN_VARIANT_FAIL)
+KS_SELFTEST("variant: a self-test that fails on purpose")
+{
+	KT_ASSERT_EQ(1 + 1, 3);
+}
+#elif defined(KSPAN_VARIANT_PANIC)
+KS_SELFTEST("variant: panic on purpose")
+{
+	kpanic("deliberate panic (test-boot-runner variant)");
+}
+#elif defined(KSPAN_VARIANT_PAGEFAULT)
+KS_SELFTEST("variant: page fault on purpose")
+{
+	/* Canonical, far above the identity map and the page source. */
+	volatile uint64_t *p = (volatile uint64_t *)0x7ff000000000ull;
+	*p = 1;
+}
+#elif defined(KSPAN_VARIANT_TRIPLEFAULT)
+KS_SELFTEST("variant: triple fault on purpose")
+{
+	/* With an empty IDT nothing can be delivered: #BP -> #GP -> #DF ->
+	 * shutdown, which QEMU with -no-reboot turns into exit status 0. */
+	struct ks_dtr empty = { 0, 0 };
+	lidt(&empty);
+	__asm__ volatile("int3");
+}
+#elif defined(KSPAN_VARIANT_HANG)
+KS_SELFTEST("variant: hang on purpose")
+{
+	cpu_cli();
+	for (;;)
+		cpu_hlt();
+}
+#else
+#error "test_variant.c needs one KSPAN_VARIANT_* define"
+#endif
