@@ -1,0 +1,371 @@
+/*
+ * The mark-sweep collector on the host (one thread: the host has no world
+ * to stop): random object graphs with known reachability, cycles, shared
+ * subgraphs, interior pointers, pointers hidden in noscan objects, a deep
+ * list, typed objects, the mark-stack overflow path, the GOGC trigger,
+ * coexistence with kmalloc, and bad input.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <kspan/gc.h>
+#include <kspan/kmalloc.h>
+#include "mm/mgc.h"
+#include "tests/host/heap_fixture.h"
+#include "tests/host/support.h"
+
+/* A node: K pointer fields, then a payload with a pattern. */
+#define K 4
+struct node {
+	struct node *edge[K];
+	uint64_t id;
+	uint64_t payload[3];
+};
+
+static const uint8_t node_mask[1] = { 0x0F };  /* words 0..3 are pointers */
+static const struct kgc_type node_type = { sizeof(struct node), node_mask, "node" };
+
+static bool host_is_mapped(const void *addr, size_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)addr & ~(uintptr_t)(pg - 1);
+	unsigned char vec[64];
+	size_t span = (uintptr_t)addr + len - a;
+	if (span > 64 * (size_t)pg)
+		span = 64 * (size_t)pg;
+	return mincore((void *)a, span, vec) == 0;
+}
+
+static int setup(void **state)
+{
+	if (heap_fixture_setup(state) != 0)
+		return -1;
+	struct kgc_config cfg = { .gc_percent = 100, .is_mapped = host_is_mapped };
+	kgc_init(&cfg);
+	kgc_enable(false);   /* tests collect explicitly unless they say so */
+	return 0;
+}
+
+static void fill_node(struct node *n, uint64_t id)
+{
+	n->id = id;
+	for (int i = 0; i < 3; i++)
+		n->payload[i] = id * 0x9E3779B97F4A7C15ull + (uint64_t)i;
+}
+
+static bool node_intact(const struct node *n, uint64_t id)
+{
+	if (n->id != id)
+		return false;
+	for (int i = 0; i < 3; i++)
+		if (n->payload[i] != id * 0x9E3779B97F4A7C15ull + (uint64_t)i)
+			return false;
+	return true;
+}
+
+/* Random graphs: the collector must free exactly the unreachable nodes. */
+static void test_random_graphs(void **state)
+{
+	(void)state;
+	enum { N = 3000, E = 4000, R = 8 };
+	static struct node *nodes[N];
+	static int adj[N][K];
+	static bool reach[N];
+	static int queue[N];
+	static struct node *rootset[R];
+	uint64_t rng = 42;
+	for (int round = 0; round < 5; round++) {
+		struct kgc_stats s0, s1;
+		kgc_collect();   /* start from a clean heap */
+		kgc_stats(&s0);
+		for (int i = 0; i < N; i++) {
+			nodes[i] = kgc_alloc(sizeof(struct node), &node_type);
+			assert_non_null(nodes[i]);
+			fill_node(nodes[i], (uint64_t)round * N + (uint64_t)i);
+			for (int k = 0; k < K; k++)
+				adj[i][k] = -1;
+		}
+		for (int e = 0; e < E; e++) {
+			int a = (int)(ks_test_rand(&rng) % N), b = (int)(ks_test_rand(&rng) % N);
+			int k = (int)(ks_test_rand(&rng) % K);
+			adj[a][k] = b;   /* cycles and shared subgraphs arise freely */
+			nodes[a]->edge[k] = nodes[b];
+		}
+		/* Reference reachability by BFS over indices. */
+		memset(reach, 0, sizeof(reach));
+		int qh = 0, qt = 0, nreach = 0;
+		for (int r = 0; r < R; r++) {
+			int j = (int)(ks_test_rand(&rng) % N);
+			rootset[r] = nodes[j];
+			if (!reach[j]) {
+				reach[j] = true;
+				queue[qt++] = j;
+			}
+		}
+		kgc_root_add(rootset, sizeof(rootset));
+		while (qh < qt) {
+			int i = queue[qh++];
+			nreach++;
+			for (int k = 0; k < K; k++) {
+				int j = adj[i][k];
+				if (j >= 0 && !reach[j]) {
+					reach[j] = true;
+					queue[qt++] = j;
+				}
+			}
+		}
+		kgc_collect();
+		kgc_stats(&s1);
+		for (int i = 0; i < N; i++) {
+			if (reach[i]) {
+				assert_true(kgc_is_live(nodes[i]));
+				assert_true(node_intact(nodes[i], (uint64_t)round * N + (uint64_t)i));
+				for (int k = 0; k < K; k++)
+					assert_ptr_equal(nodes[i]->edge[k],
+					                 adj[i][k] >= 0 ? nodes[adj[i][k]] : NULL);
+			} else {
+				assert_false(kgc_is_live(nodes[i]));
+			}
+		}
+		assert_int_equal(s1.live_objects, (uint64_t)nreach);
+		assert_int_equal(s1.freed_objects - s0.freed_objects, (uint64_t)(N - nreach));
+		kgc_root_remove(rootset);
+	}
+	kgc_collect();
+	struct kgc_stats s;
+	kgc_stats(&s);
+	assert_int_equal(s.live_objects, 0);
+}
+
+static void test_cycle_and_interior_pointer(void **state)
+{
+	(void)state;
+	struct node *a = kgc_alloc(sizeof(struct node), &node_type);
+	struct node *b = kgc_alloc(sizeof(struct node), &node_type);
+	a->edge[0] = b;
+	b->edge[0] = a;            /* a cycle, unreachable */
+	char *big = kgc_alloc(100000, NULL);
+	static char *inner;        /* root points into the middle */
+	inner = big + 54321;
+	kgc_root_add(&inner, sizeof(inner));
+	kgc_collect();
+	assert_false(kgc_is_live(a));
+	assert_false(kgc_is_live(b));
+	assert_true(kgc_is_live(big));
+	inner = NULL;
+	kgc_collect();
+	assert_false(kgc_is_live(big));
+	kgc_root_remove(&inner);
+}
+
+static void test_noscan_hides_nothing(void **state)
+{
+	(void)state;
+	static void *root;
+	void **box = kgc_alloc_noscan(64);     /* pointer-free by contract */
+	struct node *target = kgc_alloc(sizeof(struct node), &node_type);
+	box[0] = target;                        /* does not keep it alive */
+	root = box;
+	kgc_root_add(&root, sizeof(root));
+	/* A typed object whose non-pointer word holds an address. */
+	struct node *holder = kgc_alloc(sizeof(struct node), &node_type);
+	struct node *target2 = kgc_alloc(sizeof(struct node), &node_type);
+	holder->payload[0] = (uint64_t)(uintptr_t)target2;   /* not a pointer word */
+	static void *root2;
+	root2 = holder;
+	kgc_root_add(&root2, sizeof(root2));
+	kgc_collect();
+	assert_true(kgc_is_live(box));
+	assert_false(kgc_is_live(target));
+	assert_true(kgc_is_live(holder));
+	assert_false(kgc_is_live(target2));
+	root = root2 = NULL;
+	kgc_root_remove(&root);
+	kgc_root_remove(&root2);
+	kgc_collect();
+	assert_false(kgc_is_live(box));
+}
+
+static void test_tiny_blocks(void **state)
+{
+	(void)state;
+	static char *keep;
+	char *t[40];
+	for (int i = 0; i < 40; i++) {
+		t[i] = kgc_alloc_noscan(1 + (size_t)(i % 7));
+		assert_non_null(t[i]);
+		assert_int_equal(t[i][0], 0);
+	}
+	keep = t[13];   /* keeps its 16-byte block alive, nothing else */
+	kgc_root_add(&keep, sizeof(keep));
+	kgc_collect();
+	assert_true(kgc_is_live(keep));
+	uintptr_t block = (uintptr_t)keep & ~(uintptr_t)15;
+	for (int i = 0; i < 40; i++)
+		if (((uintptr_t)t[i] & ~(uintptr_t)15) != block)
+			assert_false(kgc_is_live(t[i]));
+	kgc_root_remove(&keep);
+}
+
+/* A 10^6-long list: no recursion, no overflow of anything. */
+static void test_deep_list(void **state)
+{
+	(void)state;
+	static struct node *head;
+	struct node *prev = NULL;
+	for (int i = 0; i < 1000000; i++) {
+		struct node *n = kgc_alloc(sizeof(struct node), &node_type);
+		assert_non_null(n);
+		n->edge[0] = prev;
+		n->id = (uint64_t)i;
+		prev = n;
+	}
+	head = prev;
+	kgc_root_add(&head, sizeof(head));
+	kgc_collect();
+	struct kgc_stats s;
+	kgc_stats(&s);
+	assert_int_equal(s.live_objects, 1000000);
+	long count = 0;
+	for (struct node *n = head; n; n = n->edge[0])
+		assert_int_equal(n->id, 999999 - count++);
+	assert_int_equal(count, 1000000);
+	head = NULL;
+	kgc_collect();
+	kgc_stats(&s);
+	assert_int_equal(s.live_objects, 0);
+	kgc_root_remove(&head);
+}
+
+/* A wide tree with a tiny mark stack: the overflow path must still mark
+ * everything. */
+static void test_mark_stack_overflow(void **state)
+{
+	(void)state;
+	static struct node *root;
+	root = kgc_alloc(sizeof(struct node), &node_type);
+	struct node *level[K];
+	for (int k = 0; k < K; k++) {
+		level[k] = kgc_alloc(sizeof(struct node), &node_type);
+		root->edge[k] = level[k];
+		for (int j = 0; j < K; j++) {
+			struct node *leaf = kgc_alloc(sizeof(struct node), &node_type);
+			fill_node(leaf, (uint64_t)(k * K + j));
+			level[k]->edge[j] = leaf;
+		}
+	}
+	kgc_root_add(&root, sizeof(root));
+	struct kgc_stats s0, s1;
+	kgc_stats(&s0);
+	gc_markstack_limit = 2;
+	kgc_collect();
+	gc_markstack_limit = 4096;
+	kgc_stats(&s1);
+	assert_true(s1.mark_overflows > s0.mark_overflows);
+	assert_int_equal(s1.live_objects, 1 + K + K * K);
+	for (int k = 0; k < K; k++)
+		for (int j = 0; j < K; j++)
+			assert_true(node_intact(root->edge[k]->edge[j], (uint64_t)(k * K + j)));
+	root = NULL;
+	kgc_root_remove(&root);
+	kgc_collect();
+}
+
+/* kmalloc objects are neither collected nor scanned. */
+static void test_kmalloc_coexists(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	void **manual = kmalloc(64);
+	struct node *collected = kgc_alloc(sizeof(struct node), &node_type);
+	manual[0] = collected;     /* kmalloc memory is not a root */
+	kgc_collect();
+	assert_false(kgc_is_live(collected));
+	assert_ptr_equal(manual[0], collected);   /* untouched */
+	kfree(manual);
+	kgc_collect();
+	assert_int_equal(heap_free_pages(), before);
+}
+
+/* GOGC: garbage alone triggers cycles and keeps the heap bounded. */
+static void test_trigger(void **state)
+{
+	(void)state;
+	struct kgc_stats s0, s1;
+	kgc_stats(&s0);
+	kgc_enable(true);
+	for (int i = 0; i < 200000; i++)
+		(void)kgc_alloc(200, NULL);
+	kgc_enable(false);
+	kgc_stats(&s1);
+	assert_true(s1.cycles - s0.cycles >= 3);
+	assert_true(s1.heap_before < (16u << 20));
+	kgc_collect();
+}
+
+static void kfree_collected(void *arg)
+{
+	(void)arg;
+	kfree(kgc_alloc(32, NULL));
+}
+
+static void root_wraps(void *arg)
+{
+	(void)arg;
+	kgc_root_add((void *)(UINTPTR_MAX - 8), 64);
+}
+
+static void root_unmapped(void *arg)
+{
+	(void)arg;
+	kgc_root_add((void *)0x10000, 64);
+}
+
+static void root_in_free_heap(void *arg)
+{
+	(void)arg;
+	char *p = kmalloc(1 << 20);
+	kfree(p);
+	kgc_root_add(p + 4096, 64);
+}
+
+static void root_unknown(void *arg)
+{
+	(void)arg;
+	static int x;
+	kgc_root_remove(&x);
+}
+
+static void test_bad_input(void **state)
+{
+	(void)state;
+	ks_expect_abort(kfree_collected, NULL, "managed by the collector");
+	ks_expect_abort(root_wraps, NULL, "wraps around");
+	ks_expect_abort(root_unmapped, NULL, "not mapped");
+	ks_expect_abort(root_in_free_heap, NULL, "free heap memory");
+	ks_expect_abort(root_unknown, NULL, "no root starts there");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_random_graphs),
+		cmocka_unit_test(test_cycle_and_interior_pointer),
+		cmocka_unit_test(test_noscan_hides_nothing),
+		cmocka_unit_test(test_tiny_blocks),
+		cmocka_unit_test(test_deep_list),
+		cmocka_unit_test(test_mark_stack_overflow),
+		cmocka_unit_test(test_kmalloc_coexists),
+		cmocka_unit_test(test_trigger),
+		cmocka_unit_test(test_bad_input),
+	};
+	return cmocka_run_group_tests_name("gc", tests, setup, NULL);
+}
