@@ -11,10 +11,12 @@ MM_HDRS  := $(wildcard mm/*.h include/kspan/*.h)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter -Werror=implicit-function-declaration
+# DEBUG=1: internal assertions, lock checks and the debug heap (red zones,
+# poison, call sites: mm/debugheap.c).
 ifeq ($(DEBUG),1)
-  DBGDEF := -DKSPAN_DEBUG=1
+  DBGDEF := -DKSPAN_DEBUG=1 -DKSPAN_DEBUG_HEAP=1
 else
-  DBGDEF := -DKSPAN_DEBUG=0
+  DBGDEF := -DKSPAN_DEBUG=0 -DKSPAN_DEBUG_HEAP=0
 endif
 
 ALL_TARGETS  :=

@@ -10,7 +10,7 @@
 HOST_CC      ?= clang
 HOST_DIR     := $(BUILD)/host
 HOST_SAN     ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined
-HOST_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -DKSPAN_DEBUG=1 -Iinclude -I. \
+HOST_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -DKSPAN_DEBUG=1 -DKSPAN_DEBUG_HEAP=0 -Iinclude -I. \
                 -fno-omit-frame-pointer $(HOST_SAN) -DKSPAN_HOST=1
 HOST_LDFLAGS := $(HOST_SAN) -pthread
 
@@ -32,14 +32,31 @@ $(HOST_DIR)/obj/%.o: %.c $(MM_HDRS) $(wildcard tests/host/*.h tests/common/*.h b
 	@mkdir -p $(dir $@)
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
 
-$(HOST_DIR)/tests/%: tests/host/%.c $(HOST_LIB_OBJS) $(MM_HDRS)
+# Second expansion: other mk files (read later) add to HOST_PURE_SRCS.
+.SECONDEXPANSION:
+$(HOST_DIR)/tests/test_%: tests/host/test_%.c $$(HOST_LIB_OBJS) $(MM_HDRS)
 	@mkdir -p $(dir $@)
 	$(Q)$(HOST_CC) $(HOST_CFLAGS) $< $(HOST_LIB_OBJS) -lcmocka $(HOST_LDFLAGS) -o $@
 
+# The debug heap (red zones, poison): tests/host/dbg_*.c link a second
+# build of mm/ with KSPAN_DEBUG_HEAP=1.
+HOST_DBG_DIR   := $(BUILD)/host-dbgheap
+HOST_DBG_SRCS  := $(sort $(wildcard tests/host/dbg_*.c))
+HOST_DBG_TESTS := $(patsubst tests/host/%.c,$(HOST_DIR)/tests/%,$(HOST_DBG_SRCS))
+HOST_DBG_OBJS   = $(patsubst %.c,$(HOST_DBG_DIR)/obj/%.o,$(HOST_LIB_SRCS) $(HOST_TEST_SUPPORT))
+
+$(HOST_DBG_DIR)/obj/%.o: %.c $(MM_HDRS) $(wildcard tests/host/*.h tests/common/*.h boot/*.h arch/host/*.h) $(HOST_FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $(filter-out -DKSPAN_DEBUG_HEAP=0,$(HOST_CFLAGS)) -DKSPAN_DEBUG_HEAP=1 -c $< -o $@
+
+$(HOST_DIR)/tests/dbg_%: tests/host/dbg_%.c $$(HOST_DBG_OBJS) $(MM_HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $(filter-out -DKSPAN_DEBUG_HEAP=0,$(HOST_CFLAGS)) -DKSPAN_DEBUG_HEAP=1 $< $(HOST_DBG_OBJS) -lcmocka $(HOST_LDFLAGS) -o $@
+
 .PHONY: test-host host-tests
-host-tests: $(HOST_TESTS)
+host-tests: $(HOST_TESTS) $(HOST_DBG_TESTS)
 test-host: deps host-tests
-	@set -e; for t in $(HOST_TESTS); do \
+	@set -e; for t in $(HOST_TESTS) $(HOST_DBG_TESTS); do \
 		echo "== $$t"; \
 		ASAN_OPTIONS=detect_leaks=1 $$t; \
 	done

@@ -65,6 +65,7 @@
 
 #include "mm/arena.h"
 #include "mm/debug.h"
+#include "mm/debugheap.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
 #include "mm/mgc.h"
@@ -72,6 +73,15 @@
 #include "mm/sizeclass.h"
 
 #define DEFAULT_SCAVENGE_THRESHOLD ((size_t)32 << 20)
+
+/* With the debug heap (KSPAN_DEBUG_HEAP, mm/debugheap.c) the functions
+ * below are the raw allocator and the public names wrap them with red
+ * zones, poisoning and call sites. */
+#if KSPAN_DEBUG_HEAP
+#define KS_API(name) ks_raw_##name
+#else
+#define KS_API(name) name
+#endif
 
 static bool kspan_ready;
 
@@ -201,7 +211,7 @@ static void large_free(struct mspan *s)
 
 /* ---- the API ------------------------------------------------------------ */
 
-void *kmalloc(size_t size)
+void *KS_API(kmalloc)(size_t size)
 {
 	if (ks_likely(size <= KS_MAX_SMALL_SIZE))
 		return small_alloc(ks_make_spanclass(ks_size_to_class(size), true));
@@ -242,7 +252,7 @@ static void kfree_slow(uintptr_t p)
 }
 
 /* Steps 1-2 of the free path: spans lookup, index, bit test and set. */
-void kfree(void *ptr)
+void KS_API(kfree)(void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr;
 	uintptr_t off = p - ks_arena.arena_start;
@@ -277,7 +287,7 @@ slow:
 	kfree_slow(p);
 }
 
-size_t ksize(const void *ptr)
+size_t KS_API(ksize)(const void *ptr)
 {
 	if (!ptr)
 		return 0;
@@ -335,7 +345,7 @@ void *krealloc(void *ptr, size_t size)
 	return q;
 }
 
-void *kmalloc_aligned(size_t size, size_t align)
+void *KS_API(kmalloc_aligned)(size_t size, size_t align)
 {
 	if (align == 0 || (align & (align - 1)))
 		return NULL;

@@ -7,6 +7,7 @@
 #include "mm/mspan.h"
 #include "mm/bits.h"
 #include "mm/debug.h"
+#include "mm/debugheap.h"
 #include "mm/mgc.h"
 
 void mspan_init_small(struct mspan *s, spanclass_t sc)
@@ -29,6 +30,11 @@ void mspan_init_small(struct mspan *s, spanclass_t sc)
 	s->allocCache = 0;
 	s->curword = 0;
 	s->groupbase = s->base;
+#if KSPAN_DEBUG_HEAP
+	/* Every free object carries the poison the debug heap checks. */
+	__builtin_memset((void *)s->base, KS_POISON_BYTE,
+	                 (size_t)s->nelems * s->elemsize);
+#endif
 	for (unsigned w = 0; w < KS_FREE_WORDS; w++) {
 		s->remotebits[w] = 0;
 		s->markbits[w] = 0;

@@ -56,6 +56,10 @@ void  *kmalloc_aligned(size_t size, size_t align);  /* power-of-two align */
 void  *kpages_alloc(size_t n);
 void   kpages_free(void *p, size_t n);
 
+/* Debug heap (DEBUG=1): where the object at p was allocated; NULL in
+ * other builds. */
+void  *kspan_alloc_site(const void *p);
+
 /* Give everything cached on this CPU back to the central layer. */
 void   kspan_drain_cpu(void);
 

@@ -1,0 +1,142 @@
+/*
+ * The debug heap (build with DEBUG=1, i.e. KSPAN_DEBUG_HEAP): SLUB-debug
+ * style checks wrapped around the allocator's public entry points.
+ *
+ *   Red zone.  Every kmalloc block is 24 bytes bigger than asked:
+ *     [ object: size bytes ][ canary 0xCB ... ][ call site ][ size ^ secret ]
+ *   kfree checks that every canary byte is intact (a write past the end of
+ *   the object: "heap overflow") and that the trailer decodes to a
+ *   plausible size, and names the call site that allocated the object.
+ *   ksize() is the size asked for.
+ *
+ *   Poison.  Freed small objects are filled with 0xDB, and so is every
+ *   object of a fresh span; kmalloc checks that an object it hands out is
+ *   still all poison: anything else was written after it was freed ("use
+ *   after free"), and it says where.
+ *
+ * These checks cost a pass over every object on allocation and free: for
+ * finding bugs, not for production.  Always-on checks (double and invalid
+ * frees) are in mm/malloc.c.
+ */
+#include "mm/debugheap.h"
+
+#if KSPAN_DEBUG_HEAP
+#include <kspan/kmalloc.h>
+#include <kspan/platform.h>
+
+#include "mm/arena.h"
+#include "mm/debug.h"
+
+static uint64_t secret;
+
+static uint64_t get_secret(void)
+{
+	if (!secret)
+		secret = (ks_plat_now() * 0x9E3779B97F4A7C15ull) | 1;
+	return secret;
+}
+
+static bool is_small(const void *p)
+{
+	struct mspan *s = spanof((uintptr_t)p);
+	return s && s->state == MSPAN_INUSE && s->spanclass != 0;
+}
+
+/* A block about to be handed out must still be all poison. */
+static void check_poison(const uint8_t *p, size_t blk)
+{
+	for (size_t i = 0; i < blk; i++)
+		if (p[i] != KS_POISON_BYTE)
+			ks_panic("kmalloc: use-after-free write: object %p (%lu bytes) "
+			         "was modified at offset %lu (byte 0x%x) after it was "
+			         "freed", (const void *)p, (unsigned long)blk,
+			         (unsigned long)i, (unsigned)p[i]);
+}
+
+static void *arm(uint8_t *p, size_t size, void *site)
+{
+	if (!p)
+		return 0;
+	size_t blk = ks_raw_ksize(p);
+	if (is_small(p))
+		check_poison(p, blk);
+	for (size_t i = size; i < blk - KS_RZ_TRAILER; i++)
+		p[i] = KS_CANARY_BYTE;
+	uint64_t trailer[2] = { (uint64_t)(uintptr_t)site, (uint64_t)size ^ get_secret() };
+	__builtin_memcpy(p + blk - KS_RZ_TRAILER, trailer, sizeof(trailer));
+	return p;
+}
+
+/* Returns the size asked for; panics if the red zone was written. */
+static size_t check_redzone(const char *fn, const uint8_t *p, size_t *blkp)
+{
+	size_t blk = ks_raw_ksize(p);   /* panics on a bad pointer */
+	uint64_t trailer[2];
+	__builtin_memcpy(trailer, p + blk - KS_RZ_TRAILER, sizeof(trailer));
+	uint64_t size = trailer[1] ^ get_secret();
+	if (size > blk - KS_RZ)
+		ks_panic("%s(%p): heap overflow: the red zone trailer of this "
+		         "%lu-byte block is overwritten", fn, (const void *)p,
+		         (unsigned long)blk);
+	for (size_t i = size; i < blk - KS_RZ_TRAILER; i++)
+		if (p[i] != KS_CANARY_BYTE)
+			ks_panic("%s(%p): heap overflow: object of %lu bytes allocated "
+			         "at %p was written past its end at offset %lu",
+			         fn, (const void *)p, (unsigned long)size,
+			         (void *)(uintptr_t)trailer[0], (unsigned long)i);
+	*blkp = blk;
+	return (size_t)size;
+}
+
+void *kmalloc(size_t size)
+{
+	if (size > SIZE_MAX - KS_RZ)
+		return 0;
+	return arm(ks_raw_kmalloc(size + KS_RZ), size, __builtin_return_address(0));
+}
+
+void *kmalloc_aligned(size_t size, size_t align)
+{
+	if (size > SIZE_MAX - KS_RZ)
+		return 0;
+	return arm(ks_raw_kmalloc_aligned(size + KS_RZ, align), size,
+	           __builtin_return_address(0));
+}
+
+void kfree(void *ptr)
+{
+	if (!ptr)
+		return;
+	size_t blk;
+	check_redzone("kfree", ptr, &blk);
+	if (is_small(ptr))
+		__builtin_memset(ptr, KS_POISON_BYTE, blk);
+	ks_raw_kfree(ptr);
+}
+
+size_t ksize(const void *ptr)
+{
+	if (!ptr)
+		return 0;
+	size_t blk;
+	return check_redzone("ksize", ptr, &blk);
+}
+
+/* Where the object at p was allocated (for reports), or NULL. */
+void *kspan_alloc_site(const void *ptr)
+{
+	size_t blk = ks_raw_ksize(ptr);
+	uint64_t site;
+	__builtin_memcpy(&site, (const uint8_t *)ptr + blk - KS_RZ_TRAILER, 8);
+	return (void *)(uintptr_t)site;
+}
+#else
+/* Without the debug heap no call sites are kept. */
+#include <stddef.h>
+void *kspan_alloc_site(const void *ptr);
+void *kspan_alloc_site(const void *ptr)
+{
+	(void)ptr;
+	return NULL;
+}
+#endif

@@ -1,0 +1,26 @@
+/*
+ * The debug heap's byte patterns (see mm/debugheap.c).
+ */
+#ifndef KSPAN_MM_DEBUGHEAP_H
+#define KSPAN_MM_DEBUGHEAP_H
+
+#ifndef KSPAN_DEBUG_HEAP
+#define KSPAN_DEBUG_HEAP 0
+#endif
+
+#define KS_POISON_BYTE  0xDB   /* free object */
+#define KS_CANARY_BYTE  0xCB   /* red zone after an object */
+#define KS_RZ_TRAILER   16     /* call site + encoded size */
+#define KS_RZ_MIN       8      /* canary bytes at least */
+#define KS_RZ           (KS_RZ_TRAILER + KS_RZ_MIN)
+
+#if KSPAN_DEBUG_HEAP
+#include <stddef.h>
+/* The allocator without the debug layer (mm/malloc.c). */
+void *ks_raw_kmalloc(size_t size);
+void ks_raw_kfree(void *p);
+size_t ks_raw_ksize(const void *p);
+void *ks_raw_kmalloc_aligned(size_t size, size_t align);
+#endif
+
+#endif
