@@ -63,3 +63,20 @@ test-host: deps host-tests
 
 ALL_TARGETS  += host-tests
 TEST_TARGETS += test-host
+
+# ThreadSanitizer build of the multi-threaded suite (threads stand in for
+# CPUs): every cross-CPU access in mm/ must be a proper atomic or happen
+# under a lock.
+HOST_TSAN_DIR := $(BUILD)/host-tsan
+HOST_TSAN_SRCS = tests/host/test_threads.c tests/host/support.c \
+                 tests/host/heap_fixture.c $(MM_SRCS) $(HOST_PLAT_SRCS)
+$(HOST_TSAN_DIR)/test_threads: $$(HOST_TSAN_SRCS) $(MM_HDRS) $(HOST_FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $(filter-out $(HOST_SAN),$(HOST_CFLAGS)) -fsanitize=thread \
+		$(HOST_TSAN_SRCS) -lcmocka -pthread -o $@
+
+.PHONY: test-host-tsan
+test-host-tsan: deps $(HOST_TSAN_DIR)/test_threads
+	TSAN_OPTIONS=halt_on_error=1 $(HOST_TSAN_DIR)/test_threads 100000
+
+TEST_TARGETS += test-host-tsan

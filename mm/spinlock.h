@@ -50,7 +50,7 @@ static inline void ks_spin_lock(struct ks_spinlock *l)
 	while (__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) != me)
 		ks_plat_cpu_relax();
 #if KSPAN_DEBUG
-	l->holder = (int32_t)ks_plat_cpu_id();
+	__atomic_store_n(&l->holder, (int32_t)ks_plat_cpu_id(), __ATOMIC_RELAXED);
 #endif
 }
 
@@ -58,7 +58,7 @@ static inline void ks_spin_unlock(struct ks_spinlock *l)
 {
 #if KSPAN_DEBUG
 	ks_spin_debug_release(l);
-	l->holder = -1;
+	__atomic_store_n(&l->holder, -1, __ATOMIC_RELAXED);
 #endif
 	__atomic_store_n(&l->owner, l->owner + 1, __ATOMIC_RELEASE);
 }

@@ -24,9 +24,10 @@ void ks_spin_debug_release(struct ks_spinlock *l)
 {
 #if KSPAN_DEBUG
 	int32_t me = (int32_t)ks_plat_cpu_id();
-	if (l->holder != me)
+	int32_t holder = __atomic_load_n(&l->holder, __ATOMIC_RELAXED);
+	if (holder != me)
 		ks_panic("spinlock %s: released by cpu %d, held by %d", l->name,
-		         (int)me, (int)l->holder);
+		         (int)me, (int)holder);
 #else
 	(void)l;
 #endif
