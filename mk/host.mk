@@ -58,7 +58,7 @@ host-tests: $(HOST_TESTS) $(HOST_DBG_TESTS)
 test-host: deps host-tests
 	@set -e; for t in $(HOST_TESTS) $(HOST_DBG_TESTS); do \
 		echo "== $$t"; \
-		ASAN_OPTIONS=detect_leaks=1 $$t; \
+		ASAN_OPTIONS=detect_leaks=1:allow_user_segv_handler=1 $$t; \
 	done
 
 ALL_TARGETS  += host-tests

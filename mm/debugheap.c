@@ -26,6 +26,7 @@
 
 #include "mm/arena.h"
 #include "mm/debug.h"
+#include "mm/guard.h"
 
 static uint64_t secret;
 
@@ -92,6 +93,12 @@ void *kmalloc(size_t size)
 {
 	if (size > SIZE_MAX - KS_RZ)
 		return 0;
+	if (ks_guard_sample_now()) {
+		/* Sampled: against a guard page instead of a red zone. */
+		void *g = ks_guard_alloc(size, __builtin_return_address(0));
+		if (g)
+			return g;
+	}
 	return arm(ks_raw_kmalloc(size + KS_RZ), size, __builtin_return_address(0));
 }
 
@@ -107,6 +114,10 @@ void kfree(void *ptr)
 {
 	if (!ptr)
 		return;
+	if (ks_guard_owns((uintptr_t)ptr)) {
+		ks_guard_free((uintptr_t)ptr, __builtin_return_address(0));
+		return;
+	}
 	size_t blk;
 	check_redzone("kfree", ptr, &blk);
 	if (is_small(ptr))
@@ -118,6 +129,8 @@ size_t ksize(const void *ptr)
 {
 	if (!ptr)
 		return 0;
+	if (ks_guard_owns((uintptr_t)ptr))
+		return ks_guard_size((uintptr_t)ptr);
 	size_t blk;
 	return check_redzone("ksize", ptr, &blk);
 }
@@ -125,6 +138,8 @@ size_t ksize(const void *ptr)
 /* Where the object at p was allocated (for reports), or NULL. */
 void *kspan_alloc_site(const void *ptr)
 {
+	if (ks_guard_owns((uintptr_t)ptr))
+		return 0;
 	size_t blk = ks_raw_ksize(ptr);
 	uint64_t site;
 	__builtin_memcpy(&site, (const uint8_t *)ptr + blk - KS_RZ_TRAILER, 8);

@@ -66,6 +66,7 @@
 #include "mm/arena.h"
 #include "mm/debug.h"
 #include "mm/debugheap.h"
+#include "mm/guard.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
 #include "mm/mgc.h"
@@ -100,6 +101,7 @@ int kspan_init(const struct kspan_config *cfg)
 		return -1;
 	mcentral_init();
 	mcache_init_all();
+	ks_guard_init();   /* no pool: kmalloc_guarded returns NULL */
 	kspan_ready = true;
 	return 0;
 }
@@ -223,6 +225,10 @@ void *KS_API(kmalloc)(size_t size)
 __attribute__((noinline))
 static void kfree_slow(uintptr_t p)
 {
+	if (ks_guard_owns(p)) {
+		ks_guard_free(p, __builtin_return_address(0));
+		return;
+	}
 	struct mspan *s = span_of_live("kfree", p);
 	if (ks_unlikely(s->gc))
 		bad_free("kfree", p, s, "object is managed by the collector "
@@ -292,6 +298,8 @@ size_t KS_API(ksize)(const void *ptr)
 	if (!ptr)
 		return 0;
 	uintptr_t p = (uintptr_t)ptr;
+	if (ks_guard_owns(p))
+		return ks_guard_size(p);
 	struct mspan *s = span_of_live("ksize", p);
 	if (s->spanclass == 0) {
 		if (p != s->base)

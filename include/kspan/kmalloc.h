@@ -56,6 +56,18 @@ void  *kmalloc_aligned(size_t size, size_t align);  /* power-of-two align */
 void  *kpages_alloc(size_t n);
 void   kpages_free(void *p, size_t n);
 
+/* Guarded allocation (after Linux's KFENCE): the object ends where an
+ * unmapped page begins, and its page is unmapped when it is freed, so an
+ * overflow or a use after free faults at once.  Objects up to 4080 bytes;
+ * NULL when the pool (64 objects) is full.  Free with kfree. */
+void  *kmalloc_guarded(size_t size);
+/* Debug heap: send every n-th kmalloc to the guarded pool (0: none). */
+void   kspan_guard_sample(unsigned every);
+/* For a fault handler: if addr is in the guarded pool, write what happened
+ * ("use-after-free at X: object Y of N bytes allocated at Z, freed at W",
+ * or "out-of-bounds at X: ...") to buf and return 1; else return 0. */
+int    kspan_guard_describe(uintptr_t addr, char *buf, size_t cap);
+
 /* Debug heap (DEBUG=1): where the object at p was allocated; NULL in
  * other builds. */
 void  *kspan_alloc_site(const void *p);
