@@ -51,7 +51,7 @@ static struct {
 	size_t hint_range;            /* range of the last single-frame alloc */
 	uint64_t meta_base;           /* first meta frame number */
 	struct ks_frame_stats st;
-} fm = { .lock = KS_SPINLOCK_INIT("frame") };
+} fm = { .lock = KS_SPINLOCK_INIT_RANK("frame", KS_RANK_FRAME) };
 
 static uint64_t words_for(uint64_t nframes)
 {
@@ -189,7 +189,7 @@ int ks_frame_init(const struct ks_memrange *map, size_t n, int reclaim_boot,
 		ks_panic("ks_frame_init: map is NULL with %zu entries", n);
 	check_normalized(map, n);
 
-	ks_spin_init(&fm.lock, "frame");
+	ks_spin_init_rank(&fm.lock, "frame", KS_RANK_FRAME);
 	ks_irqstate_t irq = ks_spin_lock_irqsave(&fm.lock);
 	reset_locked();
 

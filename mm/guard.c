@@ -36,7 +36,7 @@ struct guard_slot {
 	void *free_site;   /* who freed it */
 };
 
-static struct ks_spinlock guard_lock = KS_SPINLOCK_INIT("guard");
+static struct ks_spinlock guard_lock = KS_SPINLOCK_INIT_RANK("guard", KS_RANK_GUARD);
 static uintptr_t pool;
 static struct guard_slot slots[KS_GUARD_SLOTS];
 static unsigned next_slot;

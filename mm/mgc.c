@@ -49,8 +49,8 @@
 #define MAX_ROOTS 256
 #define DEFAULT_MIN_TRIGGER ((uint64_t)4 << 20)
 
-static struct ks_spinlock gc_lock = KS_SPINLOCK_INIT("gc");
-static struct ks_spinlock collect_lock = KS_SPINLOCK_INIT("gc-collect");
+static struct ks_spinlock gc_lock = KS_SPINLOCK_INIT_RANK("gc", KS_RANK_GC);
+static struct ks_spinlock collect_lock = KS_SPINLOCK_INIT_RANK("gc-collect", KS_RANK_GC_COLLECT);
 static struct kgc_config config;
 static bool gc_ready, gc_enabled;
 

@@ -10,8 +10,8 @@
  *
  * Debug builds (KSPAN_DEBUG) record the owner CPU and panic on a lock taken
  * twice on one CPU, on unlocking a lock this CPU does not hold, and on
- * taking locks out of rank order (see ks_lockrank in mm/malloc.c's
- * overview: heap > central > frame map).
+ * taking a ranked lock while holding one of a higher rank (the lock order
+ * of mm/malloc.c's overview, as Go's lockrank.go checks it).
  */
 #ifndef KSPAN_MM_SPINLOCK_H
 #define KSPAN_MM_SPINLOCK_H
@@ -19,26 +19,47 @@
 #include <stdint.h>
 #include <kspan/platform.h>
 
+/* Lock ranks: a CPU takes ranked locks in increasing rank (equal ranks may
+ * nest: kspan_lock_all takes every mcentral lock).  0: not checked. */
+enum ks_lockrank {
+	KS_RANK_NONE = 0,
+	KS_RANK_GC_COLLECT = 10,  /* one collection at a time */
+	KS_RANK_GC = 20,          /* roots, large-object list, counters */
+	KS_RANK_CENTRAL = 30,     /* mcentral[sc] */
+	KS_RANK_HEAP = 40,        /* mheap */
+	KS_RANK_GUARD = 50,       /* guarded-allocation pool */
+	KS_RANK_FRAME = 70,       /* frame map (under the page source) */
+};
+
 struct ks_spinlock {
 	uint32_t next;      /* next ticket to hand out */
 	uint32_t owner;     /* ticket now being served */
 	const char *name;
 	int32_t holder;     /* CPU holding it, -1 if none (debug builds; the
-	                       field exists in every build so that objects
+	                       fields exist in every build so that objects
 	                       built with and without KSPAN_DEBUG agree) */
+	int32_t rank;       /* enum ks_lockrank */
 };
 
-#define KS_SPINLOCK_INIT(n) { 0, 0, (n), -1 }
+#define KS_SPINLOCK_INIT(n) { 0, 0, (n), -1, KS_RANK_NONE }
+#define KS_SPINLOCK_INIT_RANK(n, r) { 0, 0, (n), -1, (r) }
 
 void ks_spin_debug_acquire(struct ks_spinlock *l);
 void ks_spin_debug_release(struct ks_spinlock *l);
 
-static inline void ks_spin_init(struct ks_spinlock *l, const char *name)
+static inline void ks_spin_init_rank(struct ks_spinlock *l, const char *name,
+                                     int rank)
 {
 	l->next = 0;
 	l->owner = 0;
 	l->name = name;
 	l->holder = -1;
+	l->rank = rank;
+}
+
+static inline void ks_spin_init(struct ks_spinlock *l, const char *name)
+{
+	ks_spin_init_rank(l, name, l->rank);
 }
 
 static inline void ks_spin_lock(struct ks_spinlock *l)

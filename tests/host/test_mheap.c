@@ -13,6 +13,7 @@
 
 #include "arch/host/platform.h"
 #include "mm/arena.h"
+#include "mm/mcentral.h"
 #include "mm/mheap.h"
 #include "mm/mtreap.h"
 #include "tests/host/heap_fixture.h"
@@ -237,6 +238,27 @@ static void test_check_catches_corruption(void **state)
 	ks_expect_abort(corrupt_spans, NULL, "maps elsewhere");
 }
 
+/* Debug builds check the lock order: mcentral before mheap, never after. */
+static void wrong_lock_order(void *arg)
+{
+	(void)arg;
+	ks_irqstate_t st = ks_spin_lock_irqsave(&ks_mheap.lock);
+	ks_spin_lock(&ks_mcentral[3].lock);
+	ks_spin_unlock(&ks_mcentral[3].lock);
+	ks_spin_unlock_irqrestore(&ks_mheap.lock, st);
+}
+
+static void test_lock_order_checked(void **state)
+{
+	(void)state;
+	ks_expect_abort(wrong_lock_order, NULL, "lock order violated");
+	/* The right order passes. */
+	ks_irqstate_t st = ks_spin_lock_irqsave(&ks_mcentral[3].lock);
+	ks_spin_lock(&ks_mheap.lock);
+	ks_spin_unlock(&ks_mheap.lock);
+	ks_spin_unlock_irqrestore(&ks_mcentral[3].lock, st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_memory),
 		cmocka_unit_test(test_treap_model),
 		cmocka_unit_test(test_check_catches_corruption),
+		cmocka_unit_test(test_lock_order_checked),
 	};
 	return cmocka_run_group_tests_name("mheap", tests, heap_fixture_setup, NULL);
 }
