@@ -184,25 +184,17 @@ static bool mheap_grow(struct mheap *h, uintptr_t npages)
 	return true;
 }
 
-/* Split the first npages off free span s (already removed from the free
- * structures); the rest goes back as a new free span.  Returns false if no
- * mspan struct could be had for the rest. */
-static bool split_head(struct mheap *h, struct mspan *s, uintptr_t npages)
+/* Make [base, base + npages pages) a free span of its own, using the
+ * struct t; its decommitted pages are counted from the arena's bits. */
+static void make_free_piece(struct mheap *h, struct mspan *t, uintptr_t base,
+                            uintptr_t npages)
 {
-	if (s->npages == npages)
-		return true;
-	struct mspan *t = fixalloc_alloc(&h->spanalloc);
-	if (!t)
-		return false;
-	t->base = s->base + (npages << KS_PAGE_SHIFT);
-	t->npages = s->npages - npages;
-	t->nscav = t->npages - arena_count_committed(arena_page(t->base), t->npages);
+	t->base = base;
+	t->npages = npages;
+	t->nscav = npages - arena_count_committed(arena_page(base), npages);
 	t->state = MSPAN_FREE;
-	s->nscav -= t->nscav;
-	s->npages = npages;
 	set_span_bounds(t);
 	free_insert(h, t);
-	return true;
 }
 
 /* Turn the free span s (out of the free structures) into an in-use span. */
@@ -237,44 +229,32 @@ static struct mspan *alloc_locked(struct mheap *h, uintptr_t npages,
 	}
 	free_remove(h, s);
 
-	/* Cut off an unaligned head and give it back. */
+	/* Everything that can fail comes first, so that failure puts s back
+	 * exactly as it was: the structs for the pieces before and after the
+	 * run, and the memory behind the run. */
 	uintptr_t mask = (align_pages << KS_PAGE_SHIFT) - 1;
-	uintptr_t head = (((s->base + mask) & ~mask) - s->base) >> KS_PAGE_SHIFT;
-	if (head) {
-		struct mspan *t = fixalloc_alloc(&h->spanalloc);
-		if (!t) {
-			free_insert(h, s);
-			return NULL;
-		}
-		uintptr_t hscav = head - arena_count_committed(arena_page(s->base), head);
-		t->base = s->base;
-		t->npages = head;
-		t->nscav = hscav;
-		t->state = MSPAN_FREE;
-		s->base += head << KS_PAGE_SHIFT;
-		s->npages -= head;
-		s->nscav -= hscav;
-		set_span_bounds(t);
-		set_span_bounds(s);
-		free_insert(h, t);
-	}
-
-	/* Commit what is handed out before splitting, so failure is easy to
-	 * undo: the span goes back whole. */
-	if (s->nscav) {
-		uintptr_t before = arena_count_committed(arena_page(s->base), npages);
-		if (arena_commit_pages(arena_page(s->base), npages) < 0) {
-			uintptr_t after = arena_count_committed(arena_page(s->base), npages);
-			s->nscav -= after - before; /* none, after the rollback */
-			free_insert(h, s);
-			return NULL;
-		}
-		s->nscav -= npages - before;
-	}
-	if (!split_head(h, s, npages)) {
+	uintptr_t start = (s->base + mask) & ~mask;
+	uintptr_t head = (start - s->base) >> KS_PAGE_SHIFT;
+	uintptr_t tail = s->npages - head - npages;
+	struct mspan *th = head ? fixalloc_alloc(&h->spanalloc) : NULL;
+	struct mspan *tt = tail ? fixalloc_alloc(&h->spanalloc) : NULL;
+	if ((head && !th) || (tail && !tt) ||
+	    arena_commit_pages(arena_page(start), npages) < 0) {
+		if (th)
+			fixalloc_free(&h->spanalloc, th);
+		if (tt)
+			fixalloc_free(&h->spanalloc, tt);
+		/* A failed commit leaves the bits true to what is committed. */
+		s->nscav = s->npages - arena_count_committed(arena_page(s->base), s->npages);
 		free_insert(h, s);
 		return NULL;
 	}
+	if (head)
+		make_free_piece(h, th, s->base, head);
+	if (tail)
+		make_free_piece(h, tt, start + (npages << KS_PAGE_SHIFT), tail);
+	s->base = start;
+	s->npages = npages;
 	mark_inuse(h, s);
 	return s;
 }

@@ -188,6 +188,26 @@ static void test_out_of_memory(void **state)
 	mheap_check();
 }
 
+/* An aligned allocation that fails after choosing its run must leave the
+ * span as it was: no uncoalesced pieces (found by the fuzzer). */
+static void test_aligned_out_of_memory(void **state)
+{
+	(void)state;
+	struct mspan *pad = alloc_pages(3);       /* unaligned free space after */
+	mheap_scavenge(0);
+	ks_host_set_commit_limit(ks_host_committed() + (1u << 20));
+	for (uintptr_t align = 2; align <= 256; align <<= 1)
+		assert_null(mheap_alloc(512, align)); /* 4 MiB: too much memory */
+	mheap_check();
+	ks_host_set_commit_limit(0);
+	struct mspan *ok = mheap_alloc(512, 16);
+	assert_non_null(ok);
+	assert_int_equal(ok->base % (16 * KS_PAGE_SIZE), 0);
+	mheap_free(ok);
+	mheap_free(pad);
+	mheap_check();
+}
+
 /* The treap against a linear scan, with fake spans. */
 static void test_treap_model(void **state)
 {
@@ -269,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_scavenge_returns_memory),
 		cmocka_unit_test(test_out_of_arena),
 		cmocka_unit_test(test_out_of_memory),
+		cmocka_unit_test(test_aligned_out_of_memory),
 		cmocka_unit_test(test_treap_model),
 		cmocka_unit_test(test_check_catches_corruption),
 		cmocka_unit_test(test_lock_order_checked),
