@@ -43,6 +43,11 @@ static unsigned next_slot;
 static unsigned sample_every;
 static unsigned sample_count;
 
+struct ks_spinlock *ks_guard_lock(void)
+{
+	return &guard_lock;
+}
+
 int ks_guard_init(void)
 {
 	void *p = ks_plat_reserve(2 * KS_GUARD_SLOTS * GUARD_PAGE, GUARD_PAGE);

@@ -17,5 +17,6 @@ bool ks_guard_sample_now(void);
 void *ks_guard_alloc(size_t size, void *site);
 void ks_guard_free(uintptr_t p, void *site);
 size_t ks_guard_size(uintptr_t p);
+struct ks_spinlock *ks_guard_lock(void);
 
 #endif

@@ -155,7 +155,7 @@ static void *small_alloc_slow(spanclass_t sc)
 {
 	ks_irqstate_t st = ks_plat_irq_save();
 	int cpu = (int)ks_plat_cpu_id();
-	struct mcache *c = &ks_mcaches[cpu];
+	struct mcache *c = mcache_get(cpu);
 	struct mspan *s = c->alloc[sc];
 	/* An interrupt may have refilled the cache since the fast path. */
 	void *p;
@@ -173,7 +173,7 @@ static void *small_alloc_slow(spanclass_t sc)
 static inline void *small_alloc(spanclass_t sc)
 {
 	ks_irqstate_t st = ks_plat_irq_save();
-	struct mcache *c = &ks_mcaches[ks_plat_cpu_id()];
+	struct mcache *c = ks_mcache_of[ks_plat_cpu_id()];
 	struct mspan *s = c->alloc[sc];
 	uint64_t m = s->allocCache;
 	if (ks_likely(m)) {
@@ -244,7 +244,7 @@ static void kfree_slow(uintptr_t p)
 	uint32_t idx = object_index("kfree", s, p);
 	ks_irqstate_t st = ks_plat_irq_save();
 	int cpu = (int)ks_plat_cpu_id();
-	struct mcache *c = &ks_mcaches[cpu];
+	struct mcache *c = mcache_get(cpu);
 	if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == cpu) {
 		/* Ours after all (taken over since the caller looked), or
 		 * remote frees wait to be folded in first. */
@@ -398,22 +398,55 @@ void kspan_drain_cpu(void)
 {
 	ks_irqstate_t st = ks_plat_irq_save();
 	int cpu = (int)ks_plat_cpu_id();
-	mcache_drain(&ks_mcaches[cpu], cpu);
+	if (mcache_in_use(cpu))
+		mcache_drain(ks_mcache_of[cpu], cpu);
 	ks_plat_irq_restore(st);
+}
+
+/* Every allocator lock in lock order: the collector's, the central lists,
+ * the heap, the guarded pool. */
+static void for_each_lock(void (*fn)(struct ks_spinlock *))
+{
+	ks_gc_for_each_lock(fn);
+	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
+		fn(&ks_mcentral[sc].lock);
+	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
+		fn(&ks_gccentral[sc].lock);
+	fn(&ks_mheap.lock);
+	fn(ks_guard_lock());
+}
+
+static void lock_one(struct ks_spinlock *l)
+{
+	ks_spin_lock(l);
+}
+
+/* Releasing in any order is fine for ticket locks; the debug bookkeeping
+ * handles out-of-order releases. */
+static void unlock_one(struct ks_spinlock *l)
+{
+	ks_spin_unlock(l);
+}
+
+static void reset_one(struct ks_spinlock *l)
+{
+	ks_spin_reset(l);
 }
 
 void kspan_lock_all(void)
 {
-	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
-		ks_spin_lock(&ks_mcentral[sc].lock);
-	ks_spin_lock(&ks_mheap.lock);
+	for_each_lock(lock_one);
 }
 
 void kspan_unlock_all(void)
 {
-	ks_spin_unlock(&ks_mheap.lock);
-	for (unsigned sc = KS_NUM_SPAN_CLASSES; sc-- > 0;)
-		ks_spin_unlock(&ks_mcentral[sc].lock);
+	for_each_lock(unlock_one);
+}
+
+void kspan_fork_child(void)
+{
+	for_each_lock(reset_one);
+	ks_spin_debug_forget_held();
 }
 
 size_t kspan_scavenge(void)
@@ -427,7 +460,7 @@ void *ks_tiny_alloc(size_t size)
 		return NULL;
 	ks_irqstate_t st = ks_plat_irq_save();
 	int cpu = (int)ks_plat_cpu_id();
-	void *p = mcache_tiny_alloc(&ks_mcaches[cpu], size, cpu);
+	void *p = mcache_tiny_alloc(mcache_get(cpu), size, cpu);
 	ks_plat_irq_restore(st);
 	return p;
 }

@@ -27,22 +27,34 @@
 struct mcache ks_mcaches[KSPAN_MAX_CPUS];
 struct mspan ks_emptyspan;
 
+struct mcache *ks_mcache_of[KSPAN_MAX_CPUS];
+struct mcache ks_mcache_empty;
+
+static void mcache_reset(struct mcache *c)
+{
+	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
+		c->alloc[sc] = &ks_emptyspan;
+		c->gcalloc[sc] = &ks_emptyspan;
+		c->freebuf[sc].n = 0;
+	}
+	c->tiny = c->tinyoffset = 0;
+}
+
 void mcache_init_all(void)
 {
 	ks_emptyspan.state = MSPAN_DEAD;
 	ks_emptyspan.owner = -2;   /* never a CPU, never KS_NO_OWNER */
 	ks_emptyspan.allocCache = 0;
-	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++) {
-		struct mcache *c = &ks_mcaches[cpu];
-		for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
-			c->alloc[sc] = &ks_emptyspan;
-			c->gcalloc[sc] = &ks_emptyspan;
-			c->freebuf[sc].n = 0;
-		}
-		c->tiny = c->tinyoffset = 0;
-		c->fast_allocs = c->slow_allocs = 0;
-		c->fast_frees = c->slow_frees = c->refills = 0;
-	}
+	mcache_reset(&ks_mcache_empty);
+	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++)
+		ks_mcache_of[cpu] = &ks_mcache_empty;
+}
+
+void mcache_setup(int cpu)
+{
+	struct mcache *c = &ks_mcaches[cpu];
+	mcache_reset(c);
+	__atomic_store_n(&ks_mcache_of[cpu], c, __ATOMIC_RELEASE);
 }
 
 /* Refill *slot (a span of central's class that owner owns) and take an

@@ -39,11 +39,35 @@ struct mcache {
 } __attribute__((aligned(64)));
 
 extern struct mcache ks_mcaches[KSPAN_MAX_CPUS];
+/* Each CPU's cache, or ks_mcache_empty until the CPU first allocates (so
+ * start-up touches no per-CPU memory).  The empty cache holds only
+ * ks_emptyspan: its fast path always falls through to the slow path, which
+ * sets the CPU's cache up. */
+extern struct mcache *ks_mcache_of[KSPAN_MAX_CPUS];
+extern struct mcache ks_mcache_empty;
 /* A span with no free object and no owner, so the fast path needs no NULL
  * test (Go's emptymspan). */
 extern struct mspan ks_emptyspan;
 
 void mcache_init_all(void);
+void mcache_setup(int cpu);
+
+/* This CPU's cache, set up on first use.  Interrupts off. */
+static inline struct mcache *mcache_get(int cpu)
+{
+	struct mcache *c = ks_mcache_of[cpu];
+	if (__builtin_expect(c == &ks_mcache_empty, 0)) {
+		mcache_setup(cpu);
+		c = ks_mcache_of[cpu];
+	}
+	return c;
+}
+
+/* Has this CPU ever had a cache? */
+static inline int mcache_in_use(int cpu)
+{
+	return __atomic_load_n(&ks_mcache_of[cpu], __ATOMIC_ACQUIRE) != &ks_mcache_empty;
+}
 
 /* The slow path of allocation: refill alloc[sc] and allocate.  NULL when
  * out of memory.  Interrupts off, c is this CPU's. */

@@ -63,6 +63,12 @@ static uint64_t allocated_since;       /* bytes allocated since then */
 static uint64_t next_trigger;
 static struct kgc_stats stats;
 
+void ks_gc_for_each_lock(void (*fn)(struct ks_spinlock *))
+{
+	fn(&collect_lock);
+	fn(&gc_lock);
+}
+
 int kgc_init(const struct kgc_config *cfg)
 {
 	KS_CHECK(!gc_ready, "kgc_init: called twice");
@@ -155,7 +161,7 @@ static void *gc_alloc(size_t size, const struct kgc_type *type, bool noscan)
 			spanclass_t sc = ks_make_spanclass(ks_size_to_class(size), noscan);
 			ks_irqstate_t st = ks_plat_irq_save();
 			int cpu = (int)ks_plat_cpu_id();
-			p = mcache_gc_alloc(&ks_mcaches[cpu], sc, cpu);
+			p = mcache_gc_alloc(mcache_get(cpu), sc, cpu);
 			objsize = ks_class_to_size[ks_spanclass_sizeclass(sc)];
 			if (p && !noscan)
 				set_heap_bits((uintptr_t)p, objsize / 8, (size + 7) / 8, type);
@@ -296,7 +302,8 @@ size_t kgc_collect(void)
 
 	/* 1. Every CPU's collector spans back to the central lists. */
 	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++)
-		mcache_drain_gc(&ks_mcaches[cpu], (int)cpu);
+		if (mcache_in_use((int)cpu))
+			mcache_drain_gc(ks_mcache_of[cpu], (int)cpu);
 
 	/* 2. Mark.  The roots are copied: kgc_root_add may not run now. */
 	static struct gc_root snapshot[MAX_ROOTS];
@@ -360,5 +367,11 @@ bool kgc_is_live(const void *ptr)
 		return true;
 	uint32_t idx = mspan_obj_index(s, p);
 	return idx < s->nelems && !mspan_obj_is_free(s, idx);
+}
+#else
+#include "mm/mgc.h"
+void ks_gc_for_each_lock(void (*fn)(struct ks_spinlock *))
+{
+	(void)fn;
 }
 #endif /* KSPAN_GC */

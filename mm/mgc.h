@@ -27,6 +27,10 @@ void gc_mark(const struct gc_root *roots, unsigned n, struct gc_markstats *st);
  * noscan collector blocks. */
 void *ks_tiny_alloc(size_t size);
 
+struct ks_spinlock;
+/* Apply fn to the collector's locks, in lock order (for kspan_lock_all). */
+void ks_gc_for_each_lock(void (*fn)(struct ks_spinlock *));
+
 /* Capacity of the mark stack in objects (tests lower it to force the
  * overflow path). */
 extern unsigned gc_markstack_limit;

@@ -84,6 +84,17 @@ static inline void ks_spin_unlock(struct ks_spinlock *l)
 	__atomic_store_n(&l->owner, l->owner + 1, __ATOMIC_RELEASE);
 }
 
+/* Forget every waiter and holder: for a fork child, where the threads
+ * that held or waited for the lock no longer exist. */
+static inline void ks_spin_reset(struct ks_spinlock *l)
+{
+	l->owner = l->next;
+	l->holder = -1;
+}
+
+/* Debug builds: forget the ranked locks this CPU holds (fork child). */
+void ks_spin_debug_forget_held(void);
+
 static inline ks_irqstate_t ks_spin_lock_irqsave(struct ks_spinlock *l)
 {
 	ks_irqstate_t st = ks_plat_irq_save();

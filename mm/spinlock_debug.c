@@ -74,3 +74,12 @@ void ks_spin_debug_release(struct ks_spinlock *l)
 	(void)l;
 #endif
 }
+
+void ks_spin_debug_forget_held(void)
+{
+#if KSPAN_DEBUG
+	unsigned cpu = ks_plat_cpu_id() % KSPAN_MAX_CPUS;
+	held[cpu].depth = 0;
+	held[cpu].dropped = 0;
+#endif
+}

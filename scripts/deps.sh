@@ -10,6 +10,9 @@ pkgs=(
 	grub-pc-bin grub-common xorriso
 	libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 	sqlite3 python3-matplotlib
+	libpython3.11-testsuite   # python's own test modules (make stress-preload)
+	gdb                       # scripts/kspan-gdb.py (make debug, test-gdb-helper)
+	libclang-rt-14-dev        # libFuzzer and the sanitizers' runtimes (make fuzz)
 	"$@"
 )
 

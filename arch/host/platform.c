@@ -15,7 +15,25 @@
  *     test PageManager): commit and decommit must be page aligned and lie
  *     inside one reservation, or the process aborts with a message.  It
  *     counts committed bytes exactly (a bit per 4 KiB page) and can be told
- *     to fail commits beyond a limit, for out-of-memory tests.
+ *     to fail commits beyond a limit, for out-of-memory tests;
+ *   - fork support for the LD_PRELOAD shim (arch/host/shim.c): the shim
+ *     takes this file's two mutexes around fork, in lock order, and in the
+ *     child the slots of the threads that did not survive the fork are
+ *     retired for good (see ks_host_atfork_child).
+ *
+ * The same file serves the cmocka suites (ASan, -O1) and the release shim
+ * (-O2, LTO, -fPIC).  For the shim the per-thread variables use the
+ * initial-exec TLS model: a preloaded or linked library gets static TLS, so
+ * reading the slot is one %fs-relative load with no __tls_get_addr call,
+ * and LTO can inline ks_plat_cpu_id/irq_save/irq_restore into kmalloc and
+ * kfree with their slow parts (slot claim, overflow lock) left out of line.
+ * (The price: the library cannot be dlopen()ed into a process whose static
+ * TLS is used up; it is meant for LD_PRELOAD and static linking.)
+ *
+ * Re-entrancy: claiming a slot calls pthread_setspecific, which may itself
+ * call calloc (keys past the first 32).  The slot is recorded before that
+ * call, so the nested allocation runs on the slot just claimed instead of
+ * recursing into another claim.
  */
 #define _GNU_SOURCE
 #include <kspan/platform.h>
@@ -32,6 +50,13 @@
 
 #define HOST_PAGE 4096u
 #define MAX_RESERVATIONS 64
+
+/* Thread-local, initial-exec (see the header comment). */
+#define HOST_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* The rare parts of the slot hooks (claiming a slot, the overflow slot's
+ * lock) stay out of line, so that the inlined fast paths stay short. */
+#define HOST_COLD __attribute__((noinline, cold))
 
 /* ---- Output ---------------------------------------------------------- */
 
@@ -64,7 +89,7 @@ uint64_t ks_plat_now(void)
 
 void ks_plat_cpu_relax(void)
 {
-	static __thread unsigned spins;
+	static HOST_TLS unsigned spins;
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #endif
@@ -78,15 +103,22 @@ void ks_plat_cpu_relax(void)
 
 /* Slot KSPAN_MAX_CPUS - 1 is the shared overflow slot. */
 #define OVERFLOW_SLOT (KSPAN_MAX_CPUS - 1)
+#define SLOT_WORDS ((KSPAN_MAX_CPUS + 63) / 64)
 
-static uint64_t slot_used[(KSPAN_MAX_CPUS + 63) / 64];
+/* slot_used: claimed slots.  slot_lost: slots whose threads did not survive
+ * a fork (child side); they stay claimed so that nobody reuses an mcache
+ * that may have been caught mid-update, and are not counted as in use. */
+static uint64_t slot_used[SLOT_WORDS];
+static uint64_t slot_lost[SLOT_WORDS];
 static pthread_key_t slot_key;
 static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 static void (*thread_exit_hook)(void);
 static pthread_mutex_t overflow_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static __thread int my_slot = -1;
-static __thread unsigned guard_depth;
+/* -1: no slot yet; -2: the thread has exited (late calls share the
+ * overflow slot); otherwise the slot. */
+static HOST_TLS int my_slot = -1;
+static HOST_TLS unsigned guard_depth;
 
 static void slot_release(void *arg)
 {
@@ -107,20 +139,34 @@ static void slot_key_init(void)
 		ks_plat_abort("host platform: pthread_key_create failed");
 }
 
-static int slot_claim(void)
+/* First use of a slot by this thread (or first use after its exit). */
+HOST_COLD static void slot_claim(void)
 {
+	if (my_slot == -2) {
+		my_slot = OVERFLOW_SLOT;
+		return;
+	}
 	pthread_once(&slot_once, slot_key_init);
 	for (int i = 0; i < OVERFLOW_SLOT; i++) {
 		uint64_t bit = 1ull << (i % 64);
 		uint64_t old = __atomic_fetch_or(&slot_used[i / 64], bit,
 		                                 __ATOMIC_ACQUIRE);
 		if (!(old & bit)) {
+			/* Record the slot first: pthread_setspecific may
+			 * allocate, and that allocation must find it. */
+			my_slot = i;
 			/* Non-NULL value so the destructor runs at exit. */
-			pthread_setspecific(slot_key, (void *)1);
-			return i;
+			if (pthread_setspecific(slot_key, (void *)1) != 0) {
+				/* No destructor, so no drain at exit: keep
+				 * to the overflow slot instead. */
+				__atomic_fetch_and(&slot_used[i / 64], ~bit,
+				                   __ATOMIC_RELEASE);
+				my_slot = OVERFLOW_SLOT;
+			}
+			return;
 		}
 	}
-	return OVERFLOW_SLOT;
+	my_slot = OVERFLOW_SLOT;
 }
 
 void ks_host_set_thread_exit_hook(void (*fn)(void))
@@ -131,33 +177,55 @@ void ks_host_set_thread_exit_hook(void (*fn)(void))
 unsigned ks_host_slots_in_use(void)
 {
 	unsigned n = 0;
-	for (size_t i = 0; i < sizeof(slot_used) / sizeof(slot_used[0]); i++)
+	for (size_t i = 0; i < SLOT_WORDS; i++)
 		n += (unsigned)__builtin_popcountll(
-			__atomic_load_n(&slot_used[i], __ATOMIC_RELAXED));
+			__atomic_load_n(&slot_used[i], __ATOMIC_RELAXED) &
+			~__atomic_load_n(&slot_lost[i], __ATOMIC_RELAXED));
+	return n;
+}
+
+unsigned ks_host_slots_lost(void)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < SLOT_WORDS; i++)
+		n += (unsigned)__builtin_popcountll(
+			__atomic_load_n(&slot_lost[i], __ATOMIC_RELAXED));
 	return n;
 }
 
 unsigned ks_plat_cpu_id(void)
 {
 	if (__builtin_expect(my_slot < 0, 0))
-		my_slot = my_slot == -1 ? slot_claim() : OVERFLOW_SLOT;
+		slot_claim();
 	return (unsigned)my_slot;
+}
+
+HOST_COLD static void overflow_enter(void)
+{
+	if (guard_depth++ == 0)
+		pthread_mutex_lock(&overflow_lock);
+}
+
+HOST_COLD static void overflow_leave(void)
+{
+	if (--guard_depth == 0)
+		pthread_mutex_unlock(&overflow_lock);
 }
 
 ks_irqstate_t ks_plat_irq_save(void)
 {
 	if (__builtin_expect(my_slot < 0, 0))
-		ks_plat_cpu_id();
-	if (my_slot == OVERFLOW_SLOT && guard_depth++ == 0)
-		pthread_mutex_lock(&overflow_lock);
+		slot_claim();
+	if (__builtin_expect(my_slot == OVERFLOW_SLOT, 0))
+		overflow_enter();
 	return 0;
 }
 
 void ks_plat_irq_restore(ks_irqstate_t st)
 {
 	(void)st;
-	if (my_slot == OVERFLOW_SLOT && --guard_depth == 0)
-		pthread_mutex_unlock(&overflow_lock);
+	if (__builtin_expect(my_slot == OVERFLOW_SLOT, 0))
+		overflow_leave();
 }
 
 /* ---- Address space --------------------------------------------------- */
@@ -286,4 +354,46 @@ void ks_plat_decommit(void *addr, size_t len)
 	}
 	committed_bytes -= gone * HOST_PAGE;
 	pthread_mutex_unlock(&resv_lock);
+}
+
+/* ---- fork ------------------------------------------------------------ */
+
+/* The overflow slot's guard comes first in kspan's lock order (it stands
+ * for "interrupts off", taken before any spinlock); the reservation lock
+ * comes last (the platform's own, under the heap lock). */
+void ks_host_atfork_prepare_slots(void)
+{
+	pthread_mutex_lock(&overflow_lock);
+}
+
+void ks_host_atfork_prepare_memory(void)
+{
+	pthread_mutex_lock(&resv_lock);
+}
+
+void ks_host_atfork_parent(void)
+{
+	pthread_mutex_unlock(&resv_lock);
+	pthread_mutex_unlock(&overflow_lock);
+}
+
+void ks_host_atfork_child(void)
+{
+	/* The child's thread is the replica of the one that took both locks
+	 * in prepare, so it may release them (a mutex, unlike a ticket lock,
+	 * keeps no queue that the vanished waiters could still own). */
+	pthread_mutex_unlock(&resv_lock);
+	pthread_mutex_unlock(&overflow_lock);
+	/* Retire every slot but the caller's.  Their threads are gone and may
+	 * have been in the middle of their lock-free fast path when the
+	 * address space was copied, so their mcaches cannot be trusted: they
+	 * stay claimed forever (what they cached is leaked, at most one span
+	 * per class and a few queued frees per slot).  The overflow slot was
+	 * guarded by overflow_lock across the fork and stays usable. */
+	for (int w = 0; w < SLOT_WORDS; w++) {
+		uint64_t lost = slot_used[w];
+		if (my_slot >= 0 && my_slot != OVERFLOW_SLOT && my_slot / 64 == w)
+			lost &= ~(1ull << (my_slot % 64));
+		slot_lost[w] |= lost;
+	}
 }

@@ -1,6 +1,6 @@
 /*
  * Host-only controls of the host platform (arch/host/platform.c), for tests
- * and the LD_PRELOAD shim.  mm/ never includes this.
+ * and the LD_PRELOAD shim (arch/host/shim.c).  mm/ never includes this.
  */
 #ifndef KSPAN_ARCH_HOST_PLATFORM_H
 #define KSPAN_ARCH_HOST_PLATFORM_H
@@ -21,5 +21,22 @@ void ks_host_set_thread_exit_hook(void (*fn)(void));
 
 /* Number of CPU slots currently held by live threads. */
 unsigned ks_host_slots_in_use(void);
+
+/* Number of slots retired in a fork child (their threads did not survive
+ * the fork; see ks_host_atfork_child). */
+unsigned ks_host_slots_lost(void);
+
+/* fork() support, for the shim's pthread_atfork handlers.  Prepare, in this
+ * order: ks_host_atfork_prepare_slots() (the overflow slot's guard, outside
+ * every allocator lock), then kspan's locks, then
+ * ks_host_atfork_prepare_memory() (the reservation lock, inside the heap
+ * lock).  After fork: ks_host_atfork_parent() in the parent (after kspan's
+ * locks are released) and ks_host_atfork_child() in the child, which
+ * releases both locks and retires the CPU slots of the threads that did
+ * not survive the fork. */
+void ks_host_atfork_prepare_slots(void);
+void ks_host_atfork_prepare_memory(void);
+void ks_host_atfork_parent(void);
+void ks_host_atfork_child(void);
 
 #endif

@@ -75,12 +75,13 @@ void  *kspan_alloc_site(const void *p);
 /* Give everything cached on this CPU back to the central layer. */
 void   kspan_drain_cpu(void);
 
-/* Take every allocator lock (in lock order) / release them all.  For
- * fork(): a process that forks while another thread is inside the
- * allocator calls kspan_lock_all() before fork and kspan_unlock_all() after
- * it, in the parent and in the child. */
+/* For fork(): kspan_lock_all() before fork takes every allocator lock in
+ * lock order, so no other thread is inside the allocator; after it the
+ * parent calls kspan_unlock_all() and the child kspan_fork_child(), which
+ * frees every lock outright (threads that held a ticket are gone). */
 void   kspan_lock_all(void);
 void   kspan_unlock_all(void);
+void   kspan_fork_child(void);
 
 /* Return free committed pages to the platform now. Returns bytes released. */
 size_t kspan_scavenge(void);
