@@ -119,6 +119,9 @@ static pthread_mutex_t overflow_lock = PTHREAD_MUTEX_INITIALIZER;
  * overflow slot); otherwise the slot. */
 static HOST_TLS int my_slot = -1;
 static HOST_TLS unsigned guard_depth;
+/* my_slot when the thread has a slot of its own, else -1: the one value
+ * the allocator's fast paths test (everything else is out of line). */
+static HOST_TLS int my_fast = -1;
 
 static void slot_release(void *arg)
 {
@@ -131,6 +134,7 @@ static void slot_release(void *arg)
 		__atomic_fetch_and(&slot_used[my_slot / 64],
 		                   ~(1ull << (my_slot % 64)), __ATOMIC_RELEASE);
 	my_slot = -2; /* exited: late calls use the overflow slot */
+	my_fast = -1;
 }
 
 static void slot_key_init(void)
@@ -193,17 +197,33 @@ unsigned ks_host_slots_lost(void)
 	return n;
 }
 
-unsigned ks_plat_cpu_id(void)
+HOST_COLD static unsigned cpu_id_slow(void)
 {
-	if (__builtin_expect(my_slot < 0, 0))
+	if (my_slot < 0)
 		slot_claim();
+	if (my_slot != OVERFLOW_SLOT)
+		my_fast = my_slot;
 	return (unsigned)my_slot;
 }
 
-HOST_COLD static void overflow_enter(void)
+unsigned ks_plat_cpu_id(void)
 {
+	int s = my_fast;
+	if (__builtin_expect(s < 0, 0))
+		return cpu_id_slow();
+	return (unsigned)s;
+}
+
+/* Threads that share the overflow slot take turns, as if each disabled
+ * interrupts on that one CPU.  Returns 1 if this call took the lock
+ * (nested guards do not), which ks_plat_irq_restore gets back. */
+HOST_COLD static ks_irqstate_t irq_save_slow(void)
+{
+	if (cpu_id_slow() != OVERFLOW_SLOT)
+		return 0;
 	if (guard_depth++ == 0)
 		pthread_mutex_lock(&overflow_lock);
+	return 1;
 }
 
 HOST_COLD static void overflow_leave(void)
@@ -214,17 +234,14 @@ HOST_COLD static void overflow_leave(void)
 
 ks_irqstate_t ks_plat_irq_save(void)
 {
-	if (__builtin_expect(my_slot < 0, 0))
-		slot_claim();
-	if (__builtin_expect(my_slot == OVERFLOW_SLOT, 0))
-		overflow_enter();
+	if (__builtin_expect(my_fast < 0, 0))
+		return irq_save_slow();
 	return 0;
 }
 
 void ks_plat_irq_restore(ks_irqstate_t st)
 {
-	(void)st;
-	if (__builtin_expect(my_slot == OVERFLOW_SLOT, 0))
+	if (__builtin_expect(st != 0, 0))
 		overflow_leave();
 }
 
