@@ -306,7 +306,12 @@ size_t KS_API(ksize)(const void *ptr)
 			bad_free("ksize", p, s, "interior pointer into a large object");
 		return s->npages << KS_PAGE_SHIFT;
 	}
-	object_index("ksize", s, p);
+	uint32_t idx = object_index("ksize", s, p);
+	/* A free object has no size (krealloc of a freed pointer must not
+	 * copy from it).  Exact on the owning CPU; for other spans a racing
+	 * free can only make this miss, not misfire. */
+	if (ks_unlikely(mspan_obj_is_free(s, idx)))
+		bad_free("ksize", p, s, "object is free (use after free or double free?)");
 	return s->elemsize;
 }
 
@@ -318,8 +323,16 @@ static void zero(void *p, size_t n)
 void *kzalloc(size_t size)
 {
 	void *p = kmalloc(size);
-	if (p)
-		zero(p, size);
+	if (!p)
+		return p;
+	/* A large object on freshly committed pages is zero already: do not
+	 * touch (and so commit, on a host) every page of a huge calloc. */
+	if (size > KS_MAX_SMALL_SIZE) {
+		struct mspan *s = spanof((uintptr_t)p);
+		if (s && s->spanclass == 0 && !s->needzero)
+			return p;
+	}
+	zero(p, size);
 	return p;
 }
 

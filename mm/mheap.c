@@ -238,6 +238,7 @@ static struct mspan *alloc_locked(struct mheap *h, uintptr_t npages,
 	uintptr_t tail = s->npages - head - npages;
 	struct mspan *th = head ? fixalloc_alloc(&h->spanalloc) : NULL;
 	struct mspan *tt = tail ? fixalloc_alloc(&h->spanalloc) : NULL;
+	uintptr_t warm = arena_count_committed(arena_page(start), npages);
 	if ((head && !th) || (tail && !tt) ||
 	    arena_commit_pages(arena_page(start), npages) < 0) {
 		if (th)
@@ -256,6 +257,7 @@ static struct mspan *alloc_locked(struct mheap *h, uintptr_t npages,
 	s->base = start;
 	s->npages = npages;
 	mark_inuse(h, s);
+	s->needzero = warm != 0;   /* freshly committed pages read as zero */
 	return s;
 }
 

@@ -40,7 +40,9 @@ int mheap_init(size_t scav_bytes);
 /* Allocate npages contiguous pages, the first aligned to align_pages pages
  * (a power of two, 1 for none).  Returns an in-use span with every page
  * committed and every spans entry pointing at it, spanclass 0; or NULL if
- * out of memory (the heap is unchanged).  Takes the heap lock. */
+ * out of memory (the heap is unchanged).  needzero says whether any page
+ * had memory behind it before (if not, the span reads as zero).  Takes the
+ * heap lock. */
 struct mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages);
 
 /* Return an in-use span's pages.  Takes the heap lock.  Coalesces with free

@@ -87,6 +87,8 @@ struct mspan {
 	uint8_t manual;             /* kpages_alloc block, not a kmalloc object */
 	uint8_t gc;                 /* objects are collector-managed (mm/mgc.c) */
 	uint8_t noscan;             /* gc large object without pointers */
+	uint8_t needzero;           /* in-use: some page was in use before and
+	                               may hold old data (else all read zero) */
 
 	/* ---- free spans (mheap) ------------------------------------------ */
 	uintptr_t nscav;            /* pages of it that are decommitted */

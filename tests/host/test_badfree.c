@@ -164,6 +164,16 @@ static void ksize_of_freed(void *arg)
 	(void)ksize(p);
 }
 
+static void realloc_of_freed(void *arg)
+{
+	(void)arg;
+	void *keep = kmalloc(64);
+	void *p = kmalloc(64);
+	kfree(p);
+	(void)krealloc(p, 200);   /* must not copy from the freed object */
+	kfree(keep);
+}
+
 static void past_last_object(void *arg)
 {
 	(void)arg;
@@ -193,6 +203,7 @@ DEATH(kfree_object_via_kpages, "not from kpages_alloc")
 DEATH(kpages_wrong_count, "block has 3 pages")
 DEATH(ksize_of_freed, "page is not in use")
 DEATH(past_last_object, "past the last object")
+DEATH(realloc_of_freed, "object is free")
 
 int main(void)
 {
@@ -214,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_kpages_wrong_count),
 		cmocka_unit_test(test_ksize_of_freed),
 		cmocka_unit_test(test_past_last_object),
+		cmocka_unit_test(test_realloc_of_freed),
 	};
 	return cmocka_run_group_tests_name("bad frees", tests, heap_fixture_setup, NULL);
 }
