@@ -14,7 +14,13 @@
  *   - the owned span ran out: fold in remote frees, move to the next word
  *     with free objects, or give the span back to mcentral and take another;
  *   - an object of a span this CPU does not own is freed: queue it in
- *     freebuf[sc]; every KS_FREEBUF_SIZE frees go to mcentral in one lock.
+ *     freebuf[sc] (tcmalloc's per-thread free list, as an array).  The
+ *     CPU's next allocations of the class that miss allocCache take queued
+ *     objects back first, without a lock (they are still "allocated" in
+ *     their span's bits, so nothing else can hand them out).  A full
+ *     buffer goes to mcentral in one lock.  A pointer queued twice is a
+ *     double free: the push checks the buffer, and the flush finds one that
+ *     was queued after an earlier copy reached its span.
  *
  * Bounded: a cache holds at most one span per span class plus
  * KS_FREEBUF_SIZE queued frees per class; mcache_drain gives it all back.
@@ -28,6 +34,7 @@ struct mcache ks_mcaches[KSPAN_MAX_CPUS];
 struct mspan ks_emptyspan;
 
 struct mcache *ks_mcache_of[KSPAN_MAX_CPUS];
+uintptr_t ks_queue_secret;
 struct mcache ks_mcache_empty;
 
 static void mcache_reset(struct mcache *c)
@@ -46,6 +53,7 @@ void mcache_init_all(void)
 	ks_emptyspan.owner = -2;   /* never a CPU, never KS_NO_OWNER */
 	ks_emptyspan.allocCache = 0;
 	mcache_reset(&ks_mcache_empty);
+	ks_queue_secret = (uintptr_t)(ks_plat_now() * 0x9E3779B97F4A7C15ull) | 1;
 	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++)
 		ks_mcache_of[cpu] = &ks_mcache_empty;
 }
@@ -81,6 +89,13 @@ static void *refill(struct mcache *c, struct mspan **slot,
 
 void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu)
 {
+	struct ks_freebuf *fb = &c->freebuf[sc];
+	if (fb->n) {
+		c->fast_allocs++;   /* no lock: counts as a cache hit */
+		void *p = fb->obj[--fb->n];
+		*(uintptr_t *)p = 0;   /* drop the queue tag */
+		return p;
+	}
 	c->slow_allocs++;
 	return refill(c, &c->alloc[sc], &ks_mcentral[sc], cpu);
 }
@@ -98,6 +113,9 @@ static void flush(struct mcache *c, spanclass_t sc, int cpu)
 	struct ks_freebuf *fb = &c->freebuf[sc];
 	if (fb->n == 0)
 		return;
+	/* Counted as lock-free when queued; these reach a lock after all. */
+	c->fast_frees -= fb->n;
+	c->slow_frees += fb->n;
 	mcentral_free_objects(&ks_mcentral[sc], fb->obj, fb->n, cpu);
 	fb->n = 0;
 }
@@ -105,10 +123,23 @@ static void flush(struct mcache *c, spanclass_t sc, int cpu)
 void mcache_free_slow(struct mcache *c, struct mspan *s, uintptr_t p, int cpu)
 {
 	struct ks_freebuf *fb = &c->freebuf[s->spanclass];
-	c->slow_frees++;
-	fb->obj[fb->n++] = (void *)p;
+	/* A queued object's first word holds a tag made from its address and
+	 * a per-boot secret: only an object that carries it can be queued
+	 * already, so the buffer is searched just then (user data that
+	 * happens to match costs a search, nothing more). */
+	uintptr_t tag = p ^ ks_queue_secret;
+	if (ks_unlikely(*(uintptr_t *)p == tag))
+		for (uint32_t i = 0; i < fb->n; i++)
+			KS_CHECK(fb->obj[i] != (void *)p, "kfree(%p): double free "
+			         "(object already freed on this CPU) in span %p "
+			         "[%p-%p) size %u", (void *)p, (void *)s,
+			         (void *)s->base, (void *)mspan_end(s),
+			         (unsigned)s->elemsize);
+	*(uintptr_t *)p = tag;
 	if (fb->n == KS_FREEBUF_SIZE)
 		flush(c, s->spanclass, cpu);
+	fb->obj[fb->n++] = (void *)p;
+	c->fast_frees++;    /* no lock on this path either, until a flush */
 }
 
 void mcache_drain_gc(struct mcache *c, int cpu)

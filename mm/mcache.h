@@ -8,7 +8,7 @@
 #include <kspan/platform.h>
 #include "mm/mspan.h"
 
-#define KS_FREEBUF_SIZE 15   /* queued frees per span class before a flush */
+#define KS_FREEBUF_SIZE 31   /* queued frees per span class before a flush */
 
 struct ks_freebuf {
 	uint32_t n;
@@ -33,8 +33,9 @@ struct mcache {
 	uint64_t slow_frees;
 	uint64_t refills;
 
-	/* Frees of objects in spans this CPU does not own, per span class,
-	 * handed to mcentral KS_FREEBUF_SIZE at a time. */
+	/* Frees of objects in spans this CPU does not own, per span class:
+	 * reused first by this CPU's next allocations of the class that miss
+	 * the fast path, handed to mcentral when the buffer fills. */
 	struct ks_freebuf freebuf[KS_NUM_SPAN_CLASSES];
 } __attribute__((aligned(64)));
 
@@ -45,6 +46,8 @@ extern struct mcache ks_mcaches[KSPAN_MAX_CPUS];
  * sets the CPU's cache up. */
 extern struct mcache *ks_mcache_of[KSPAN_MAX_CPUS];
 extern struct mcache ks_mcache_empty;
+/* Per-boot secret for the tag queued objects carry (mm/mcache.c). */
+extern uintptr_t ks_queue_secret;
 /* A span with no free object and no owner, so the fast path needs no NULL
  * test (Go's emptymspan). */
 extern struct mspan ks_emptyspan;
@@ -82,6 +85,7 @@ static inline void *mcache_take(struct mspan *s)
 }
 
 /* Queue the free of object p of small span s, which this CPU does not own.
+ * Stops with a message if p is queued already (a double free).
  * Interrupts off. */
 void mcache_free_slow(struct mcache *c, struct mspan *s, uintptr_t p, int cpu);
 

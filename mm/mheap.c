@@ -343,8 +343,14 @@ void mheap_free(struct mspan *s)
 	s->nscav = s->npages - arena_count_committed(arena_page(s->base), s->npages);
 	coalesce(h, s);
 	free_insert(h, s);
-	if (h->scav_threshold && h->pages_free_committed > h->scav_threshold)
-		scavenge_locked(h, h->scav_threshold / 2);
+	/* Keep at least the threshold, or a quarter of the heap in use if that
+	 * is more, so a busy heap does not decommit what it will reuse at once;
+	 * beyond it, give back down to half (hysteresis). */
+	uintptr_t limit = h->scav_threshold;
+	if (h->pages_inuse / 4 > limit)
+		limit = h->pages_inuse / 4;
+	if (limit && h->pages_free_committed > limit)
+		scavenge_locked(h, limit / 2);
 	ks_spin_unlock_irqrestore(&h->lock, st);
 }
 

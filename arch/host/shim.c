@@ -84,6 +84,10 @@
 
 #define SHIM_PAGE 4096u
 #define DEFAULT_ARENA_GB 64u
+/* Free memory kept committed before the scavenger gives pages back to the
+ * kernel (madvise): enough that a program cycling large blocks does not
+ * fault them in again and again. */
+#define SHIM_SCAVENGE ((size_t)64 << 20)
 #define MAX_ARENA_GB 16384u /* 16 TiB: well inside a 47-bit address space */
 
 /* glibc dropped cfree's declaration; it is still exported for old code. */
@@ -149,7 +153,8 @@ static void shim_init(void)
 	unsigned gb = arena_gb_from_env();
 	int rc = -1;
 	if (gb) {
-		struct kspan_config cfg = { .arena_bytes = (size_t)gb << 30 };
+		struct kspan_config cfg = { .arena_bytes = (size_t)gb << 30,
+		                            .scavenge_threshold = SHIM_SCAVENGE };
 		rc = kspan_init(&cfg);
 		if (rc != 0)
 			die("cannot reserve the heap arena of KSPAN_ARENA_GB GiB "
@@ -157,7 +162,8 @@ static void shim_init(void)
 	} else {
 		static const unsigned tries[] = { DEFAULT_ARENA_GB, 16, 4, 1 };
 		for (size_t i = 0; rc != 0 && i < sizeof(tries) / sizeof(tries[0]); i++) {
-			struct kspan_config cfg = { .arena_bytes = (size_t)tries[i] << 30 };
+			struct kspan_config cfg = { .arena_bytes = (size_t)tries[i] << 30,
+			                            .scavenge_threshold = SHIM_SCAVENGE };
 			rc = kspan_init(&cfg);
 		}
 		if (rc != 0)

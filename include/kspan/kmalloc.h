@@ -113,10 +113,12 @@ struct kspan_heap_stats {
 	uint64_t pages_scavenged_total; /* pages ever returned to the platform */
 	uint64_t large_inuse;       /* large objects in use */
 	uint64_t large_bytes;       /* bytes of large objects in use */
-	uint64_t fast_allocs;       /* served from the per-CPU cache, no lock */
-	uint64_t slow_allocs;       /* small allocations that took the slow path */
-	uint64_t fast_frees;        /* into a span this CPU owns, no lock */
-	uint64_t slow_frees;        /* small frees queued for mcentral */
+	uint64_t fast_allocs;       /* served by the per-CPU cache, no lock */
+	uint64_t slow_allocs;       /* small allocations that needed a refill */
+	uint64_t fast_frees;        /* small frees that never reached a lock:
+	                               into a span this CPU owns, or queued on
+	                               this CPU and not (yet) flushed */
+	uint64_t slow_frees;        /* small frees handed to mcentral */
 	uint64_t refills;           /* spans handed to per-CPU caches */
 };
 

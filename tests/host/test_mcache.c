@@ -59,8 +59,9 @@ static void test_queued_frees_batch(void **state)
 	struct mcache *c = my_cache();
 	unsigned cls = ks_size_to_class(1024);   /* 8 objects per span */
 	spanclass_t sc = ks_make_spanclass(cls, true);
-	void *p[32];
-	for (int i = 0; i < 32; i++)
+	enum { N = 80 };
+	void *p[N];
+	for (int i = 0; i < N; i++)
 		p[i] = kmalloc(1024);
 	/* p[0..7] are in a span this CPU no longer owns. */
 	struct mspan *first = spanof((uintptr_t)p[0]);
@@ -71,15 +72,61 @@ static void test_queued_frees_batch(void **state)
 	/* Queued, not yet in the span. */
 	assert_int_equal(c->freebuf[sc].n, 1);
 	assert_int_equal(first->nfree, 0);
-	/* Fill the queue: the 15th free flushes it. */
+	/* Fill the queue; the next free flushes it to mcentral. */
 	for (int i = 1; i < KS_FREEBUF_SIZE; i++)
 		kfree(p[i]);
-	assert_int_equal(c->freebuf[sc].n, 0);
-	/* p[0..7] all free: the first span went back to the heap. */
+	assert_int_equal(c->freebuf[sc].n, KS_FREEBUF_SIZE);
+	kfree(p[KS_FREEBUF_SIZE]);
+	assert_int_equal(c->freebuf[sc].n, 1);
+	/* p[0..7] all reached their span: it went back to the heap. */
 	assert_true(first->state != MSPAN_INUSE || first->base != (uintptr_t)p[0]);
-	for (int i = KS_FREEBUF_SIZE; i < 32; i++)
+	for (int i = KS_FREEBUF_SIZE + 1; i < N; i++)
 		kfree(p[i]);
 	assert_int_equal(heap_free_pages(), before);
+}
+
+/* A queued free is what the next allocation that misses the fast path
+ * gets back, without a lock. */
+static void test_queued_frees_reused(void **state)
+{
+	(void)state;
+	unsigned cls = ks_size_to_class(2048);   /* 4 objects per span */
+	spanclass_t sc = ks_make_spanclass(cls, true);
+	void *p[12];
+	for (int i = 0; i < 12; i++)
+		p[i] = kmalloc(2048);
+	/* Spans of p[0..7] are no longer owned: their frees are queued. */
+	kfree(p[5]);
+	kfree(p[2]);
+	struct mcache *c = my_cache();
+	assert_int_equal(c->freebuf[sc].n, 2);
+	/* The owned span (p[8..11]) is full, so allocation misses the fast
+	 * path and takes the queued objects, last freed first. */
+	void *a = kmalloc(2048), *b = kmalloc(2048);
+	assert_ptr_equal(a, p[2]);
+	assert_ptr_equal(b, p[5]);
+	assert_int_equal(c->freebuf[sc].n, 0);
+	p[2] = a;
+	p[5] = b;
+	for (int i = 0; i < 12; i++)
+		kfree(p[i]);
+	kspan_drain_cpu();
+}
+
+static void double_queued(void *arg)
+{
+	(void)arg;
+	void *p[12];
+	for (int i = 0; i < 12; i++)
+		p[i] = kmalloc(2048);
+	kfree(p[1]);
+	kfree(p[1]);
+}
+
+static void test_double_free_in_queue(void **state)
+{
+	(void)state;
+	ks_expect_abort(double_queued, NULL, "double free (object already freed on this CPU)");
 }
 
 static void test_partial_span_goes_to_nonempty(void **state)
@@ -177,6 +224,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fast_path_and_refill),
 		cmocka_unit_test(test_queued_frees_batch),
+		cmocka_unit_test(test_queued_frees_reused),
+		cmocka_unit_test(test_double_free_in_queue),
 		cmocka_unit_test(test_partial_span_goes_to_nonempty),
 		cmocka_unit_test(test_remote_frees),
 		cmocka_unit_test(test_tiny),
