@@ -358,6 +358,18 @@ void *krealloc(void *ptr, size_t size)
 		                             : ks_class_to_size[ks_size_to_class(size)] == have)
 			return ptr;
 	}
+#if !KSPAN_DEBUG_HEAP
+	/* A large object grows in place when the pages after it are free. */
+	if (size > have && have > KS_MAX_SMALL_SIZE && size <= SIZE_MAX - KS_PAGE_SIZE) {
+		struct mspan *s = spanof((uintptr_t)ptr);
+		uintptr_t npages = (size + KS_PAGE_SIZE - 1) >> KS_PAGE_SHIFT;
+		uintptr_t old = s->npages;
+		if (!s->manual && !s->gc && mheap_extend(s, npages)) {
+			__atomic_fetch_add(&ks_mheap.large_pages, npages - old, __ATOMIC_RELAXED);
+			return ptr;
+		}
+	}
+#endif
 	void *q = kmalloc(size);
 	if (!q)
 		return NULL;

@@ -274,6 +274,38 @@ struct mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages)
 	return s;
 }
 
+bool mheap_extend(struct mspan *s, uintptr_t npages)
+{
+	struct mheap *h = &ks_mheap;
+	uintptr_t extra = npages - s->npages;
+	if (npages <= s->npages)
+		return npages == s->npages;
+	ks_irqstate_t st = ks_spin_lock_irqsave(&h->lock);
+	uintptr_t end = mspan_end(s);
+	if (end == ks_arena.arena_used)
+		mheap_grow(h, extra);   /* the arena's end: grow into it */
+	struct mspan *n = end < ks_arena.arena_used ? ks_arena.spans[arena_page(end)] : NULL;
+	if (!n || n->state != MSPAN_FREE || n->base != end || n->npages < extra ||
+	    arena_commit_pages(arena_page(end), extra) < 0) {
+		if (n && n->state == MSPAN_FREE && n->base == end)
+			n->nscav = n->npages - arena_count_committed(arena_page(end), n->npages);
+		ks_spin_unlock_irqrestore(&h->lock, st);
+		return false;
+	}
+	free_remove(h, n);
+	if (n->npages > extra) {
+		make_free_piece(h, n, end + (extra << KS_PAGE_SHIFT), n->npages - extra);
+	} else {
+		n->state = MSPAN_DEAD;
+		fixalloc_free(&h->spanalloc, n);
+	}
+	arena_set_spans(arena_page(end), extra, s);
+	s->npages = npages;
+	h->pages_inuse += extra;
+	ks_spin_unlock_irqrestore(&h->lock, st);
+	return true;
+}
+
 /* ---- scavenging ----------------------------------------------------- */
 
 /* Decommit committed pages of free span s, from its end backwards (its

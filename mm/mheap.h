@@ -5,6 +5,7 @@
 #define KSPAN_MM_MHEAP_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mm/fixalloc.h"
@@ -44,6 +45,11 @@ int mheap_init(size_t scav_bytes);
  * had memory behind it before (if not, the span reads as zero).  Takes the
  * heap lock. */
 struct mspan *mheap_alloc(uintptr_t npages, uintptr_t align_pages);
+
+/* Grow in-use span s to npages pages in place, from the free span right
+ * after it (or the arena not yet used).  The new pages are committed but
+ * not zeroed.  false (and s unchanged) if they are not free. */
+bool mheap_extend(struct mspan *s, uintptr_t npages);
 
 /* Return an in-use span's pages.  Takes the heap lock.  Coalesces with free
  * neighbours; may scavenge. */

@@ -152,6 +152,16 @@ static void test_krealloc(void **state)
 	assert_non_null(s);
 	assert_true(check_pattern(s, 40, 1));
 	kfree(s);
+	/* A large object at the end of the heap grows in place. */
+	char *big = kmalloc(100000);
+	fill_pattern(big, 100000, 7);
+	char *bigger = krealloc(big, 400000);
+	assert_ptr_equal(bigger, big);
+	assert_true(ksize(bigger) >= 400000);
+	assert_true(check_pattern(bigger, 100000, 7));
+	memset(bigger + 100000, 0, 300000);
+	kspan_check();
+	kfree(bigger);
 	/* krealloc(NULL, n) is kmalloc(n). */
 	void *fresh = krealloc(NULL, 10);
 	assert_non_null(fresh);

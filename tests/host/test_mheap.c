@@ -208,6 +208,29 @@ static void test_aligned_out_of_memory(void **state)
 	mheap_check();
 }
 
+static void test_extend_in_place(void **state)
+{
+	(void)state;
+	struct mspan *a = alloc_pages(4), *b = alloc_pages(2);
+	uintptr_t abase = a->base;
+	/* b is in use right after a: no room. */
+	assert_false(mheap_extend(a, 6));
+	assert_int_equal(a->npages, 4);
+	/* b extends into the free pages after it (or the arena's end). */
+	assert_true(mheap_extend(b, 40));
+	assert_int_equal(b->npages, 40);
+	for (uintptr_t i = 0; i < 40; i++)
+		assert_ptr_equal(spanof(b->base + i * KS_PAGE_SIZE), b);
+	memset((void *)b->base, 1, 40 * KS_PAGE_SIZE);   /* all committed */
+	mheap_check();
+	mheap_free(b);
+	assert_true(mheap_extend(a, 10));       /* now a can grow */
+	assert_int_equal(a->base, abase);
+	mheap_check();
+	mheap_free(a);
+	mheap_check();
+}
+
 /* The treap against a linear scan, with fake spans. */
 static void test_treap_model(void **state)
 {
@@ -290,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_arena),
 		cmocka_unit_test(test_out_of_memory),
 		cmocka_unit_test(test_aligned_out_of_memory),
+		cmocka_unit_test(test_extend_in_place),
 		cmocka_unit_test(test_treap_model),
 		cmocka_unit_test(test_check_catches_corruption),
 		cmocka_unit_test(test_lock_order_checked),
