@@ -25,8 +25,8 @@
  *     the page tables and stack).
  *   - Everything the kernel keeps is KS_MEM_KERNEL: the kernel image
  *     [image_base, image_base + image_size), this block, the memory-map
- *     array itself, the kernel stack (including its guard frame) and the
- *     page-table pool.
+ *     array itself, the kernel stack (including its guard frame), the
+ *     page-table pool and (version 2) the AP trampoline's low frames.
  *   - rsdp is the physical address of the ACPI RSDP (ACPI 2.0+ preferred),
  *     0 when the firmware has none; its frame is never typed free RAM.
  *   - Interrupts are disabled; no UEFI service may be called any more.
@@ -40,7 +40,7 @@
 #include <kspan/memmap.h>
 
 #define KS_BOOTINFO_MAGIC   0x4f464e494e415053ull /* "SPANINFO" */
-#define KS_BOOTINFO_VERSION 1
+#define KS_BOOTINFO_VERSION 2   /* 2: ap_trampoline fields appended */
 
 struct ks_bootinfo {
 	uint64_t magic;
@@ -84,6 +84,13 @@ struct ks_bootinfo {
 
 	uint64_t tsc_at_entry;       /* rdtsc at efi_main entry */
 	char fw_vendor[48];          /* firmware vendor, ASCII, NUL-ended */
+
+	/* Version 2.  Frames below 1 MiB for the application processors'
+	 * real-mode start-up code (arch/x86_64/trampoline.h): 4 KiB aligned,
+	 * not frame 0, KS_MEM_KERNEL in the map, identity mapped; 0 if the
+	 * firmware had no low memory to give. */
+	uint64_t ap_trampoline;
+	uint64_t ap_trampoline_size; /* bytes */
 };
 
 static inline struct ks_memrange *ks_bootinfo_memmap(const struct ks_bootinfo *bi)

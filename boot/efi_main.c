@@ -10,9 +10,10 @@
  *      identity map) and the number of descriptors.
  *   3. AllocatePages (EfiLoaderData) for everything the kernel keeps: the
  *      boot-info block, the kernel stack (with a guard frame), the
- *      page-table pool (identity map + spares), the ks_memrange array; and
- *      the buffer for the final map, with headroom for the entries those
- *      allocations add.
+ *      page-table pool (identity map + spares), the ks_memrange array, the
+ *      AP start-up trampoline's frames below 1 MiB (AllocateMaxAddress;
+ *      never frame 0, which the kernel unmaps); and the buffer for the
+ *      final map, with headroom for the entries those allocations add.
  *   4. GetMemoryMap into that buffer, ExitBootServices; on
  *      EFI_INVALID_PARAMETER (the map changed under us) get the map again
  *      into the same buffer and retry once.  Nothing is printed or
@@ -38,6 +39,7 @@
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/qemu_exit.h"
 #include "arch/x86_64/serial.h"
+#include "arch/x86_64/trampoline.h"
 #include "boot/bootinfo.h"
 #include "boot/efi_memmap.h"
 #include "kernel/kernel.h"
@@ -46,7 +48,8 @@
 #define KSTACK_SIZE      (128u << 10)   /* usable stack */
 #define PT_SPARE_FRAMES  64             /* for later 4 KiB mappings */
 #define MAP_HEADROOM     64             /* descriptors */
-#define NCARVE           6
+#define NCARVE           7
+#define LOW_LIMIT        0x9ffffull     /* trampoline: below the EBDA/VGA */
 
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st);
 void ks_arch_enter(uint64_t cr3, uint64_t stack_top, void (*fn)(void *),
@@ -125,6 +128,36 @@ static void copy_vendor(char *dst, size_t cap, const CHAR16 *src)
 	dst[i] = 0;
 }
 
+/* KS_TR_FRAMES frames below 1 MiB for the AP trampoline, or 0 (then the
+ * kernel runs on the boot CPU only).  Frame 0 is refused: the kernel
+ * unmaps it to catch NULL dereferences. */
+static uint64_t alloc_trampoline(EFI_BOOT_SERVICES *bs)
+{
+	uint64_t zero_block = 0;
+	for (int tries = 0; tries < 2; tries++) {
+		EFI_PHYSICAL_ADDRESS a = LOW_LIMIT;
+		EFI_STATUS s = uefi_call_wrapper(bs->AllocatePages, 4,
+		                                 AllocateMaxAddress, EfiLoaderData,
+		                                 (UINTN)KS_TR_FRAMES, &a);
+		if (EFI_ERROR(s)) {
+			bprintf("kspan: no %u frames below 1 MiB for the AP "
+			        "trampoline (EFI status 0x%llx): one CPU only\n",
+			        KS_TR_FRAMES, (unsigned long long)s);
+			a = 0;
+		} else if (a == 0) {
+			zero_block = 1;     /* keep it while asking again */
+			continue;
+		}
+		if (zero_block)
+			free_pages(bs, 0, KS_TR_FRAMES);
+		return (uint64_t)a;
+	}
+	free_pages(bs, 0, KS_TR_FRAMES);
+	bprintf("kspan: the only low frames for the AP trampoline start at 0: "
+	        "one CPU only\n");
+	return 0;
+}
+
 /* What the loader allocates for the kernel. */
 struct boot_alloc {
 	uint64_t bootinfo;              /* 1 page */
@@ -133,6 +166,7 @@ struct boot_alloc {
 	uint64_t map_buf, map_pages;    /* EFI map buffer */
 	uint64_t ranges, range_pages;   /* struct ks_memrange[range_cap] */
 	uint64_t range_cap;
+	uint64_t trampoline;            /* KS_TR_FRAMES below 1 MiB, or 0 */
 };
 
 static void alloc_map_buffers(EFI_BOOT_SERVICES *bs, struct boot_alloc *ba,
@@ -208,6 +242,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	ba.stack = alloc_pages(bs, ba.stack_pages, "kernel stack");
 	ba.pt_frames = ks_paging_identity_frames(top) + PT_SPARE_FRAMES;
 	ba.pt_pool = alloc_pages(bs, ba.pt_frames, "page-table pool");
+	ba.trampoline = alloc_trampoline(bs);
 	alloc_map_buffers(bs, &ba, map_size, dsize);
 	bprintf("kspan: identity map up to 0x%llx, %llu page-table frames; "
 	        "ExitBootServices\n", (unsigned long long)top,
@@ -261,6 +296,9 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 		ba.pt_frames * KS_EFI_PAGE_SIZE, KS_MEM_KERNEL, 0 };
 	carve[nc++] = (struct ks_memrange){ ba.ranges,
 		ba.range_pages * KS_EFI_PAGE_SIZE, KS_MEM_KERNEL, 0 };
+	if (ba.trampoline)
+		carve[nc++] = (struct ks_memrange){ ba.trampoline,
+			KS_TR_FRAMES * KS_EFI_PAGE_SIZE, KS_MEM_KERNEL, 0 };
 	if (rsdp) {
 		/* Keep the RSDP's frames out of free RAM even if the firmware
 		 * left it in boot-services memory. */
@@ -303,6 +341,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	bi->efi_desc_version = dver;
 	bi->tsc_at_entry = tsc;
 	copy_vendor(bi->fw_vendor, sizeof(bi->fw_vendor), st->FirmwareVendor);
+	bi->ap_trampoline = ba.trampoline;
+	bi->ap_trampoline_size = ba.trampoline ? KS_TR_FRAMES * KS_EFI_PAGE_SIZE : 0;
 
 	size_t used = 0;
 	uint64_t cr3 = ks_paging_build_identity(ba.pt_pool, ba.pt_frames, top,

@@ -1,15 +1,51 @@
 /*
  * The kernel's glue to the heap: size the arena from the frame map (all
  * usable RAM, so the heap's metadata scales with RAM and not with the span
- * of physical addresses), start kspan, and print what it reserved.
- * Called once by kmain on the boot CPU, before the self-tests.
+ * of physical addresses), start kspan, print what it reserved, and start
+ * the collector (include/kspan/gc.h) with the kernel's hooks:
+ *
+ *   stop_world / start_world   arch/x86_64/smp.c (STOP IPI to every other
+ *                              CPU; no-ops while one CPU runs)
+ *   is_mapped                  the page tables (every page of the range
+ *                              present)
+ *   gc_percent                 100 (collect when the collected heap has
+ *                              doubled since the last cycle)
+ *
+ * ks_kernel_heap_init is called once by kmain on the boot CPU (with GS
+ * set, so ks_plat_cpu_id works), before the other CPUs start.  Draining
+ * every CPU's cache goes through ks_smp_call_all_self.  No state of its
+ * own.
  */
 #include "kernel.h"
 
+#include <stdbool.h>
+#include <kspan/gc.h>
 #include <kspan/kmalloc.h>
+#include "arch/x86_64/paging.h"
+#include "arch/x86_64/smp.h"
+#include "kernel/heap.h"
 #include "mm/frame.h"
 
-void ks_kernel_heap_report(void);
+/* kgc_config.is_mapped: is every 4 KiB page of [addr, addr + len)
+ * present?  Steps over large pages whole. */
+static bool range_is_mapped(const void *addr, size_t len)
+{
+	uint64_t a = (uint64_t)(uintptr_t)addr;
+	if (len == 0 || a + len < a)
+		return false;
+	uint64_t end = a + len;
+	for (uint64_t p = a & ~0xfffull; p < end;) {
+		uint64_t flags = 0;
+		if (!ks_paging_query(p, NULL, &flags))
+			return false;
+		uint64_t step = (flags & KS_PTE_LARGE) ? KS_PAGE_2M : KS_PAGE_4K;
+		uint64_t next = (p & ~(step - 1)) + step;
+		if (next <= p)
+			break;           /* wrapped at the top of the address space */
+		p = next;
+	}
+	return true;
+}
 
 void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 {
@@ -34,11 +70,30 @@ void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 	        (unsigned long long)(hs.spans_bytes >> 10),
 	        (unsigned long long)(hs.bitmap_bytes >> 10),
 	        (unsigned long long)(per10k / 100), (unsigned long long)(per10k % 100));
+
+	struct kgc_config gc = {
+		.gc_percent = 100,
+		.stop_world = ks_smp_stop_world,
+		.start_world = ks_smp_start_world,
+		.is_mapped = range_is_mapped,
+	};
+	kgc_init(&gc);
+}
+
+static void drain_this_cpu(void *arg)
+{
+	(void)arg;
+	kspan_drain_cpu();
+}
+
+void ks_kernel_heap_drain_all(void)
+{
+	ks_smp_call_all_self(drain_this_cpu, NULL);
 }
 
 void ks_kernel_heap_report(void)
 {
-	kspan_drain_cpu();
+	ks_kernel_heap_drain_all();
 	kspan_check();
 	kspan_print_stats();
 }

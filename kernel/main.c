@@ -2,8 +2,9 @@
  * kmain: the kernel's boot sequence, entered from boot/efi_main.c on the
  * kernel's own page tables and stack with interrupts off.
  *
- *   1. console (COM1), GDT + TSS, IDT: from here every CPU exception is
- *      reported instead of resetting the machine;
+ *   1. console (COM1), GDT + TSS, the per-CPU block and GS base (CPU 0:
+ *      ks_plat_cpu_id works from here on), IDT: from here every CPU
+ *      exception is reported instead of resetting the machine;
  *   2. check the boot-info block (magic, version, size);
  *   3. adopt the page tables; unmap page 0 (NULL dereferences fault) and
  *      the stack's guard frame (overflows fault);
@@ -11,21 +12,29 @@
  *      reclaimed (nothing of the firmware is in use any more: our tables,
  *      stack, GDT and IDT), print its totals;
  *   5. page-table frames and the page source now come from the frame map;
- *   6. the heap's boot hook (ks_kernel_heap_init);
- *   7. run the self-tests and leave QEMU with their verdict.
+ *   6. the heap's boot hook (ks_kernel_heap_init: kspan and the collector);
+ *   7. SMP (arch/x86_64/smp.c): ACPI, timers, LAPIC, the other CPUs
+ *      started and idling; then interrupts on (IPIs reach this CPU);
+ *   8. run the self-tests; if the runner asked for it (fw_cfg file
+ *      opt/kspan/bench = 1), the SMP scaling benchmark; leave QEMU with
+ *      the self-tests' verdict.
  *
- * Single CPU, no locks needed here.
+ * Runs on the boot CPU; the others idle in smp.c until the self-tests give
+ * them work.  No locks here.
  */
 #include "kernel.h"
 
 #include <stddef.h>
 #include <kspan/platform.h>
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/fwcfg.h"
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/qemu_exit.h"
 #include "arch/x86_64/serial.h"
+#include "arch/x86_64/smp.h"
 #include "arch/x86_64/trap.h"
+#include "kernel/bench_smp.h"
 #include "kernel/meminfo.h"
 #include "kernel/pagesrc.h"
 #include "kernel/selftest.h"
@@ -88,6 +97,7 @@ void kmain(const struct ks_bootinfo *bi)
 {
 	ks_serial_init();
 	ks_gdt_init();
+	ks_smp_early_init();
 	ks_idt_init();
 	check_bootinfo(bi);
 	boot_info = bi;
@@ -123,12 +133,18 @@ void kmain(const struct ks_bootinfo *bi)
 
 	ks_kernel_heap_init(bi);
 
+	ks_smp_init(bi);
+	cpu_sti();
+
 	int total = 0;
 	uint64_t t0 = rdtsc();
 	int failed = ks_selftest_run(&total);
 	uint64_t dt = rdtsc() - t0;
 	kprintf("# self-tests took %llu Mcycles\n",
 	        (unsigned long long)(dt / 1000000));
+	uint64_t bench = 0;
+	if (ks_fwcfg_uint("opt/kspan/bench", &bench) == 0 && bench)
+		ks_bench_smp();
 	kprintf("%d passed, %d failed\n", total - failed, failed);
 	if (total == 0) {
 		kprintf("kspan: no self-tests were registered\n");

@@ -5,12 +5,20 @@
 # Usage: scripts/run-qemu.sh [options]
 #   --kernel FILE    EFI image (default: build/kernel/kspan.efi)
 #   --mem SIZE       guest RAM, QEMU syntax (default 512M)
-#   --smp N          CPUs (default 1)
+#   --smp N          CPUs (default 1); the kernel is told N (fw_cfg file
+#                    opt/kspan/cpus) and its SMP self-test checks that
+#                    exactly N came online
 #   --timeout SECS   wall-clock limit for QEMU (default 120)
 #   --name NAME      names the ESP, vars copy and log under build/qemu/
-#                    (default: derived from the kernel path and --mem)
+#                    (default: derived from the kernel path, --mem and,
+#                    unless 1, --smp)
 #   --log FILE       serial log (default build/qemu/NAME.log)
 #   --quiet          do not echo the serial output, only the verdict
+#   --bench          ask the kernel to run its SMP scaling benchmark after
+#                    the self-tests (fw_cfg file opt/kspan/bench = 1)
+#   --fw-cfg K=V     pass fw_cfg file opt/kspan/K with the string V (test
+#                    hooks, e.g. smp-phantom=200: also try to start a CPU
+#                    with APIC id 200, which does not exist)
 #   --               everything after is passed to QEMU as extra arguments
 # Environment: QEMU (default qemu-system-x86_64), OVMF_DIR (default: the
 # ovmf package's folder).
@@ -37,6 +45,8 @@ timeout_s=120
 name=
 log=
 quiet=0
+bench=0
+fwcfg=()
 extra=()
 
 die() { echo "run-qemu: error: $*" >&2; exit 2; }
@@ -50,6 +60,11 @@ while [ $# -gt 0 ]; do
 	--name) name=${2:?}; shift 2 ;;
 	--log) log=${2:?}; shift 2 ;;
 	--quiet) quiet=1; shift ;;
+	--bench) bench=1; shift ;;
+	--fw-cfg)
+		[[ ${2:-} =~ ^[a-z0-9-]+=[A-Za-z0-9._-]*$ ]] ||
+			die "--fw-cfg wants NAME=VALUE (letters, digits, -), not '${2:-}'"
+		fwcfg+=(-fw_cfg "name=opt/kspan/${2%%=*},string=${2#*=}"); shift 2 ;;
 	--) shift; extra=("$@"); break ;;
 	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
@@ -59,6 +74,7 @@ done
 [ -f "$kernel" ] || die "kernel image $kernel not found (make kernel)"
 kernel=$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")
 [[ $smp =~ ^[1-9][0-9]*$ ]] || die "--smp wants a positive number, not '$smp'"
+[ "$smp" -le 255 ] || die "--smp $smp: at most 255 CPUs (q35 with xAPIC ids)"
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "--timeout wants seconds, not '$timeout_s'"
 [[ $mem =~ ^[1-9][0-9]*[KMGT]?$ ]] || die "--mem wants a size like 512M or 6G, not '$mem'"
 
@@ -78,7 +94,9 @@ ovmf_vars=$ovmf_dir/OVMF_VARS_4M.fd
 
 if [ -z "$name" ]; then
 	rel=${kernel#"$build"/}
-	name=$(printf '%s' "${rel%.efi}-$mem" | tr -c 'A-Za-z0-9._-' '_')
+	suffix=$mem
+	[ "$smp" = 1 ] || suffix=$mem-smp$smp
+	name=$(printf '%s' "${rel%.efi}-$suffix" | tr -c 'A-Za-z0-9._-' '_')
 fi
 work=$build/qemu
 esp=$work/$name.esp
@@ -101,7 +119,9 @@ cmd=(timeout --kill-after=5 "$timeout_s" "$qemu"
 	-drive "format=raw,file=fat:rw:$esp"
 	-serial stdio -display none -monitor none -net none -no-reboot
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04
-	"${extra[@]}")
+	-fw_cfg "name=opt/kspan/cpus,string=$smp"
+	-fw_cfg "name=opt/kspan/bench,string=$bench"
+	"${fwcfg[@]}" "${extra[@]}")
 
 echo "run-qemu: $kernel, -m $mem -smp $smp, timeout ${timeout_s}s, log $log"
 start=$(date +%s)

@@ -1,7 +1,7 @@
 /*
  * x86_64 instructions kspan's kernel needs, as inline functions: port I/O,
- * interrupt flag, pause/hlt, rdtsc, control registers, invlpg, descriptor
- * table loads.  Header only; no state, no locks.
+ * interrupt flag, pause/hlt, rdtsc, control registers, MSRs, cpuid, invlpg,
+ * descriptor table loads.  Header only; no state, no locks.
  */
 #ifndef KSPAN_ARCH_X86_64_CPU_H
 #define KSPAN_ARCH_X86_64_CPU_H
@@ -109,6 +109,46 @@ static inline uint64_t rdmsr(uint32_t msr)
 	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
 	return ((uint64_t)hi << 32) | lo;
 }
+
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v),
+	                 "d"((uint32_t)(v >> 32)) : "memory");
+}
+
+static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b,
+                         uint32_t *c, uint32_t *d)
+{
+	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d)
+	                 : "a"(leaf), "c"(sub));
+}
+
+static inline void write_cr0(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%cr0" : : "r"(v) : "memory");
+}
+
+static inline void write_cr4(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
+}
+
+/* Reload CR3: flushes every non-global TLB entry of this CPU. */
+static inline void flush_tlb_local(void)
+{
+	write_cr3(read_cr3());
+}
+
+/* sti; hlt as one step: an interrupt arriving after the sti (which holds
+ * interrupts off for one more instruction) wakes the hlt. */
+static inline void cpu_sti_hlt(void)
+{
+	__asm__ volatile("sti; hlt" ::: "memory");
+}
+
+#define KS_MSR_APIC_BASE 0x1bu
+#define KS_MSR_EFER      0xc0000080u
+#define KS_MSR_PAT       0x277u
 
 struct __attribute__((packed)) ks_dtr {
 	uint16_t limit;

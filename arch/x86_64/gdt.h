@@ -1,8 +1,10 @@
 /*
- * The kernel's GDT and TSS (see gdt.c).
+ * The kernel's per-CPU GDT and TSS (see gdt.c).
  */
 #ifndef KSPAN_ARCH_X86_64_GDT_H
 #define KSPAN_ARCH_X86_64_GDT_H
+
+#include <stdint.h>
 
 #define KS_SEL_KCODE 0x08
 #define KS_SEL_KDATA 0x10
@@ -13,7 +15,15 @@
 #define KS_IST_NMI          2
 #define KS_IST_MACHINE_CHECK 3
 
-/* Load the GDT, reload every segment register, load the TSS. */
+struct ks_percpu;
+
+/* Boot CPU: build the GDT and TSS in ks_percpu_area[0] with the static IST
+ * stacks, load them and reload every segment register.  GS base is not
+ * set: install it afterwards (percpu.h). */
 void ks_gdt_init(void);
+
+/* Any CPU: the same with its own ks_percpu and IST stack tops (double
+ * fault, NMI, machine check). */
+void ks_gdt_load_cpu(struct ks_percpu *pc, const uint64_t ist_top[3]);
 
 #endif

@@ -1,9 +1,10 @@
 /*
- * Entry stubs for exception vectors 0-31.  Each pushes a zero error code
+ * Entry stubs for all 256 vectors: exceptions 0-31 and interrupts 32-255
+ * (LAPIC timer, IPIs, spurious, stray).  Each pushes a zero error code
  * when the CPU pushes none, then the vector number, and jumps to the common
  * path, which saves the general registers as a struct ks_trapframe
  * (trap.h), calls ks_trap(frame) and returns with iretq if ks_trap returns
- * (it only does after fixing up a probe fault).
+ * (after an interrupt, an NMI request, or a fixed-up probe fault).
  *
  * Stack: the CPU aligns RSP to 16 before pushing SS..RIP (5 words); with
  * the error code, vector and 15 registers that is 22 words, so RSP is
@@ -60,6 +61,18 @@ ISR_ERR   29
 ISR_ERR   30
 ISR_NOERR 31
 
+/* Vectors 32-255: interrupts, no error code. */
+	.altmacro
+.macro ISR_IRQ vec
+	ISR_NOERR %vec
+.endm
+	.set vec, 32
+	.rept 224
+	ISR_IRQ vec
+	.set vec, vec + 1
+	.endr
+	.noaltmacro
+
 	.p2align 4
 isr_common:
 	cld
@@ -98,15 +111,25 @@ isr_common:
 	addq $16, %rsp          /* vector, error code */
 	iretq
 
-/* Table of the 32 entry points, read by ks_idt_init() (trap.c).  Stored
+/* Table of the 256 entry points, read by ks_idt_init() (trap.c).  Stored
  * as offsets from the table itself, in .text next to the stubs, so the
  * assembler resolves them and the image needs no relocations for them. */
 	.p2align 3
 	.globl ks_isr_offsets
 	.hidden ks_isr_offsets
 ks_isr_offsets:
-	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-	.quad isr\v - ks_isr_offsets
+	.altmacro
+.macro ISR_OFF vec
+	.quad isr\vec - ks_isr_offsets
+.endm
+.macro ISR_OFF_EXPR vec
+	ISR_OFF %vec
+.endm
+	.set vec, 0
+	.rept 256
+	ISR_OFF_EXPR vec
+	.set vec, vec + 1
 	.endr
+	.noaltmacro
 
 	.section .note.GNU-stack,"",@progbits

@@ -13,7 +13,19 @@
  * address == pointer); a table, once linked in, is never freed, so a walk
  * never sees a dangling table; a 4 KiB leaf is installed only where no
  * mapping exists; every change of a present entry is followed by invlpg on
- * this CPU (SMP will need a shootdown).
+ * this CPU.
+ *
+ * Other CPUs' TLBs (lazy shootdown, as Linux does for vmalloc space): an
+ * unmap flushes this CPU and marks the other CPUs' TLBs stale; before the
+ * next mapping is installed -- which is the only way an unmapped address
+ * or its old frame can come back into use through a page table -- every
+ * other CPU flushes its TLB (smp.c: NMI, so it works under any lock and
+ * with the world stopped).  So a run of unmaps (the scavenger returning
+ * many pages) costs one shootdown, not one per page.  ks_paging_sync()
+ * forces it.  Until then another CPU may still read an unmapped page's
+ * old frame instead of faulting; no correct kernel code touches a page
+ * it unmapped.  Splitting a large page keeps every translation as it
+ * was, so it needs no shootdown.
  *
  * Locks: paging_lock (a spinlock, interrupts off) serializes every walk and
  * change.  Taking a table frame from the source happens under it, so the
@@ -22,6 +34,7 @@
 #include "paging.h"
 
 #include "cpu.h"
+#include "smp.h"
 #include "mm/spinlock.h"
 #include "mm/fmt.h"
 
@@ -36,6 +49,17 @@ static uint64_t pool_base;
 static size_t pool_frames, pool_next;
 static uint64_t (*table_source)(void);
 static struct ks_paging_stats stats;
+static int remote_stale;       /* unmapped since the last shootdown */
+
+/* paging_lock held. */
+static void sync_locked(void)
+{
+	if (remote_stale) {
+		ks_smp_flush_tlb_others();
+		remote_stale = 0;
+		stats.shootdowns++;
+	}
+}
 
 static inline uint64_t *table_at(uint64_t phys)
 {
@@ -235,6 +259,7 @@ int ks_paging_map(uint64_t virt, uint64_t phys, uint64_t flags)
 		ks_panic("ks_paging_map: 0x%llx is already mapped to 0x%llx",
 		         (unsigned long long)virt,
 		         (unsigned long long)(*pte & KS_PTE_ADDR));
+	sync_locked();
 	*pte = phys | flags | KS_PTE_PRESENT;
 	stats.maps++;
 	ks_spin_unlock_irqrestore(&paging_lock, f);
@@ -258,6 +283,8 @@ int ks_paging_unmap(uint64_t virt, uint64_t *phys)
 			*phys = *pte & KS_PTE_ADDR;
 		*pte = 0;
 		invlpg(virt);
+		if (ks_smp_ncpus() > 1)
+			remote_stale = 1;
 		stats.unmaps++;
 		rc = 0;
 	}
@@ -291,6 +318,13 @@ int ks_paging_query(uint64_t virt, uint64_t *phys, uint64_t *flags)
 	}
 	ks_spin_unlock_irqrestore(&paging_lock, f);
 	return mapped;
+}
+
+void ks_paging_sync(void)
+{
+	ks_irqstate_t f = ks_spin_lock_irqsave(&paging_lock);
+	sync_locked();
+	ks_spin_unlock_irqrestore(&paging_lock, f);
 }
 
 void ks_paging_stats(struct ks_paging_stats *out)

@@ -57,11 +57,17 @@ void ks_paging_set_table_source(uint64_t (*alloc_frame)(void));
  * Returns 0, or -1 if a page-table frame was needed and none was left. */
 int ks_paging_map(uint64_t virt, uint64_t phys, uint64_t flags);
 
-/* Remove the mapping of the 4 KiB page at virt and flush it from the TLB.
+/* Remove the mapping of the 4 KiB page at virt and flush it from this
+ * CPU's TLB; other CPUs' TLBs are flushed before the next ks_paging_map
+ * installs anything, or by ks_paging_sync (see paging.c).
  * A 2 MiB or 1 GiB page around virt is first split into 4 KiB pages.
  * Returns 0 with the old frame in *phys (if phys != NULL), 1 if virt was
  * not mapped, -1 if a split needed a table frame and none was left. */
 int ks_paging_unmap(uint64_t virt, uint64_t *phys);
+
+/* Flush every other CPU's TLB now if anything was unmapped since the last
+ * flush. */
+void ks_paging_sync(void);
 
 /* Translate virt: returns 1 and the physical address (and the leaf entry's
  * flags, if flags != NULL) when mapped, 0 when not. */
@@ -73,6 +79,7 @@ struct ks_paging_stats {
 	uint64_t source_frames;    /* table frames taken from the source */
 	uint64_t splits;           /* large pages split into smaller ones */
 	uint64_t maps, unmaps;     /* 4 KiB pages mapped / unmapped */
+	uint64_t shootdowns;       /* other CPUs' TLBs flushed (lazily) */
 };
 void ks_paging_stats(struct ks_paging_stats *out);
 

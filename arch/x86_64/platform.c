@@ -4,10 +4,13 @@
  * decommit) lives in kernel/pagesrc.c because it needs the frame map.
  *
  *   write     the COM1 UART, whole messages under console_lock
- *   abort     "kspan: <msg>" and a backtrace straight to the UART (no lock:
- *             the aborting code may hold it), then QEMU's failure exit
- *   cpu_id    0: one CPU for now.  With SMP this becomes a load from the
- *             per-CPU block that GS_BASE points at (see cpu_slot()).
+ *   abort     the first CPU to abort halts the others (NMI, smp.c), writes
+ *             "kspan: <msg>" and a backtrace straight to the UART (no
+ *             lock: the aborting code may hold it), then takes QEMU's
+ *             failure exit; a second CPU that aborts meanwhile halts, and
+ *             an abort inside the abort exits at once
+ *   cpu_id    the dense CPU index from the per-CPU block GS points at
+ *             (percpu.h): one instruction, movl %gs:0
  *   irq       pushfq / cli / popfq: restore puts IF back as it was, so
  *             guards nest
  *   relax     pause;   now: rdtsc
@@ -18,18 +21,17 @@
 #include <kspan/platform.h>
 
 #include "cpu.h"
+#include "percpu.h"
 #include "qemu_exit.h"
 #include "serial.h"
+#include "smp.h"
+#include "mm/fmt.h"
 #include "mm/spinlock.h"
 #include "trap.h"
 
 static struct ks_spinlock console_lock = KS_SPINLOCK_INIT("console");
 static volatile int aborting;
-
-static inline unsigned cpu_slot(void)
-{
-	return 0;
-}
+static int abort_cpu = -1;
 
 void ks_plat_write(const char *s, size_t n)
 {
@@ -45,11 +47,19 @@ void ks_plat_write(const char *s, size_t n)
 void ks_plat_abort(const char *msg)
 {
 	cpu_cli();
-	if (aborting++) {
-		static const char again[] = "\nkspan: abort while aborting\n";
-		ks_serial_write(again, sizeof(again) - 1);
-		ks_qemu_exit(0);
+	int me = (int)ks_plat_cpu_id(), expect = -1;
+	if (!__atomic_compare_exchange_n(&abort_cpu, &expect, me, false,
+	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		if (expect == me) {
+			static const char again[] = "\nkspan: abort while aborting\n";
+			ks_serial_write(again, sizeof(again) - 1);
+			ks_qemu_exit(0);
+		}
+		for (;;)        /* another CPU is reporting; it ends the run */
+			cpu_hlt();
 	}
+	aborting = 1;
+	ks_smp_halt_others();
 	static const char prefix[] = "\nkspan: ";
 	ks_serial_write(prefix, sizeof(prefix) - 1);
 	size_t n = 0;
@@ -57,13 +67,21 @@ void ks_plat_abort(const char *msg)
 		n++;
 	ks_serial_write(msg, n);
 	ks_serial_write("\n", 1);
+	if (ks_smp_ncpus() > 1) {
+		char where[48];
+		int k = ks_snprintf(where, sizeof(where), "kspan: (on CPU %d of %u)\n",
+		                    me, ks_smp_ncpus());
+		ks_serial_write(where, (size_t)k);
+	}
 	ks_backtrace((uint64_t)(uintptr_t)__builtin_frame_address(0));
 	ks_qemu_exit(0);
 }
 
 unsigned ks_plat_cpu_id(void)
 {
-	return cpu_slot();
+	unsigned id;
+	__asm__ volatile("movl %%gs:0, %0" : "=r"(id));
+	return id;
 }
 
 ks_irqstate_t ks_plat_irq_save(void)

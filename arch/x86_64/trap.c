@@ -1,19 +1,28 @@
 /*
- * IDT setup and the exception handler (see trap.h).
+ * IDT setup, the exception handler and interrupt dispatch (see trap.h).
  *
- * Vectors 0-31 get interrupt gates (interrupts stay off in the handler);
- * double fault, NMI and machine check switch to their IST stacks (gdt.c).
- * Vectors 32-255 are not present: an external interrupt there would raise
- * #GP (reported like any other exception).
+ * All 256 vectors have interrupt gates (interrupts stay off in every
+ * handler); double fault, NMI and machine check switch to their IST stacks
+ * (gdt.c).  One IDT serves every CPU.
  *
- * ks_trap() first checks for a probe fault (trap.h) and resumes at its
- * fixup; everything else is fatal: the report goes straight to the UART
- * (no console lock, which the faulting code may hold), then QEMU exits with
- * the failure status.  A fault inside the report itself is caught by
- * trap_depth and ends the run at once.
+ * ks_trap() sorts what arrived:
+ *   vector >= 32  an interrupt: the handler registered for it (LAPIC timer,
+ *                 IPIs; each sends its own EOI), or the stray-interrupt
+ *                 report (counted, EOI if the LAPIC has it in service,
+ *                 printed for the first few);
+ *   NMI           smp.c's requests (TLB shootdown, halt); an NMI nobody
+ *                 asked for is fatal while only one CPU runs;
+ *   a fault on a probe instruction (trap.h): resume at its fixup;
+ *   anything else is fatal: the first CPU to get there halts the others
+ *   (NMI), reports straight to the UART (no console lock, which the
+ *   faulting code may hold) and exits QEMU with the failure status.  A
+ *   fault inside the report itself ends the run at once; a CPU that faults
+ *   while another is reporting halts.
  *
- * State: the IDT (written once at boot) and the probe's last-fault record
- * (written only by the faulting CPU with interrupts off).
+ * State: the IDT and the handler table (written at boot on the boot CPU,
+ * before interrupts are enabled), per-CPU probe records and nesting depth
+ * (in struct ks_percpu, written by their own CPU with interrupts off), and
+ * fatal_cpu (atomic).
  */
 #include "trap.h"
 
@@ -22,8 +31,11 @@
 #include <stdint.h>
 #include "cpu.h"
 #include "gdt.h"
+#include "lapic.h"
+#include "percpu.h"
 #include "qemu_exit.h"
 #include "serial.h"
+#include "smp.h"
 #include "mm/fmt.h"
 
 struct __attribute__((packed)) idt_gate {
@@ -37,15 +49,15 @@ struct __attribute__((packed)) idt_gate {
 };
 
 static struct idt_gate idt[256] __attribute__((aligned(16)));
-extern const int64_t ks_isr_offsets[32];
+static ks_irq_handler_t handlers[256];
+extern const int64_t ks_isr_offsets[256];
 
 extern char ks_probe_read64_insn[], ks_probe_read64_fixup[];
 extern char ks_probe_write64_insn[], ks_probe_write64_fixup[];
 extern char __image_start[], __image_end[];
 
-static uint64_t probe_cr2;
-static unsigned probe_vector;
-static volatile int trap_depth;
+static int fatal_cpu = -1;          /* CPU reporting a fatal exception */
+static unsigned stray_reports;
 
 static const char *const names[32] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint",
@@ -68,7 +80,7 @@ const char *ks_trap_name(unsigned vector)
 
 void ks_idt_init(void)
 {
-	for (unsigned v = 0; v < 32; v++) {
+	for (unsigned v = 0; v < 256; v++) {
 		uint64_t h = (uint64_t)(uintptr_t)ks_isr_offsets +
 		             (uint64_t)ks_isr_offsets[v];
 		uint8_t ist = 0;
@@ -88,12 +100,25 @@ void ks_idt_init(void)
 			.zero = 0,
 		};
 	}
+	ks_idt_load();
+}
+
+void ks_idt_load(void)
+{
 	struct ks_dtr d = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
 	lidt(&d);
 }
 
-uint64_t ks_probe_last_cr2(void) { return probe_cr2; }
-unsigned ks_probe_last_vector(void) { return probe_vector; }
+void ks_irq_set_handler(unsigned vector, ks_irq_handler_t fn)
+{
+	if (vector < 32 || vector > 255)
+		ks_panic("ks_irq_set_handler: vector %u is not an interrupt "
+		         "vector (32..255)", vector);
+	__atomic_store_n(&handlers[vector], fn, __ATOMIC_RELEASE);
+}
+
+uint64_t ks_probe_last_cr2(void) { return ks_this_cpu()->probe_cr2; }
+unsigned ks_probe_last_vector(void) { return ks_this_cpu()->probe_vector; }
 
 static int probe_fixup(struct ks_trapframe *tf)
 {
@@ -106,8 +131,9 @@ static int probe_fixup(struct ks_trapframe *tf)
 		fix = (uint64_t)(uintptr_t)ks_probe_write64_fixup;
 	if (!fix)
 		return 0;
-	probe_vector = (unsigned)tf->vector;
-	probe_cr2 = tf->vector == 14 ? read_cr2() : 0;
+	struct ks_percpu *pc = ks_this_cpu();
+	pc->probe_vector = (unsigned)tf->vector;
+	pc->probe_cr2 = tf->vector == 14 ? read_cr2() : 0;
 	tf->rip = fix;
 	return 1;
 }
@@ -152,21 +178,64 @@ void ks_backtrace(uint64_t rbp)
 	}
 }
 
+static void stray(struct ks_percpu *pc, unsigned vector)
+{
+	pc->n_stray++;
+	if (vector == KS_VEC_SPURIOUS)
+		return;          /* LAPIC spurious interrupt: no EOI */
+	int eoi = ks_lapic_ready() && ks_lapic_in_service(vector);
+	if (eoi)
+		ks_lapic_eoi();
+	if (__atomic_fetch_add(&stray_reports, 1, __ATOMIC_RELAXED) < 8)
+		ks_printf("kspan: stray interrupt vector %u on CPU %u (%s)\n",
+		          vector, pc->index, eoi ? "LAPIC, EOI sent" :
+		          "not in service at the LAPIC");
+}
+
+static void interrupt(struct ks_trapframe *tf)
+{
+	struct ks_percpu *pc = ks_this_cpu();
+	unsigned v = (unsigned)tf->vector;
+	pc->irq_depth++;
+	ks_irq_handler_t h = __atomic_load_n(&handlers[v], __ATOMIC_ACQUIRE);
+	if (h)
+		h(tf);
+	else
+		stray(pc, v);
+	pc->irq_depth--;
+}
+
 void ks_trap(struct ks_trapframe *tf)
 {
+	if (tf->vector >= 32) {
+		interrupt(tf);
+		return;
+	}
+	if (tf->vector == 2 && ks_smp_nmi())
+		return;
 	if (probe_fixup(tf))
 		return;
-	if (trap_depth++ > 0) {
-		out("\nkspan: exception %llu (%s) while reporting an exception, "
-		    "rip=0x%llx\n", (unsigned long long)tf->vector,
-		    ks_trap_name((unsigned)tf->vector),
-		    (unsigned long long)tf->rip);
-		ks_qemu_exit(0);
+	cpu_cli();
+	unsigned me = ks_plat_cpu_id();
+	int expect = -1;
+	if (!__atomic_compare_exchange_n(&fatal_cpu, &expect, (int)me, false,
+	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		if (expect == (int)me) {
+			out("\nkspan: exception %llu (%s) on CPU %u while reporting "
+			    "an exception, rip=0x%llx\n",
+			    (unsigned long long)tf->vector,
+			    ks_trap_name((unsigned)tf->vector), me,
+			    (unsigned long long)tf->rip);
+			ks_qemu_exit(0);
+		}
+		for (;;)        /* another CPU is reporting; it ends the run */
+			cpu_hlt();
 	}
+	ks_smp_halt_others();
 	uint64_t cr2 = read_cr2();
-	out("\nkspan: CPU exception %llu: %s, error code 0x%llx\n",
+	out("\nkspan: CPU exception %llu: %s, error code 0x%llx (CPU %u)\n",
 	    (unsigned long long)tf->vector, ks_trap_name((unsigned)tf->vector),
-	    (unsigned long long)tf->error);
+	    (unsigned long long)tf->error, me);
 	if (tf->vector == 14)
 		out("kspan: page fault at 0x%llx: %s %s, %s mode%s%s\n",
 		    (unsigned long long)cr2,

@@ -1,5 +1,6 @@
 /*
- * CPU exceptions: the IDT for vectors 0-31 and the handler behind it.
+ * CPU exceptions and interrupts: the IDT for all 256 vectors and the
+ * handler behind it.
  *
  * Every exception is fatal except a fault on one of the probe instructions
  * (probe.S), which the handler turns into an error return.  A fatal
@@ -21,11 +22,19 @@ struct ks_trapframe {
 	uint64_t rip, cs, rflags, rsp, ss;     /* pushed by the CPU */
 };
 
-/* Fill the IDT with gates for vectors 0-31 and load it. */
+/* Fill the IDT with gates for all vectors and load it (boot CPU). */
 void ks_idt_init(void);
+/* Load the same IDT on another CPU. */
+void ks_idt_load(void);
 
 /* Called from isr.S with interrupts off. */
 void ks_trap(struct ks_trapframe *tf);
+
+/* Run fn for interrupt vector (32..255), on every CPU, with interrupts
+ * off.  fn must send the LAPIC EOI itself.  Set handlers before enabling
+ * interrupts. */
+typedef void (*ks_irq_handler_t)(struct ks_trapframe *tf);
+void ks_irq_set_handler(unsigned vector, ks_irq_handler_t fn);
 
 /* Print the return addresses of the frame-pointer chain starting at rbp
  * (at most 16), straight to the UART; stops at a zero or unreadable frame. */
@@ -42,7 +51,7 @@ const char *ks_trap_name(unsigned vector);
  */
 int ks_probe_read64(const volatile void *addr, uint64_t *out);
 int ks_probe_write64(volatile void *addr, uint64_t val);
-/* CR2 and vector of the last fault a probe absorbed. */
+/* CR2 and vector of the last fault a probe absorbed on this CPU. */
 uint64_t ks_probe_last_cr2(void);
 unsigned ks_probe_last_vector(void);
 

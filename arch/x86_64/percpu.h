@@ -1,0 +1,102 @@
+/*
+ * Per-CPU data, reached through the GS base (IA32_GS_BASE).
+ *
+ * Every CPU owns one struct ks_percpu in ks_percpu_area[] (index = the
+ * CPU's dense index 0..N-1: the boot CPU is 0, APs are numbered in the
+ * order they came up).  The CPU's GS base points at its own entry, so
+ *
+ *   ks_plat_cpu_id()   is  movl %gs:0, %eax      (the index field)
+ *   ks_this_cpu()      is  movq %gs:8, %rax      (the self pointer)
+ *
+ * GS is set before anything on that CPU can call into mm/ (the boot CPU
+ * does it first thing in kmain, an AP first thing in its C entry), and is
+ * never changed afterwards: there is no user mode and no swapgs.
+ *
+ * Fields are written by their own CPU, except the mailboxes of smp.c
+ * (call_pending, work_*, tlb_done, state), which other CPUs write with
+ * atomics as described there.  No locks here.
+ */
+#ifndef KSPAN_ARCH_X86_64_PERCPU_H
+#define KSPAN_ARCH_X86_64_PERCPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <kspan/platform.h>
+#include "cpu.h"
+
+#define KS_MSR_GS_BASE 0xc0000101u
+
+struct __attribute__((packed)) ks_tss64 {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+};
+
+/* ks_percpu.state: the bring-up handshake (smp.c). */
+enum {
+	KS_CPU_ABSENT = 0,    /* slot unused */
+	KS_CPU_STARTING,      /* INIT-SIPI-SIPI sent, waiting for the CPU */
+	KS_CPU_ONLINE,        /* running kernel code */
+	KS_CPU_ABANDONED,     /* did not answer in time; must halt if it wakes */
+};
+
+struct ks_percpu {
+	uint32_t index;               /* +0: read by ks_plat_cpu_id() */
+	uint32_t apic_id;             /* +4 */
+	struct ks_percpu *self;       /* +8: read by ks_this_cpu() */
+	uint32_t state;               /* KS_CPU_*, atomic */
+	uint32_t irq_depth;           /* interrupt handlers running (nesting) */
+
+	/* Descriptor tables: null, kernel code, kernel data, TSS (2 slots). */
+	uint64_t gdt[5] __attribute__((aligned(16)));
+	struct ks_tss64 tss __attribute__((aligned(16)));
+
+	/* Stacks (APs: in the page-source window, each below a guard page). */
+	uint64_t stack_lo, stack_hi;
+
+	/* smp.c mailboxes. */
+	uint32_t call_pending;        /* set by the caller of ks_smp_call_all */
+	uint32_t stopped;             /* spinning in the stop-the-world handler */
+	uint64_t stop_acked;          /* last stop epoch this CPU acknowledged */
+	uint64_t tlb_done;            /* last TLB shootdown generation done */
+	void (*work_fn)(void *);      /* ks_smp_run: posted work */
+	void *work_arg;
+	uint64_t work_posted;         /* incremented by the poster */
+	uint64_t work_done;           /* by this CPU when work_fn returned */
+
+	/* Periodic LAPIC timer (lapic.c): called from the timer interrupt. */
+	void (*timer_fn)(void);
+
+	/* The last fault a probe absorbed on this CPU (trap.c). */
+	uint64_t probe_cr2;
+	unsigned probe_vector;
+
+	/* Counters (this CPU only). */
+	uint64_t n_ipi, n_nmi, n_timer, n_stray;
+} __attribute__((aligned(64)));
+
+_Static_assert(offsetof(struct ks_percpu, index) == 0, "ks_plat_cpu_id reads %gs:0");
+_Static_assert(offsetof(struct ks_percpu, self) == 8, "ks_this_cpu reads %gs:8");
+
+extern struct ks_percpu ks_percpu_area[KSPAN_MAX_CPUS];
+
+static inline struct ks_percpu *ks_this_cpu(void)
+{
+	struct ks_percpu *p;
+	__asm__ volatile("movq %%gs:8, %0" : "=r"(p));
+	return p;
+}
+
+/* Point this CPU's GS base at pc (and make pc->self / index valid). */
+static inline void ks_percpu_install(struct ks_percpu *pc, uint32_t index)
+{
+	pc->index = index;
+	pc->self = pc;
+	wrmsr(KS_MSR_GS_BASE, (uint64_t)(uintptr_t)pc);
+}
+
+#endif

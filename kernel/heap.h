@@ -1,0 +1,15 @@
+/*
+ * The kernel's heap glue beyond the boot hook (see heap.c).
+ */
+#ifndef KSPAN_KERNEL_HEAP_H
+#define KSPAN_KERNEL_HEAP_H
+
+/* Every online CPU gives its cached spans and queued frees back
+ * (kspan_drain_cpu on each, through ks_smp_call_all_self).  Not from an
+ * interrupt handler. */
+void ks_kernel_heap_drain_all(void);
+
+/* Drain every CPU, check the heap, print its statistics. */
+void ks_kernel_heap_report(void);
+
+#endif

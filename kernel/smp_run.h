@@ -1,0 +1,36 @@
+/*
+ * Run a function on several CPUs at once, in ordinary kernel context
+ * (interrupts on), and wait for all of them: the harness of the SMP
+ * self-tests and the scaling benchmark (see smp_run.c).
+ */
+#ifndef KSPAN_KERNEL_SMP_RUN_H
+#define KSPAN_KERNEL_SMP_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <kspan/platform.h>
+
+/* Progress counters, one per CPU: a long-running fn calls ks_run_tick()
+ * now and then, so the waiter can tell slow (an emulator sharing two host
+ * cores with other work) from stuck. */
+extern uint64_t ks_run_progress[KSPAN_MAX_CPUS];
+
+static inline void ks_run_tick(void)
+{
+	unsigned me = ks_plat_cpu_id();
+	__atomic_store_n(&ks_run_progress[me], ks_run_progress[me] + 1,
+	                 __ATOMIC_RELAXED);
+}
+
+/*
+ * Run fn(arg_base + i * arg_stride) on CPUs i = 0..n-1 -- the calling CPU
+ * (which must be CPU 0) runs i = 0 itself -- and wait until every CPU has
+ * returned.  A CPU whose progress counter has not moved for stall_us is
+ * reported as stuck and no longer waited for.  Returns 0, or the number
+ * of CPUs that were busy with earlier work or got stuck (they are named
+ * on the console; their work is still posted, so later calls skip them).
+ */
+int ks_run_on_cpus(unsigned n, void (*fn)(void *), void *arg_base,
+                   size_t arg_stride, uint64_t stall_us);
+
+#endif
