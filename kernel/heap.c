@@ -17,12 +17,14 @@
  * own.
  */
 #include "kernel.h"
+#include "arch/x86_64/trap.h"
 
 #include <stdbool.h>
 #include <kspan/gc.h>
 #include <kspan/kmalloc.h>
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/smp.h"
+#include "arch/x86_64/tsc.h"
 #include "kernel/heap.h"
 #include "mm/frame.h"
 
@@ -78,6 +80,8 @@ void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 		.is_mapped = range_is_mapped,
 	};
 	kgc_init(&gc);
+	/* A fault in the guarded pool is reported as what it is. */
+	ks_trap_set_fault_describer(kspan_guard_describe);
 }
 
 static void drain_this_cpu(void *arg)
@@ -96,4 +100,17 @@ void ks_kernel_heap_report(void)
 	ks_kernel_heap_drain_all();
 	kspan_check();
 	kspan_print_stats();
+	struct kgc_stats g;
+	kgc_stats(&g);
+	kprintf("kspan gc: %llu cycles, last: heap %llu KiB before, %llu KiB after, "
+	        "%llu objects live; pauses %llu us last, %llu us total; "
+	        "%llu objects (%llu KiB) freed in all; %llu mark-stack overflows\n",
+	        (unsigned long long)g.cycles, (unsigned long long)(g.heap_before >> 10),
+	        (unsigned long long)(g.heap_after >> 10),
+	        (unsigned long long)g.live_objects,
+	        (unsigned long long)ks_tsc_to_us(g.last_pause),
+	        (unsigned long long)ks_tsc_to_us(g.total_pause),
+	        (unsigned long long)g.freed_objects,
+	        (unsigned long long)(g.freed_bytes >> 10),
+	        (unsigned long long)g.mark_overflows);
 }

@@ -35,6 +35,7 @@
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/trap.h"
 #include "kernel/bench_smp.h"
+#include "kernel/heap.h"
 #include "kernel/meminfo.h"
 #include "kernel/pagesrc.h"
 #include "kernel/selftest.h"
@@ -145,6 +146,7 @@ void kmain(const struct ks_bootinfo *bi)
 	uint64_t bench = 0;
 	if (ks_fwcfg_uint("opt/kspan/bench", &bench) == 0 && bench)
 		ks_bench_smp();
+	ks_kernel_heap_report();
 	kprintf("%d passed, %d failed\n", total - failed, failed);
 	if (total == 0) {
 		kprintf("kspan: no self-tests were registered\n");

@@ -49,10 +49,10 @@ KS_SELFTEST("heap: every size class, smallest and largest request")
 			KT_ASSERT(objs[i] != NULL);
 			KT_ASSERT(ksize(objs[i]) >= req);
 			KT_ASSERT_EQ((uintptr_t)objs[i] % (size >= 16 ? 16 : 8), 0);
-			fill_pattern(objs[i], size, cls * N + i);
+			fill_pattern(objs[i], ksize(objs[i]), cls * N + i);
 		}
 		for (int i = 0; i < N; i++) {
-			KT_ASSERT(check_pattern(objs[i], size, cls * N + i));
+			KT_ASSERT(check_pattern(objs[i], ksize(objs[i]), cls * N + i));
 			kfree(objs[i]);
 		}
 	}

@@ -42,6 +42,16 @@ KS_SELFTEST("variant: hang on purpose")
 	for (;;)
 		cpu_hlt();
 }
+#elif defined(KSPAN_VARIANT_GUARD)
+#include <kspan/kmalloc.h>
+KS_SELFTEST("variant: use after free of a guarded object")
+{
+	volatile char *p = kmalloc_guarded(100);
+	KT_ASSERT(p != 0);
+	p[0] = 1;
+	kfree((void *)p);
+	p[7] = 2;   /* the page is gone: faults, and the report says why */
+}
 #else
 #error "test_variant.c needs one KSPAN_VARIANT_* define"
 #endif

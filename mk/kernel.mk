@@ -91,7 +91,7 @@ $(KERNEL_EFI): $(KERNEL_OBJS) linker.ld $(EFI_CRT0)
 	@echo "kernel: $@"
 
 # ---- Variants that must fail (test-boot-runner) ------------------------
-KERNEL_VARIANTS := fail panic pagefault triplefault hang
+KERNEL_VARIANTS := fail panic pagefault triplefault hang guard
 KERNEL_VARIANT_EFIS := $(foreach v,$(KERNEL_VARIANTS),$(KERNEL_DIR)/variant-$(v)/kspan.efi)
 
 $(KERNEL_DIR)/variant-%/test_variant.o: kernel/test_variant.c

@@ -14,6 +14,14 @@
 #define KS_RZ_MIN       8      /* canary bytes at least */
 #define KS_RZ           (KS_RZ_TRAILER + KS_RZ_MIN)
 
+/* What a free object's first word holds when it leaves the per-CPU free
+ * queue: the poison in debug-heap builds, where it is checked. */
+#if KSPAN_DEBUG_HEAP
+#define KS_FREED_WORD   0xDBDBDBDBDBDBDBDBull
+#else
+#define KS_FREED_WORD   0
+#endif
+
 #if KSPAN_DEBUG_HEAP
 #include <stddef.h>
 /* The allocator without the debug layer (mm/malloc.c). */

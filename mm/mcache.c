@@ -28,6 +28,7 @@
 #include "mm/mcache.h"
 #include "mm/arena.h"
 #include "mm/debug.h"
+#include "mm/debugheap.h"
 #include "mm/mcentral.h"
 
 struct mcache ks_mcaches[KSPAN_MAX_CPUS];
@@ -93,7 +94,7 @@ void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu)
 	if (fb->n) {
 		c->fast_allocs++;   /* no lock: counts as a cache hit */
 		void *p = fb->obj[--fb->n];
-		*(uintptr_t *)p = 0;   /* drop the queue tag */
+		*(uintptr_t *)p = KS_FREED_WORD;   /* drop the queue tag */
 		return p;
 	}
 	c->slow_allocs++;
@@ -113,6 +114,9 @@ static void flush(struct mcache *c, spanclass_t sc, int cpu)
 	struct ks_freebuf *fb = &c->freebuf[sc];
 	if (fb->n == 0)
 		return;
+	/* Drop the queue tags (the debug heap checks freed objects' poison). */
+	for (uint32_t i = 0; i < fb->n; i++)
+		*(uintptr_t *)fb->obj[i] = KS_FREED_WORD;
 	/* Counted as lock-free when queued; these reach a lock after all. */
 	c->fast_frees -= fb->n;
 	c->slow_frees += fb->n;

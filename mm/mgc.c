@@ -30,7 +30,9 @@
  *   kgc_alloc collects first.
  *
  * Locks: gc_lock protects roots, the large-object list and the counters;
- * collect_lock serialises cycles.  Neither is held while allocating pages.
+ * the collecting flag lets one CPU run a cycle at a time (a CPU that finds
+ * one running returns at once: waiting with interrupts off would deadlock
+ * against stop-the-world).  Neither is held while allocating pages.
  * kmalloc objects are never touched.
  */
 #if !defined(KSPAN_GC) || KSPAN_GC
@@ -50,7 +52,10 @@
 #define DEFAULT_MIN_TRIGGER ((uint64_t)4 << 20)
 
 static struct ks_spinlock gc_lock = KS_SPINLOCK_INIT_RANK("gc", KS_RANK_GC);
-static struct ks_spinlock collect_lock = KS_SPINLOCK_INIT_RANK("gc-collect", KS_RANK_GC_COLLECT);
+/* 1 while a CPU runs a cycle.  Not a spinlock: a CPU that finds a cycle
+ * running must not wait for it with interrupts off (it would never answer
+ * the collector's stop-the-world), so it simply returns. */
+static int collecting;
 static struct kgc_config config;
 static bool gc_ready, gc_enabled;
 
@@ -65,7 +70,6 @@ static struct kgc_stats stats;
 
 void ks_gc_for_each_lock(void (*fn)(struct ks_spinlock *))
 {
-	fn(&collect_lock);
 	fn(&gc_lock);
 }
 
@@ -295,7 +299,9 @@ static void sweep_large(uint64_t *freed_objs, uint64_t *freed_bytes,
 size_t kgc_collect(void)
 {
 	KS_CHECK(gc_ready, "kgc_collect: kgc_init has not been called");
-	ks_irqstate_t cst = ks_spin_lock_irqsave(&collect_lock);
+	if (__atomic_exchange_n(&collecting, 1, __ATOMIC_ACQUIRE))
+		return 0;   /* another CPU is collecting right now */
+	ks_irqstate_t cst = ks_plat_irq_save();
 	uint64_t t0 = ks_plat_now();
 	if (config.stop_world)
 		config.stop_world();
@@ -345,7 +351,8 @@ size_t kgc_collect(void)
 	stats.marked_bytes = ms.marked_bytes;
 	stats.mark_overflows += ms.overflows;
 	ks_spin_unlock_irqrestore(&gc_lock, st);
-	ks_spin_unlock_irqrestore(&collect_lock, cst);
+	__atomic_store_n(&collecting, 0, __ATOMIC_RELEASE);
+	ks_plat_irq_restore(cst);
 	return (size_t)freed_bytes;
 }
 

@@ -23,7 +23,6 @@
  * nest: kspan_lock_all takes every mcentral lock).  0: not checked. */
 enum ks_lockrank {
 	KS_RANK_NONE = 0,
-	KS_RANK_GC_COLLECT = 10,  /* one collection at a time */
 	KS_RANK_GC = 20,          /* roots, large-object list, counters */
 	KS_RANK_CENTRAL = 30,     /* mcentral[sc] */
 	KS_RANK_HEAP = 40,        /* mheap */

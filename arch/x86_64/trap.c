@@ -38,6 +38,14 @@
 #include "smp.h"
 #include "mm/fmt.h"
 
+/* Who can explain a page fault's address (the heap's guarded pool). */
+static int (*fault_describer)(uintptr_t addr, char *buf, size_t cap);
+
+void ks_trap_set_fault_describer(int (*fn)(uintptr_t addr, char *buf, size_t cap))
+{
+	fault_describer = fn;
+}
+
 struct __attribute__((packed)) idt_gate {
 	uint16_t off_lo;
 	uint16_t sel;
@@ -246,6 +254,11 @@ void ks_trap(struct ks_trapframe *tf)
 		    (tf->error & 4) ? "user" : "kernel",
 		    (tf->error & 8) ? ", reserved bit set in a page table" : "",
 		    (tf->error & 0x20) ? ", protection key" : "");
+	if (tf->vector == 14 && fault_describer) {
+		char what[256];
+		if (fault_describer(cr2, what, sizeof(what)))
+			out("kspan: %s\n", what);
+	}
 	where("rip=", tf->rip);
 	out("cr2=0x%016llx rsp=0x%016llx cr3=0x%016llx\n",
 	    (unsigned long long)cr2, (unsigned long long)tf->rsp,

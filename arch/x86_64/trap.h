@@ -12,6 +12,7 @@
 #ifndef KSPAN_ARCH_X86_64_TRAP_H
 #define KSPAN_ARCH_X86_64_TRAP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Register state pushed by isr.S; field order is the push order reversed. */
@@ -54,5 +55,10 @@ int ks_probe_write64(volatile void *addr, uint64_t val);
 /* CR2 and vector of the last fault a probe absorbed on this CPU. */
 uint64_t ks_probe_last_cr2(void);
 unsigned ks_probe_last_vector(void);
+
+/* Register fn to explain page faults: given the faulting address it
+ * writes a sentence to buf and returns 1, or returns 0 if the address is
+ * not its business.  The fault report prints the sentence. */
+void ks_trap_set_fault_describer(int (*fn)(uintptr_t addr, char *buf, size_t cap));
 
 #endif

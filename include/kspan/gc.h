@@ -82,7 +82,8 @@ void kgc_root_add(const void *addr, size_t len);
  * is none. */
 void kgc_root_remove(const void *addr);
 
-/* Collect now.  Returns the bytes freed. */
+/* Collect now.  Returns the bytes freed; 0 at once if another CPU is
+ * collecting already. */
 size_t kgc_collect(void);
 
 /* Turn automatic collection on or off (kgc_collect always works). */

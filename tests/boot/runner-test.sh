@@ -39,6 +39,19 @@ check panic       60 'FAIL: the kernel reported failure: kspan: panic: deliberat
 check pagefault   60 'FAIL: the kernel reported failure: kspan: CPU exception 14: #PF page fault'
 check triplefault 60 'FAIL: the machine reset .*triple fault'
 check hang        20 'FAIL: timed out after 20s'
+guard_out=$(check guard 60 'FAIL: the kernel reported failure: kspan: CPU exception 14: #PF page fault')
+echo "$guard_out"
+case $guard_out in ok*) ;; *) failures=$((failures + 1)) ;; esac
+
+# The guarded-allocation report must name the fault, the object and who
+# allocated and freed it (the fault handler asks the heap's guarded pool).
+glog=$(sed -n 's/.*, log \(.*\))$/\1/p' <<<"$guard_out")
+if [ -n "$glog" ] && [ -f "$glog" ] && grep -qE 'kspan: use-after-free at 0x[0-9a-f]+: object 0x[0-9a-f]+ of 100 bytes allocated at 0x[0-9a-f]+, freed at 0x[0-9a-f]+' "$glog"; then
+	echo "ok - guard: the page fault is reported as a use-after-free of the guarded object"
+else
+	echo "not ok - guard: no use-after-free report in ${glog:-the log}"
+	failures=$((failures + 1))
+fi
 
 out=$(bash "$runner" --kernel "$kdir/no-such-kernel.efi" 2>&1)
 status=$?
