@@ -13,12 +13,14 @@
  * goes through here, on the slow paths:
  *   - the owned span ran out: fold in remote frees, move to the next word
  *     with free objects, or give the span back to mcentral and take another;
- *   - an object of a span this CPU does not own is freed: queue it in
- *     freebuf[sc] (tcmalloc's per-thread free list, as an array).  The
- *     CPU's next allocations of the class that miss allocCache take queued
- *     objects back first, without a lock (they are still "allocated" in
- *     their span's bits, so nothing else can hand them out).  A full
- *     buffer goes to mcentral in one lock.  A pointer queued twice is a
+ *   - an object of a span this CPU does not own is freed: queue it.  If
+ *     no CPU owns its span, in freebuf[sc] (tcmalloc's per-thread free
+ *     list, as an array): the CPU's next allocations of the class that
+ *     miss allocCache take queued objects back first, without a lock (they
+ *     are still "allocated" in their span's bits, so nothing else can hand
+ *     them out).  If another CPU owns the span, in remotebuf[sc], never
+ *     reused here: that object's cache lines belong with the other CPU.
+ *     A full buffer goes to mcentral in one lock.  A pointer queued twice is a
  *     double free: the push checks the buffer, and the flush finds one that
  *     was queued after an earlier copy reached its span.
  *
@@ -44,6 +46,7 @@ static void mcache_reset(struct mcache *c)
 		c->alloc[sc] = &ks_emptyspan;
 		c->gcalloc[sc] = &ks_emptyspan;
 		c->freebuf[sc].n = 0;
+		c->remotebuf[sc].n = 0;
 	}
 	c->tiny = c->tinyoffset = 0;
 }
@@ -109,40 +112,62 @@ void *mcache_gc_alloc(struct mcache *c, spanclass_t sc, int cpu)
 	return refill(c, &c->gcalloc[sc], &ks_gccentral[sc], cpu + KS_OWNER_GC);
 }
 
-static void flush(struct mcache *c, spanclass_t sc, int cpu)
+/* Hand n queued objects of class sc to mcentral (one lock). */
+static void flush_objs(struct mcache *c, spanclass_t sc, int cpu,
+                       void **obj, uint32_t *n)
 {
-	struct ks_freebuf *fb = &c->freebuf[sc];
-	if (fb->n == 0)
+	if (*n == 0)
 		return;
 	/* Drop the queue tags (the debug heap checks freed objects' poison). */
-	for (uint32_t i = 0; i < fb->n; i++)
-		*(uintptr_t *)fb->obj[i] = KS_FREED_WORD;
+	for (uint32_t i = 0; i < *n; i++)
+		*(uintptr_t *)obj[i] = KS_FREED_WORD;
 	/* Counted as lock-free when queued; these reach a lock after all. */
-	c->fast_frees -= fb->n;
-	c->slow_frees += fb->n;
-	mcentral_free_objects(&ks_mcentral[sc], fb->obj, fb->n, cpu);
-	fb->n = 0;
+	c->fast_frees -= *n;
+	c->slow_frees += *n;
+	mcentral_free_objects(&ks_mcentral[sc], obj, *n, cpu);
+	*n = 0;
+}
+
+static void flush(struct mcache *c, spanclass_t sc, int cpu)
+{
+	flush_objs(c, sc, cpu, c->freebuf[sc].obj, &c->freebuf[sc].n);
+	flush_objs(c, sc, cpu, c->remotebuf[sc].obj, &c->remotebuf[sc].n);
+}
+
+static void check_not_queued(void *const *obj, uint32_t n, struct mspan *s,
+                             uintptr_t p)
+{
+	for (uint32_t i = 0; i < n; i++)
+		KS_CHECK(obj[i] != (void *)p, "kfree(%p): double free (object "
+		         "already freed on this CPU) in span %p [%p-%p) size %u",
+		         (void *)p, (void *)s, (void *)s->base,
+		         (void *)mspan_end(s), (unsigned)s->elemsize);
 }
 
 void mcache_free_slow(struct mcache *c, struct mspan *s, uintptr_t p, int cpu)
 {
-	struct ks_freebuf *fb = &c->freebuf[s->spanclass];
+	spanclass_t sc = s->spanclass;
+	struct ks_freebuf *fb = &c->freebuf[sc];
+	struct ks_remotebuf *rb = &c->remotebuf[sc];
 	/* A queued object's first word holds a tag made from its address and
 	 * a per-boot secret: only an object that carries it can be queued
-	 * already, so the buffer is searched just then (user data that
+	 * already, so the buffers are searched just then (user data that
 	 * happens to match costs a search, nothing more). */
 	uintptr_t tag = p ^ ks_queue_secret;
-	if (ks_unlikely(*(uintptr_t *)p == tag))
-		for (uint32_t i = 0; i < fb->n; i++)
-			KS_CHECK(fb->obj[i] != (void *)p, "kfree(%p): double free "
-			         "(object already freed on this CPU) in span %p "
-			         "[%p-%p) size %u", (void *)p, (void *)s,
-			         (void *)s->base, (void *)mspan_end(s),
-			         (unsigned)s->elemsize);
+	if (ks_unlikely(*(uintptr_t *)p == tag)) {
+		check_not_queued(fb->obj, fb->n, s, p);
+		check_not_queued(rb->obj, rb->n, s, p);
+	}
 	*(uintptr_t *)p = tag;
-	if (fb->n == KS_FREEBUF_SIZE)
-		flush(c, s->spanclass, cpu);
-	fb->obj[fb->n++] = (void *)p;
+	if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != KS_NO_OWNER) {
+		if (rb->n == KS_REMOTEBUF_SIZE)
+			flush_objs(c, sc, cpu, rb->obj, &rb->n);
+		rb->obj[rb->n++] = (void *)p;
+	} else {
+		if (fb->n == KS_FREEBUF_SIZE)
+			flush_objs(c, sc, cpu, fb->obj, &fb->n);
+		fb->obj[fb->n++] = (void *)p;
+	}
 	c->fast_frees++;    /* no lock on this path either, until a flush */
 }
 

@@ -8,11 +8,17 @@
 #include <kspan/platform.h>
 #include "mm/mspan.h"
 
-#define KS_FREEBUF_SIZE 31   /* queued frees per span class before a flush */
+#define KS_FREEBUF_SIZE 31   /* reusable queued frees per span class */
+#define KS_REMOTEBUF_SIZE 15 /* queued frees of spans other CPUs own */
 
 struct ks_freebuf {
 	uint32_t n;
 	void *obj[KS_FREEBUF_SIZE];
+};
+
+struct ks_remotebuf {
+	uint32_t n;
+	void *obj[KS_REMOTEBUF_SIZE];
 };
 
 struct mcache {
@@ -37,6 +43,10 @@ struct mcache {
 	 * reused first by this CPU's next allocations of the class that miss
 	 * the fast path, handed to mcentral when the buffer fills. */
 	struct ks_freebuf freebuf[KS_NUM_SPAN_CLASSES];
+	/* Frees of objects in spans another CPU owns: never reused here (the
+	 * object shares cache lines with what that CPU is allocating: Hoard's
+	 * passive false sharing), handed to mcentral in batches. */
+	struct ks_remotebuf remotebuf[KS_NUM_SPAN_CLASSES];
 } __attribute__((aligned(64)));
 
 extern struct mcache ks_mcaches[KSPAN_MAX_CPUS];
