@@ -20,8 +20,8 @@
  *              pointer bit and a scan bit, N/32 bytes, indexed backwards
  *              from its end (which is arena_start's side): see mbitmap.h.
  *
- * Cost: N/1024 + N/32 + N/65536 = 3.23% of N.  At -m 6G (about 5.9 GiB
- * usable) that is 6 MiB of spans and 189 MiB of bitmap, within the 4% of
+ * Cost: N/1024 + N/32 + N/65536 = 3.23% of N.  At -m 6G (6135 MiB
+ * usable) that is 6 MiB of spans and 192 MiB of bitmap, within the 4% of
  * usable RAM the design allows; at 512 MiB, 0.5 MiB and 16 MiB.
  *
  * Only the committed bitmap is backed at init.  The spans and bitmap
