@@ -135,3 +135,11 @@ TEST_TARGETS += test-boot test-boot-runner
 HOST_PURE_SRCS += boot/efi_memmap.c
 # host.mk expanded its link prerequisites before this file was read.
 $(HOST_TESTS): $(HOST_DIR)/obj/boot/efi_memmap.o
+
+# The same kernel with DEBUG=1 (debug heap: red zones, poison, call sites;
+# assertions and lock-order checks), booted once on 2 CPUs.
+.PHONY: test-boot-debug
+test-boot-debug: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/debug DEBUG=1 SMP=2 BENCH=0 run
+
+TEST_TARGETS += test-boot-debug

@@ -383,7 +383,7 @@ void *KS_API(kmalloc_aligned)(size_t size, size_t align)
 	if (align == 0 || (align & (align - 1)))
 		return NULL;
 	if (align <= 16 && (size > 8 || align <= 8))
-		return kmalloc(size);
+		return KS_API(kmalloc)(size);
 	if (size <= KS_MAX_SMALL_SIZE && align <= KS_PAGE_SIZE) {
 		/* A class whose size is a multiple of align has every object
 		 * aligned: spans start on a page boundary. */

@@ -27,10 +27,13 @@ static void test_correct_use_passes(void **state)
 		char *q = krealloc(p, n * 2 + 1);
 		assert_true(check_pattern(q, n, n));
 		kfree(q);
-		void *a = kmalloc_aligned(n + 1, 256);
-		assert_int_equal((uintptr_t)a % 256, 0);
-		memset(a, 1, n + 1);
-		kfree(a);
+		for (size_t align = 8; align <= 4096; align <<= 1) {
+			void *a = kmalloc_aligned(n + 1, align);
+			assert_int_equal((uintptr_t)a % align, 0);
+			assert_int_equal(ksize(a), n + 1);
+			memset(a, 1, n + 1);
+			kfree(a);
+		}
 	}
 	char *big = kmalloc(100000);
 	memset(big, 7, 100000);
