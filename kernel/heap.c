@@ -73,6 +73,7 @@ void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 	        (unsigned long long)(hs.bitmap_bytes >> 10),
 	        (unsigned long long)(per10k / 100), (unsigned long long)(per10k % 100));
 
+#if KSPAN_GC
 	struct kgc_config gc = {
 		.gc_percent = 100,
 		.stop_world = ks_smp_stop_world,
@@ -80,6 +81,7 @@ void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 		.is_mapped = range_is_mapped,
 	};
 	kgc_init(&gc);
+#endif
 	/* A fault in the guarded pool is reported as what it is. */
 	ks_trap_set_fault_describer(kspan_guard_describe);
 }
@@ -100,6 +102,7 @@ void ks_kernel_heap_report(void)
 	ks_kernel_heap_drain_all();
 	kspan_check();
 	kspan_print_stats();
+#if KSPAN_GC
 	struct kgc_stats g;
 	kgc_stats(&g);
 	kprintf("kspan gc: %llu cycles, last: heap %llu KiB before, %llu KiB after, "
@@ -113,4 +116,7 @@ void ks_kernel_heap_report(void)
 	        (unsigned long long)g.freed_objects,
 	        (unsigned long long)(g.freed_bytes >> 10),
 	        (unsigned long long)g.mark_overflows);
+#else
+	kprintf("kspan gc: not built (GC=0)\n");
+#endif
 }

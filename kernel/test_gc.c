@@ -9,6 +9,8 @@
  */
 #include "selftest.h"
 
+#if KSPAN_GC
+
 #include <kspan/gc.h>
 #include <kspan/kmalloc.h>
 #include "kernel.h"
@@ -206,3 +208,4 @@ KS_SELFTEST("gc: report (cycles, heap before/after, pause, mark throughput)")
 	kgc_stats(&s);
 	KT_EXPECT_EQ(s.live_objects, 0);
 }
+#endif /* KSPAN_GC */

@@ -776,9 +776,11 @@ struct gc_node {
 	uint64_t check;
 };
 
+#if KSPAN_GC
 static const uint8_t gc_node_mask[1] = { 0x1 };   /* word 0 is a pointer */
 static const struct kgc_type gc_node_type = {
 	sizeof(struct gc_node), gc_node_mask, "gc_node" };
+#endif
 
 static void stop_hammer_fn(void *arg)
 {
@@ -836,6 +838,7 @@ KS_SELFTEST("smp: stop the world halts every other CPU mid-workload; a collectio
 	KT_EXPECT_EQ(moved_after, rounds);
 	KT_EXPECT(!ks_smp_world_stopped());
 
+#if KSPAN_GC
 	/* A collected list, rooted here, survives collections that free the
 	 * garbage allocated alongside it -- while the others keep going. */
 	static struct gc_node *root;
@@ -881,6 +884,7 @@ KS_SELFTEST("smp: stop the world halts every other CPU mid-workload; a collectio
 	struct kgc_stats g2;
 	kgc_stats(&g2);
 	KT_EXPECT_EQ(g2.live_objects, 0);
+#endif
 
 	for (unsigned i = 1; i < n; i++)
 		__atomic_store_n(&hammer[i].stop_flag, 1, __ATOMIC_RELEASE);

@@ -18,6 +18,9 @@ ifeq ($(DEBUG),1)
 else
   DBGDEF := -DKSPAN_DEBUG=0 -DKSPAN_DEBUG_HEAP=0
 endif
+# GC=0 builds kspan without the collector (include/kspan/gc.h).
+GC       ?= 1
+DBGDEF   += -DKSPAN_GC=$(GC)
 
 ALL_TARGETS  :=
 TEST_TARGETS :=
