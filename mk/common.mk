@@ -21,6 +21,9 @@ endif
 # GC=0 builds kspan without the collector (include/kspan/gc.h).
 GC       ?= 1
 DBGDEF   += -DKSPAN_GC=$(GC)
+# RANDOMIZE=0: objects come out of a span in address order (mm/mspan.h).
+RANDOMIZE ?= 1
+DBGDEF   += -DKSPAN_RANDOMIZE=$(RANDOMIZE)
 
 ALL_TARGETS  :=
 TEST_TARGETS :=

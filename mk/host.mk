@@ -10,7 +10,7 @@
 HOST_CC      ?= clang
 HOST_DIR     := $(BUILD)/host
 HOST_SAN     ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined
-HOST_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -DKSPAN_DEBUG=1 -DKSPAN_DEBUG_HEAP=0 -Iinclude -I. \
+HOST_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -DKSPAN_DEBUG=1 -DKSPAN_DEBUG_HEAP=0 -DKSPAN_RANDOMIZE=1 -Iinclude -I. \
                 -fno-omit-frame-pointer $(HOST_SAN) -DKSPAN_HOST=1
 HOST_LDFLAGS := $(HOST_SAN) -pthread
 

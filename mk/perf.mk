@@ -7,9 +7,10 @@
 PERF_DIR    := $(BUILD)/perf
 PERF_CC     ?= gcc
 PERF_CFLAGS := -std=gnu11 -O2 -gdwarf-4 -flto -DKSPAN_DEBUG=0 \
+               -DKSPAN_RANDOMIZE=$(RANDOMIZE) \
                -DKSPAN_HOST=1 -Iinclude -I. $(WARN)
 
-$(PERF_DIR)/fastpath: tests/perf/fastpath.c $(MM_SRCS) arch/host/platform.c $(MM_HDRS)
+$(PERF_DIR)/fastpath: $(HOST_FLAGS_STAMP) tests/perf/fastpath.c $(MM_SRCS) arch/host/platform.c $(MM_HDRS)
 	@mkdir -p $(dir $@)
 	$(Q)$(PERF_CC) $(PERF_CFLAGS) tests/perf/fastpath.c $(MM_SRCS) \
 		arch/host/platform.c -pthread -o $@

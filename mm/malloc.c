@@ -101,6 +101,7 @@ int kspan_init(const struct kspan_config *cfg)
 		return -1;
 	mcentral_init();
 	mcache_init_all();
+	mspan_seed_order(ks_plat_now());
 	ks_guard_init();   /* no pool: kmalloc_guarded returns NULL */
 	kspan_ready = true;
 	return 0;
@@ -178,7 +179,8 @@ static inline void *small_alloc(spanclass_t sc)
 	uint64_t m = s->allocCache;
 	if (ks_likely(m)) {
 		s->allocCache = m & (m - 1);
-		void *p = (void *)(s->groupbase + (uintptr_t)__builtin_ctzll(m) * s->elemsize);
+		unsigned obj = mspan_cache_obj(s, (unsigned)__builtin_ctzll(m));
+		void *p = (void *)(s->groupbase + (uintptr_t)obj * s->elemsize);
 		c->fast_allocs++;
 		ks_plat_irq_restore(st);
 		return p;
@@ -276,8 +278,12 @@ void KS_API(kfree)(void *ptr)
 		uintptr_t soff = p - s->base;
 		uint32_t idx = mspan_obj_index(s, p);
 		uint32_t w = idx >> 6;
+		uint64_t *word = &s->freebits[w];
 		uint64_t bit = 1ull << (idx & 63);
-		uint64_t *word = w == s->curword ? &s->allocCache : &s->freebits[w];
+		if (w == s->curword) {
+			word = &s->allocCache;
+			bit = mspan_cache_bit(s, idx & 63);
+		}
 		if (ks_likely(idx < s->nelems && (uintptr_t)idx * s->elemsize == soff &&
 		              !(*word & bit))) {
 			*word |= bit;

@@ -91,7 +91,8 @@ static inline void *mcache_take(struct mspan *s)
 {
 	uint64_t m = s->allocCache;
 	s->allocCache = m & (m - 1);
-	return (void *)(s->groupbase + (uintptr_t)__builtin_ctzll(m) * s->elemsize);
+	unsigned obj = mspan_cache_obj(s, (unsigned)__builtin_ctzll(m));
+	return (void *)(s->groupbase + (uintptr_t)obj * s->elemsize);
 }
 
 /* Queue the free of object p of small span s, which this CPU does not own.

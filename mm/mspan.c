@@ -29,6 +29,7 @@ void mspan_init_small(struct mspan *s, spanclass_t sc)
 	s->nremote = 0;
 	s->allocCache = 0;
 	s->curword = 0;
+	s->rot = 0;
 	s->groupbase = s->base;
 #if KSPAN_DEBUG_HEAP
 	/* Every free object carries the poison the debug heap checks. */
@@ -56,7 +57,8 @@ bool mspan_obj_is_free(const struct mspan *s, uint32_t idx)
 		return true;
 	if (__atomic_load_n(&s->remotebits[w], __ATOMIC_RELAXED) & bit)
 		return true;
-	return s->owner != KS_NO_OWNER && w == s->curword && (s->allocCache & bit);
+	return s->owner != KS_NO_OWNER && w == s->curword &&
+	       (s->allocCache & mspan_cache_bit(s, idx % 64));
 }
 
 void mspan_merge_remote(struct mspan *s)
@@ -71,7 +73,7 @@ void mspan_merge_remote(struct mspan *s)
 			continue;
 		uint64_t have = s->freebits[w];
 		if (s->owner != KS_NO_OWNER && w == s->curword)
-			have |= s->allocCache;
+			have |= ks_rotl64(s->allocCache, mspan_rot(s));
 		if (ks_unlikely(have & r)) {
 			unsigned bit = (unsigned)__builtin_ctzll(have & r);
 			ks_panic("kfree(%p): double free (object already free; "
@@ -82,7 +84,7 @@ void mspan_merge_remote(struct mspan *s)
 			         (unsigned)s->elemsize);
 		}
 		if (s->owner != KS_NO_OWNER && w == s->curword)
-			s->allocCache |= r;
+			s->allocCache |= ks_rotr64(r, mspan_rot(s));
 		else
 			s->freebits[w] |= r;
 		merged += (uint32_t)ks_popcount64(r);
@@ -95,7 +97,7 @@ void mspan_merge_remote(struct mspan *s)
 void mspan_free_owned(struct mspan *s, uint32_t idx, uintptr_t p)
 {
 	uint32_t w = idx / 64;
-	uint64_t bit = 1ull << (idx % 64);
+	uint64_t bit = w == s->curword ? mspan_cache_bit(s, idx % 64) : 1ull << (idx % 64);
 	uint64_t *word = w == s->curword ? &s->allocCache : &s->freebits[w];
 	KS_CHECK(!(*word & bit), "kfree(%p): double free (object already free) "
 	         "in span %p [%p-%p) size %u", (void *)p, (void *)s,
@@ -105,7 +107,7 @@ void mspan_free_owned(struct mspan *s, uint32_t idx, uintptr_t p)
 
 void mspan_release_word(struct mspan *s)
 {
-	s->freebits[s->curword] |= s->allocCache;
+	s->freebits[s->curword] |= ks_rotl64(s->allocCache, mspan_rot(s));
 	s->allocCache = 0;
 }
 
@@ -117,13 +119,36 @@ void mspan_count_free(struct mspan *s)
 	s->nfree = n;
 }
 
+/* A random number for the object order (any CPU, no lock: a Weyl
+ * sequence through a mixer; lost updates between CPUs are harmless). */
+static uint64_t order_seq;
+
+static unsigned order_rand(void)
+{
+	uint64_t x = __atomic_add_fetch(&order_seq, 0x9E3779B97F4A7C15ull,
+	                                __ATOMIC_RELAXED);
+	x ^= x >> 31;
+	x *= 0xBF58476D1CE4E5B9ull;
+	x ^= x >> 29;
+	return (unsigned)x;
+}
+
+void mspan_seed_order(uint64_t seed)
+{
+	order_seq = seed;
+}
+
 bool mspan_load_word(struct mspan *s)
 {
 	KS_ASSERT(s->allocCache == 0);
-	for (unsigned w = 0; w < s->nwords; w++) {
+	unsigned r = KSPAN_RANDOMIZE ? order_rand() : 0;
+	unsigned first = KSPAN_RANDOMIZE ? (r >> 8) % s->nwords : 0;
+	for (unsigned k = 0; k < s->nwords; k++) {
+		unsigned w = (first + k) % s->nwords;
 		if (s->freebits[w]) {
 			s->curword = (uint16_t)w;
-			s->allocCache = s->freebits[w];
+			s->rot = (uint8_t)(r & 63);
+			s->allocCache = ks_rotr64(s->freebits[w], mspan_rot(s));
 			s->freebits[w] = 0;
 			s->groupbase = s->base + (uintptr_t)w * 64 * s->elemsize;
 			return true;
@@ -155,7 +180,7 @@ void mspan_check(const struct mspan *s)
 		if (s->owner != KS_NO_OWNER && w == s->curword) {
 			KS_CHECK(f == 0, "mspan_check: span %p [%p]: cached word %u "
 			         "also in freebits", (void *)s, (void *)s->base, w);
-			f = s->allocCache;
+			f = ks_rotl64(s->allocCache, mspan_rot(s));
 		}
 		KS_CHECK(!(f & r), "mspan_check: span %p [%p]: object both free "
 		         "and remotely freed in word %u", (void *)s,

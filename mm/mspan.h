@@ -103,10 +103,14 @@ struct mspan {
 	uint16_t nelems;            /* objects in the span */
 	uint16_t nwords;            /* words of freebits in use */
 	uint16_t curword;           /* word held in allocCache */
+	uint8_t rot;                /* random rotation of allocCache: object
+	                               order within a word starts at a random
+	                               object */
 	int16_t owner;              /* CPU slot caching it, or KS_NO_OWNER */
 	uint32_t nfree;             /* free objects in freebits (not cached) */
 	uint32_t nremote;           /* bits waiting in remotebits (atomic) */
-	uint64_t allocCache;        /* free bits of word curword */
+	uint64_t allocCache;        /* free bits of word curword, rotated right
+	                               by rot (KSPAN_RANDOMIZE) */
 	uintptr_t groupbase;        /* address of object curword * 64 */
 	uint64_t freebits[KS_FREE_WORDS];
 	uint64_t remotebits[KS_FREE_WORDS];
@@ -116,6 +120,42 @@ struct mspan {
 	struct mspan *gcnext;       /* list of gc large spans (mm/mgc.c) */
 	struct mspan *gcprev;
 };
+
+/* Randomised object order (KSPAN_RANDOMIZE, on by default): allocCache
+ * holds the current word's free bits rotated right by a random amount, so
+ * objects come out in an order that starts at a random object of the
+ * word, and the word itself is picked at random.  Real bit b of the word
+ * sits at position (b - rot) mod 64 of allocCache. */
+#ifndef KSPAN_RANDOMIZE
+#define KSPAN_RANDOMIZE 0
+#endif
+
+static inline unsigned mspan_rot(const struct mspan *s)
+{
+	return KSPAN_RANDOMIZE ? s->rot : 0;
+}
+
+static inline uint64_t ks_rotr64(uint64_t x, unsigned r)
+{
+	return (x >> (r & 63)) | (x << ((64 - r) & 63));
+}
+
+static inline uint64_t ks_rotl64(uint64_t x, unsigned r)
+{
+	return (x << (r & 63)) | (x >> ((64 - r) & 63));
+}
+
+/* The allocCache bit of object bit b of the current word. */
+static inline uint64_t mspan_cache_bit(const struct mspan *s, unsigned b)
+{
+	return 1ull << ((b - mspan_rot(s)) & 63);
+}
+
+/* The object (bit of the current word) at allocCache position pos. */
+static inline unsigned mspan_cache_obj(const struct mspan *s, unsigned pos)
+{
+	return (pos + mspan_rot(s)) & 63;
+}
 
 /* The address range a span covers. */
 static inline uintptr_t mspan_end(const struct mspan *s)
@@ -152,7 +192,11 @@ void mspan_release_word(struct mspan *s);
 /* Recount nfree from freebits. */
 void mspan_count_free(struct mspan *s);
 
-/* Owner-side: load the first word with free objects into allocCache.
+/* Seed the object-order random numbers (kspan_init). */
+void mspan_seed_order(uint64_t seed);
+
+/* Owner-side: load a word with free objects into allocCache (the first
+ * one, or a random one with KSPAN_RANDOMIZE).
  * Returns false if the span has no free object in freebits. */
 bool mspan_load_word(struct mspan *s);
 

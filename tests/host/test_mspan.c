@@ -13,6 +13,7 @@
 #include "mm/mbitmap.h"
 #include "mm/mheap.h"
 #include "mm/mspan.h"
+#include "mm/mcache.h"
 #include "tests/host/heap_fixture.h"
 #include "tests/host/support.h"
 
@@ -27,6 +28,7 @@ static struct mspan *small_span(unsigned cls)
 static void test_init_every_class(void **state)
 {
 	(void)state;
+	unsigned descents = 0;   /* objects handed out below the one before */
 	for (unsigned cls = 1; cls < KS_NUM_SIZE_CLASSES; cls++) {
 		struct mspan *s = small_span(cls);
 		assert_int_equal(s->nfree, ks_class_to_nelems[cls]);
@@ -36,13 +38,16 @@ static void test_init_every_class(void **state)
 		s->owner = 0;
 		unsigned taken = 0;
 		uintptr_t last = 0;
+		uint64_t seen[KS_FREE_WORDS] = { 0 };
 		while (s->allocCache || mspan_load_word(s)) {
-			uint64_t m = s->allocCache;
-			uintptr_t p = s->groupbase + (uintptr_t)__builtin_ctzll(m) * s->elemsize;
-			s->allocCache = m & (m - 1);
+			uintptr_t p = (uintptr_t)mcache_take(s);
 			assert_true(p >= s->base && p + s->elemsize <= mspan_end(s));
-			assert_true(taken == 0 || p > last);   /* address order */
-			assert_int_equal(mspan_obj_index(s, p) * s->elemsize, p - s->base);
+			uint32_t idx = mspan_obj_index(s, p);
+			assert_int_equal(idx * s->elemsize, p - s->base);
+			assert_false(seen[idx / 64] >> (idx % 64) & 1);   /* once */
+			seen[idx / 64] |= 1ull << (idx % 64);
+			if (taken && p < last)
+				descents++;
 			last = p;
 			taken++;
 		}
@@ -54,6 +59,8 @@ static void test_init_every_class(void **state)
 		mheap_free(s);
 	}
 	mheap_check();
+	/* Randomised order: objects do not come out in address order. */
+	assert_true(KSPAN_RANDOMIZE ? descents > 10 : descents == 0);
 }
 
 static void test_free_bits_and_remote(void **state)
