@@ -59,14 +59,10 @@ extern char __image_start[], __image_end[];
 static void bprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void bprintf(const char *fmt, ...)
 {
-	char buf[256];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = ks_vsnprintf(buf, sizeof(buf), fmt, ap);
+	ks_vprint_to(ks_serial_write, fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(buf) - 1)
-		n = (int)sizeof(buf) - 1;
-	ks_serial_write(buf, (size_t)n);
 }
 
 __attribute__((noreturn)) static void boot_fail(const char *what, EFI_STATUS s)

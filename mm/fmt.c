@@ -146,16 +146,22 @@ int ks_snprintf(char *buf, size_t cap, const char *fmt, ...)
 	return n;
 }
 
-void ks_printf(const char *fmt, ...)
+void ks_vprint_to(void (*write)(const char *s, size_t n), const char *fmt,
+                  va_list ap)
 {
 	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
 	int n = ks_vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
 	if (n > (int)sizeof(buf) - 1)
 		n = (int)sizeof(buf) - 1;
-	ks_plat_write(buf, (size_t)n);
+	write(buf, (size_t)n);
+}
+
+void ks_printf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	ks_vprint_to(ks_plat_write, fmt, ap);
+	va_end(ap);
 }
 
 void ks_panic(const char *fmt, ...)

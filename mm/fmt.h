@@ -15,6 +15,12 @@ int ks_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap);
 int ks_snprintf(char *buf, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Format into a 512-byte buffer and hand it to write (which must not
+ * allocate): for consoles that bypass ks_plat_write, such as a fault
+ * handler writing straight to a serial port. */
+void ks_vprint_to(void (*write)(const char *s, size_t n), const char *fmt,
+                  va_list ap);
+
 /* Format and write through ks_plat_write (at most 512 bytes per call). */
 void ks_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -149,14 +149,10 @@ static int probe_fixup(struct ks_trapframe *tf)
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out(const char *fmt, ...)
 {
-	char buf[256];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = ks_vsnprintf(buf, sizeof(buf), fmt, ap);
+	ks_vprint_to(ks_serial_write, fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(buf) - 1)
-		n = (int)sizeof(buf) - 1;
-	ks_serial_write(buf, (size_t)n);
 }
 
 static void where(const char *label, uint64_t addr)
