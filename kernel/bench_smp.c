@@ -31,6 +31,7 @@
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/tsc.h"
 #include "kernel.h"
+#include "kernel/selftest.h"
 #include "kernel/smp_run.h"
 #include "mm/fmt.h"
 #include "mm/mcache.h"
@@ -87,7 +88,7 @@ static void steady_fn(void *arg)
 	struct bench_cpu *b = arg;
 	void *slot[WS_MAX] = { 0 };
 	unsigned ws = (unsigned)b->pairs;
-	uint64_t rng = 0x5eed0000ull + b->cpu;
+	uint64_t rng = ks_selftest_rng(0x5eed0000ull + b->cpu);
 	const struct mcache *c = &ks_mcaches[b->cpu];
 	uint64_t fa = 0, sa = 0, ff = 0, sf = 0;
 	barrier(b->active);

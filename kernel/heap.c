@@ -26,6 +26,7 @@
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/tsc.h"
 #include "kernel/heap.h"
+#include "kernel/selftest.h"
 #include "mm/frame.h"
 
 /* kgc_config.is_mapped: is every 4 KiB page of [addr, addr + len)
@@ -55,7 +56,8 @@ void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 	struct ks_frame_stats fs;
 	ks_frame_stats(&fs);
 	uint64_t usable = fs.free_frames * KS_FRAME_SIZE;
-	struct kspan_config cfg = { .arena_bytes = (size_t)usable };
+	struct kspan_config cfg = { .arena_bytes = (size_t)usable,
+	                            .seed = ks_selftest_seed() };
 	if (kspan_init(&cfg) != 0)
 		kpanic("heap: kspan_init could not reserve an arena of %llu MiB",
 		       (unsigned long long)(usable >> 20));

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <kspan/platform.h>
 #include "kernel.h"
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/fwcfg.h"
+#include "mm/bits.h"
 #include "mm/fmt.h"
 
 extern struct ks_selftest __kspan_tests_start[], __kspan_tests_end[];
@@ -27,6 +30,26 @@ void kt_fail(struct ks_test *kt, const char *file, int line,
 		ks_vsnprintf(kt->msg, sizeof(kt->msg), fmt, ap);
 		va_end(ap);
 	}
+}
+
+static uint64_t boot_seed;
+
+uint64_t ks_selftest_seed(void)
+{
+	if (boot_seed)
+		return boot_seed;
+	uint64_t s = 0;
+	if (ks_fwcfg_uint("opt/kspan/seed", &s) != 0 || s == 0)
+		s = ks_mix64(rdtsc()) | 1;
+	boot_seed = s;
+	kprintf("# KSPAN_TEST_SEED=%llu\n", (unsigned long long)s);
+	return s;
+}
+
+uint64_t ks_selftest_rng(uint64_t tag)
+{
+	uint64_t x = ks_mix64(ks_selftest_seed() ^ ks_mix64(tag));
+	return x ? x : 1;
 }
 
 static int str_cmp(const char *a, const char *b)

@@ -50,6 +50,15 @@ void kt_fail(struct ks_test *kt, const char *file, int line,
  * the number run. */
 int ks_selftest_run(int *total);
 
+/* The boot's seed: fw_cfg file opt/kspan/seed (scripts/run-qemu.sh passes
+ * KSPAN_TEST_SEED or a fresh one), else one from the TSC.  Printed once
+ * ("# KSPAN_TEST_SEED=N") so that a failed boot can be replayed; the heap
+ * (kspan_config.seed) and every randomised self-test derive from it. */
+uint64_t ks_selftest_seed(void);
+/* A random-number state for one use (a test, a CPU): the seed mixed with
+ * tag, never 0. */
+uint64_t ks_selftest_rng(uint64_t tag);
+
 #define KS_CAT_(a, b) a##b
 #define KS_CAT(a, b) KS_CAT_(a, b)
 #define KS_SELFTEST(name) KS_SELFTEST_(name, __COUNTER__)

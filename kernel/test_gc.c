@@ -36,7 +36,7 @@ static struct node *rootset[R];
 
 KS_SELFTEST("gc: random graphs: reachable intact, unreachable reclaimed")
 {
-	uint64_t rng = 2024;
+	uint64_t rng = ks_selftest_rng(2024);
 	/* nodes[] is not a root: no automatic cycle may run while it is the
 	 * only thing that holds the nodes. */
 	kgc_enable(false);

@@ -383,7 +383,7 @@ static void hammer_free_all(struct hammer *h)
 static void hammer_fn(void *arg)
 {
 	struct hammer *h = arg;
-	uint64_t rng = 0x9E3779B97F4A7C15ull * (h->cpu + 1);
+	uint64_t rng = ks_selftest_rng(0x9E3779B97F4A7C15ull * (h->cpu + 1));
 	uint64_t t0 = rdtsc();
 	for (uint64_t op = 1; h->ops ? op <= h->ops :
 	     !__atomic_load_n(&h->stop_flag, __ATOMIC_ACQUIRE); op++) {
@@ -718,7 +718,7 @@ static void timer_hammer_fn(void *arg)
 {
 	struct hammer *h = arg;
 	struct ticker *t = &ticker[h->cpu];
-	t->rng = 0xABCDEFull + h->cpu;
+	t->rng = ks_selftest_rng(0xABCDEFull + h->cpu);
 	ks_smp_timer(TIMER_HZ, tick_fn);
 	hammer_fn(h);
 	/* Keep going until the timer fired a good number of times. */

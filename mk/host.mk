@@ -53,13 +53,19 @@ $(HOST_DIR)/tests/dbg_%: tests/host/dbg_%.c $$(HOST_DBG_OBJS) $(MM_HDRS)
 	@mkdir -p $(dir $@)
 	$(Q)$(HOST_CC) $(filter-out -DKSPAN_DEBUG_HEAP=0,$(HOST_CFLAGS)) -DKSPAN_DEBUG_HEAP=1 $< $(HOST_DBG_OBJS) -lcmocka $(HOST_LDFLAGS) -o $@
 
-.PHONY: test-host host-tests
+.PHONY: test-host host-tests test-repeat
 host-tests: $(HOST_TESTS) $(HOST_DBG_TESTS)
+# Every suite runs HOST_ROUNDS times, each with a fresh seed (so CI sees
+# two seeds per run); KSPAN_TEST_SEED=N replays one.  tests/host/run-suites.sh
+# shows a suite's output only when it fails, with the replay command.
+HOST_ROUNDS ?= 2
 test-host: deps host-tests
-	@set -e; for t in $(HOST_TESTS) $(HOST_DBG_TESTS); do \
-		echo "== $$t"; \
-		ASAN_OPTIONS=detect_leaks=1:allow_user_segv_handler=1 $$t; \
-	done
+	$(Q)bash tests/host/run-suites.sh $(HOST_ROUNDS) $(HOST_TESTS) $(HOST_DBG_TESTS)
+
+# make test-repeat N=20: the host suites N times with fresh seeds.
+N ?= 20
+test-repeat: deps host-tests
+	$(Q)bash tests/host/run-suites.sh $(N) $(HOST_TESTS) $(HOST_DBG_TESTS)
 
 ALL_TARGETS  += host-tests
 TEST_TARGETS += test-host

@@ -17,4 +17,14 @@ static inline unsigned ks_popcount64(uint64_t x)
 	return (unsigned)((x * 0x0101010101010101ull) >> 56);
 }
 
+/* The one mixer of kspan (splitmix64's finaliser): seeds, secrets and the
+ * object-order random numbers all go through it. */
+static inline uint64_t ks_mix64(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ull;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+	return x ^ (x >> 31);
+}
+
 #endif

@@ -28,12 +28,15 @@
 #include "mm/debug.h"
 #include "mm/guard.h"
 
-static uint64_t secret;
+static uint64_t secret = 0x9E3779B97F4A7C15ull;
+
+void ks_debugheap_seed(uint64_t s)
+{
+	secret = s | 1;
+}
 
 static uint64_t get_secret(void)
 {
-	if (!secret)
-		secret = (ks_plat_now() * 0x9E3779B97F4A7C15ull) | 1;
 	return secret;
 }
 
@@ -148,6 +151,12 @@ void *kspan_alloc_site(const void *ptr)
 #else
 /* Without the debug heap no call sites are kept. */
 #include <stddef.h>
+#include <stdint.h>
+void ks_debugheap_seed(uint64_t s)
+{
+	(void)s;
+}
+
 void *kspan_alloc_site(const void *ptr);
 void *kspan_alloc_site(const void *ptr)
 {

@@ -22,6 +22,10 @@
 #define KS_FREED_WORD   0
 #endif
 
+#include <stdint.h>
+/* The secret of red-zone trailers (kspan_init, from the seed). */
+void ks_debugheap_seed(uint64_t secret);
+
 #if KSPAN_DEBUG_HEAP
 #include <stddef.h>
 /* The allocator without the debug layer (mm/malloc.c). */

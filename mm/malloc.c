@@ -64,6 +64,7 @@
 #include <kspan/platform.h>
 
 #include "mm/arena.h"
+#include "mm/bits.h"
 #include "mm/debug.h"
 #include "mm/debugheap.h"
 #include "mm/guard.h"
@@ -99,9 +100,11 @@ int kspan_init(const struct kspan_config *cfg)
 	                                      : DEFAULT_SCAVENGE_THRESHOLD;
 	if (mheap_init(scav) != 0)
 		return -1;
+	uint64_t seed = cfg->seed ? cfg->seed : ks_plat_now();
 	mcentral_init();
-	mcache_init_all();
-	mspan_seed_order(ks_plat_now());
+	mcache_init_all(ks_mix64(seed ^ 1));
+	mspan_seed_order(ks_mix64(seed ^ 2));
+	ks_debugheap_seed(ks_mix64(seed ^ 3));
 	ks_guard_init();   /* no pool: kmalloc_guarded returns NULL */
 	kspan_ready = true;
 	return 0;

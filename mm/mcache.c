@@ -51,13 +51,13 @@ static void mcache_reset(struct mcache *c)
 	c->tiny = c->tinyoffset = 0;
 }
 
-void mcache_init_all(void)
+void mcache_init_all(uint64_t secret)
 {
 	ks_emptyspan.state = MSPAN_DEAD;
 	ks_emptyspan.owner = -2;   /* never a CPU, never KS_NO_OWNER */
 	ks_emptyspan.allocCache = 0;
 	mcache_reset(&ks_mcache_empty);
-	ks_queue_secret = (uintptr_t)(ks_plat_now() * 0x9E3779B97F4A7C15ull) | 1;
+	ks_queue_secret = (uintptr_t)secret | 1;
 	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++)
 		ks_mcache_of[cpu] = &ks_mcache_empty;
 }

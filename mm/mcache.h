@@ -62,7 +62,8 @@ extern uintptr_t ks_queue_secret;
  * test (Go's emptymspan). */
 extern struct mspan ks_emptyspan;
 
-void mcache_init_all(void);
+/* secret: the per-boot secret of queue tags (kspan_init, from the seed). */
+void mcache_init_all(uint64_t secret);
 void mcache_setup(int cpu);
 
 /* This CPU's cache, set up on first use.  Interrupts off. */

@@ -125,12 +125,8 @@ static uint64_t order_seq;
 
 static unsigned order_rand(void)
 {
-	uint64_t x = __atomic_add_fetch(&order_seq, 0x9E3779B97F4A7C15ull,
-	                                __ATOMIC_RELAXED);
-	x ^= x >> 31;
-	x *= 0xBF58476D1CE4E5B9ull;
-	x ^= x >> 29;
-	return (unsigned)x;
+	return (unsigned)ks_mix64(__atomic_add_fetch(&order_seq, 0x9E3779B97F4A7C15ull,
+	                                            __ATOMIC_RELAXED));
 }
 
 void mspan_seed_order(uint64_t seed)

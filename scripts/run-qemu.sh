@@ -21,7 +21,9 @@
 #                    with APIC id 200, which does not exist)
 #   --               everything after is passed to QEMU as extra arguments
 # Environment: QEMU (default qemu-system-x86_64), OVMF_DIR (default: the
-# ovmf package's folder).
+# ovmf package's folder), KSPAN_TEST_SEED (the seed of the kernel's
+# randomised self-tests and heap; default: a fresh one, which the kernel
+# prints as "# KSPAN_TEST_SEED=N" and a failed verdict repeats for replay).
 #
 # Verdict (one line starting "run-qemu: PASS" or "run-qemu: FAIL:"):
 #   pass  only if QEMU exits with 33 (the kernel wrote 0x10 to the
@@ -112,6 +114,12 @@ cp "$kernel" "$esp/EFI/BOOT/BOOTX64.EFI"
 cp "$ovmf_vars" "$vars"
 chmod u+w "$vars"
 
+seed=${KSPAN_TEST_SEED:-}
+if [ -z "$seed" ]; then
+	seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
+fi
+[[ $seed =~ ^[0-9]+$ ]] || die "KSPAN_TEST_SEED wants a decimal number, not '$seed'"
+
 cmd=(timeout --kill-after=5 "$timeout_s" "$qemu"
 	-machine q35 -accel tcg -cpu max -m "$mem" -smp "$smp"
 	-drive "if=pflash,format=raw,unit=0,readonly=on,file=$ovmf_code"
@@ -121,6 +129,7 @@ cmd=(timeout --kill-after=5 "$timeout_s" "$qemu"
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04
 	-fw_cfg "name=opt/kspan/cpus,string=$smp"
 	-fw_cfg "name=opt/kspan/bench,string=$bench"
+	-fw_cfg "name=opt/kspan/seed,string=$seed"
 	"${fwcfg[@]}" "${extra[@]}")
 
 echo "run-qemu: $kernel, -m $mem -smp $smp, timeout ${timeout_s}s, log $log"
@@ -171,6 +180,7 @@ case $status in
 	verdict "FAIL: unexpected QEMU status $status (QEMU error?)${first_bad:+; $first_bad}"
 	;;
 esac
+echo "run-qemu: replay with KSPAN_TEST_SEED=$seed (same --mem/--smp)"
 if [ "$quiet" = 1 ]; then
 	echo "run-qemu: last lines of the log:"
 	tr -d '\r' <"$log" | tail -n 15 | sed 's/^/  | /'

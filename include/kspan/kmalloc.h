@@ -37,6 +37,10 @@ struct kspan_config {
 	/* Free heap pages kept committed before scavenging returns memory to
 	 * the platform (bytes).  0 picks a default. */
 	size_t scavenge_threshold;
+	/* Seed of everything kspan randomises: the object order within spans
+	 * and the secrets of queue tags and red-zone trailers.  0: one from
+	 * ks_plat_now().  Tests pass theirs so that a run replays. */
+	uint64_t seed;
 };
 
 /* Set up the heap.  Call once, before any other function here.  Returns 0,

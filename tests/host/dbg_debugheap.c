@@ -120,5 +120,5 @@ int main(void)
 		cmocka_unit_test(test_overflow_trailer),
 		cmocka_unit_test(test_use_after_free_write),
 	};
-	return cmocka_run_group_tests_name("debug heap", tests, heap_fixture_setup, NULL);
+	return KS_TEST_MAIN("debug heap", tests, heap_fixture_setup, NULL);
 }

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "arch/host/platform.h"
+#include "tests/host/support.h"
 
 int heap_fixture_setup(void **state)
 {
@@ -17,7 +18,8 @@ int heap_fixture_setup(void **state)
 	(void)state;
 	if (!done) {
 		struct kspan_config cfg = { .arena_bytes = TEST_ARENA_BYTES,
-		                            .scavenge_threshold = 8u << 20 };
+		                            .scavenge_threshold = 8u << 20,
+		                            .seed = ks_test_seed() };
 		if (kspan_init(&cfg) != 0)
 			return -1;
 		ks_host_set_thread_exit_hook(kspan_drain_cpu);

@@ -227,5 +227,5 @@ int main(void)
 		cmocka_unit_test(test_past_last_object),
 		cmocka_unit_test(test_realloc_of_freed),
 	};
-	return cmocka_run_group_tests_name("bad frees", tests, heap_fixture_setup, NULL);
+	return KS_TEST_MAIN("bad frees", tests, heap_fixture_setup, NULL);
 }

@@ -241,7 +241,7 @@ static void test_alloc_all_free_all(void **state)
 	assert_int_equal(ks_frame_alloc(1, KiB(64)), 0);
 
 	/* Free in a scrambled order. */
-	uint64_t seed = 42;
+	uint64_t seed = ks_test_rng(__LINE__);
 	for (uint64_t i = count; i > 1; i--) {
 		uint64_t j = ks_test_rand(&seed) % i;
 		uint64_t t = got[i - 1];
@@ -404,7 +404,7 @@ static void test_many_ranges_with_holes(void **state)
 	(void)state;
 	/* 120 ranges of random size and type with random holes between. */
 	struct ks_memrange map[120];
-	uint64_t seed = 7, base = 0;
+	uint64_t seed = ks_test_rng(__LINE__), base = 0;
 	for (size_t i = 0; i < 120; i++) {
 		base += FRAME * (ks_test_rand(&seed) % 3);   /* hole, maybe */
 		uint64_t len = FRAME * (1 + ks_test_rand(&seed) % 30);
@@ -712,5 +712,5 @@ int main(void)
 		cmocka_unit_test(test_bad_calls),
 		cmocka_unit_test(test_check_catches_corruption),
 	};
-	return cmocka_run_group_tests_name("frame", tests, setup, teardown);
+	return KS_TEST_MAIN("frame", tests, setup, teardown);
 }

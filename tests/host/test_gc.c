@@ -81,7 +81,7 @@ static void test_random_graphs(void **state)
 	static bool reach[N];
 	static int queue[N];
 	static struct node *rootset[R];
-	uint64_t rng = 42;
+	uint64_t rng = ks_test_rng(__LINE__);
 	for (int round = 0; round < 5; round++) {
 		struct kgc_stats s0, s1;
 		kgc_collect();   /* start from a clean heap */
@@ -367,5 +367,5 @@ int main(void)
 		cmocka_unit_test(test_trigger),
 		cmocka_unit_test(test_bad_input),
 	};
-	return cmocka_run_group_tests_name("gc", tests, setup, NULL);
+	return KS_TEST_MAIN("gc", tests, setup, NULL);
 }

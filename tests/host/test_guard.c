@@ -134,5 +134,5 @@ int main(void)
 		cmocka_unit_test(test_use_after_free_faults),
 		cmocka_unit_test(test_double_free),
 	};
-	return cmocka_run_group_tests_name("guard", tests, heap_fixture_setup, NULL);
+	return KS_TEST_MAIN("guard", tests, heap_fixture_setup, NULL);
 }

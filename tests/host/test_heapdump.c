@@ -389,7 +389,7 @@ static void test_dump_fragmented(void **state)
 	enum { N = 6000 };
 	static void *p[N];
 	static size_t sz[N];
-	uint64_t rng = 0x6b7370616e;       /* "kspan" */
+	uint64_t rng = ks_test_rng(0x6b7370616e);   /* "kspan" */
 	for (unsigned i = 0; i < N; i++) {
 		uint64_t r = ks_test_rand(&rng);
 		unsigned kind = r % 100;
@@ -452,5 +452,5 @@ int main(void)
 		cmocka_unit_test(test_dump_matches_mix),
 		cmocka_unit_test(test_dump_fragmented),
 	};
-	return cmocka_run_group_tests_name("heapdump", tests, heap_fixture_setup, NULL);
+	return KS_TEST_MAIN("heapdump", tests, heap_fixture_setup, NULL);
 }

@@ -225,7 +225,7 @@ static void test_random_ops(void **state)
 	uint64_t before = heap_free_pages();
 	enum { SLOTS = 4096, OPS = 1000000 };
 	static struct { void *p; size_t n; uint64_t seed; } slot[SLOTS];
-	uint64_t rng = 12345;
+	uint64_t rng = ks_test_rng(__LINE__);
 	for (long op = 0; op < OPS; op++) {
 		uint64_t r = ks_test_rand(&rng);
 		unsigned i = (unsigned)(r % SLOTS);
@@ -311,5 +311,5 @@ int main(void)
 		cmocka_unit_test(test_random_ops),
 		cmocka_unit_test(test_stats),
 	};
-	return cmocka_run_group_tests_name("kmalloc", tests, heap_fixture_setup, NULL);
+	return KS_TEST_MAIN("kmalloc", tests, heap_fixture_setup, NULL);
 }

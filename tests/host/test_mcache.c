@@ -230,5 +230,5 @@ int main(void)
 		cmocka_unit_test(test_remote_frees),
 		cmocka_unit_test(test_tiny),
 	};
-	return cmocka_run_group_tests_name("mcache", tests, heap_fixture_setup, NULL);
+	return KS_TEST_MAIN("mcache", tests, heap_fixture_setup, NULL);
 }

@@ -854,5 +854,5 @@ int main(void)
 		cmocka_unit_test(test_6gib_pci_hole),
 		cmocka_unit_test(test_random_vs_model),
 	};
-	return cmocka_run_group_tests_name("memmap", tests, NULL, NULL);
+	return KS_TEST_MAIN("memmap", tests, NULL, NULL);
 }

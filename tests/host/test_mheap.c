@@ -239,7 +239,7 @@ static void test_treap_model(void **state)
 	static struct mspan node[N];
 	static int in[N];
 	struct mtreap t = { 0 };
-	uint64_t rng = 99;
+	uint64_t rng = ks_test_rng(__LINE__);
 	for (int i = 0; i < N; i++) {
 		node[i].npages = 128 + ks_test_rand(&rng) % 64;
 		node[i].base = (uintptr_t)i << 20;
@@ -318,5 +318,5 @@ int main(void)
 		cmocka_unit_test(test_check_catches_corruption),
 		cmocka_unit_test(test_lock_order_checked),
 	};
-	return cmocka_run_group_tests_name("mheap", tests, heap_fixture_setup, NULL);
+	return KS_TEST_MAIN("mheap", tests, heap_fixture_setup, NULL);
 }

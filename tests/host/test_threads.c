@@ -70,7 +70,7 @@ static void consume(int me, int from)
 static void *worker(void *arg)
 {
 	int me = (int)(intptr_t)arg;
-	uint64_t rng = 0x1234567ull * (uint64_t)(me + 1);
+	uint64_t rng = ks_test_rng(0x1234567ull * (uint64_t)(me + 1));
 	enum { LOCAL = 512 };
 	void *local[LOCAL] = { 0 };
 	size_t lsize[LOCAL] = { 0 };
@@ -159,5 +159,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cross_thread_churn),
 		cmocka_unit_test(test_thread_exit_drains),
 	};
-	return cmocka_run_group_tests_name("threads", tests, heap_fixture_setup, NULL);
+	return KS_TEST_MAIN("threads", tests, heap_fixture_setup, NULL);
 }
