@@ -43,7 +43,7 @@
 #include "boot/bootinfo.h"
 #include "boot/efi_memmap.h"
 #include "kernel/kernel.h"
-#include "mm/fmt.h"
+#include "lib/fmt.h"
 
 #define KSTACK_SIZE      (128u << 10)   /* usable stack */
 #define PT_SPARE_FRAMES  64             /* for later 4 KiB mappings */

@@ -1,5 +1,5 @@
 /*
- * kprintf: the kernel console.  Formats with mm/fmt.h's ks_vsnprintf into a
+ * kprintf: the kernel console.  Formats with <kspan/fmt.h>'s ks_vsnprintf into a
  * stack buffer (longer output is cut and marked with "...") and writes the
  * whole message with one ks_plat_write call, which holds the console lock,
  * so lines from different CPUs do not interleave.
@@ -8,7 +8,7 @@
 
 #include <stdarg.h>
 #include <kspan/platform.h>
-#include "mm/fmt.h"
+#include "lib/fmt.h"
 
 #define KPRINTF_MAX 1024
 

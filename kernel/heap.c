@@ -27,7 +27,7 @@
 #include "arch/x86_64/tsc.h"
 #include "kernel/heap.h"
 #include "kernel/selftest.h"
-#include "mm/frame.h"
+#include <kspan/frame.h>
 
 /* kgc_config.is_mapped: is every 4 KiB page of [addr, addr + len)
  * present?  Steps over large pages whole. */

@@ -15,7 +15,7 @@ __attribute__((noreturn)) void kmain(const struct ks_bootinfo *bi);
 /* The boot info kmain was given (NULL before kmain). */
 const struct ks_bootinfo *ks_kernel_bootinfo(void);
 
-/* Formatted console output (mm/fmt.h conversions), whole lines atomic. */
+/* Formatted console output (include/kspan/fmt.h conversions), whole lines atomic. */
 void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Print "kspan: panic: <message>" with a backtrace and end the run with
@@ -29,5 +29,10 @@ __attribute__((noreturn)) void kpanic(const char *fmt, ...)
  * one.  (A weak *definition*, not a weak undefined reference: the latter
  * would need a dynamic relocation GNU-EFI's _relocate cannot apply.) */
 void ks_kernel_heap_init(const struct ks_bootinfo *bi);
+
+/* The SMP scaling benchmark (tests/kernel/bench_smp.c), run by kmain after
+ * the self-tests when the runner asks for it (fw_cfg opt/kspan/bench=1,
+ * make run); a weak default in main.c says none is linked. */
+void ks_bench_smp(void);
 
 #endif

@@ -34,12 +34,11 @@
 #include "arch/x86_64/serial.h"
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/trap.h"
-#include "kernel/bench_smp.h"
 #include "kernel/heap.h"
 #include "kernel/meminfo.h"
 #include "kernel/pagesrc.h"
 #include "kernel/selftest.h"
-#include "mm/frame.h"
+#include <kspan/frame.h>
 
 extern char __image_start[], __image_end[];
 
@@ -58,6 +57,12 @@ static void *identity(uint64_t phys)
 static uint64_t table_frame_from_frame_map(void)
 {
 	return ks_frame_alloc(1, KS_FRAME_SIZE);
+}
+
+/* Without tests/kernel/bench_smp.c linked in there is no benchmark. */
+__attribute__((weak)) void ks_bench_smp(void)
+{
+	kprintf("kspan: no benchmark linked into this kernel\n");
 }
 
 __attribute__((weak)) void ks_kernel_heap_init(const struct ks_bootinfo *bi)
@@ -134,7 +139,10 @@ void kmain(const struct ks_bootinfo *bi)
 
 	ks_kernel_heap_init(bi);
 
-	ks_smp_init(bi);
+	struct ks_smp_boot sb = { .rsdp = bi->rsdp, .identity_top = bi->identity_top,
+	                          .trampoline = bi->ap_trampoline,
+	                          .trampoline_size = bi->ap_trampoline_size };
+	ks_smp_init(&sb);
 	cpu_sti();
 
 	int total = 0;

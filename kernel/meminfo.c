@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 #include "kernel.h"
-#include "mm/frame.h"
+#include <kspan/frame.h>
 
 static uint64_t mib(uint64_t bytes)
 {

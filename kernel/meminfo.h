@@ -10,7 +10,7 @@
 /* Every range, then the totals per type and the free-RAM total. */
 void ks_meminfo_print_map(const struct ks_memrange *map, size_t n);
 
-/* The frame map's totals (mm/frame.h's ks_frame_stats). */
+/* The frame map's totals (<kspan/frame.h>'s ks_frame_stats). */
 void ks_meminfo_print_frames(void);
 
 #endif

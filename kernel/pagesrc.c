@@ -27,10 +27,10 @@
 #include <kspan/platform.h>
 #include "arch/x86_64/paging.h"
 #include "kernel.h"
-#include "mm/frame.h"
-#include "mm/spinlock.h"
+#include <kspan/frame.h>
+#include "lib/spinlock.h"
 
-static struct ks_spinlock pagesrc_lock = KS_SPINLOCK_INIT("pagesrc");
+static struct ks_spinlock pagesrc_lock = KS_SPINLOCK_INIT("pagesrc", KS_RANK_PAGESRC);
 static uint64_t window_base, window_end, window_brk;
 static struct ks_pagesrc_stats stats;
 

@@ -8,7 +8,7 @@
 
 #include <stdarg.h>
 #include <kspan/platform.h>
-#include "mm/fmt.h"
+#include "lib/fmt.h"
 
 void kpanic(const char *fmt, ...)
 {

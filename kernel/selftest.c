@@ -14,8 +14,8 @@
 #include "kernel.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/fwcfg.h"
-#include "mm/bits.h"
-#include "mm/fmt.h"
+#include "lib/bits.h"
+#include "lib/fmt.h"
 
 extern struct ks_selftest __kspan_tests_start[], __kspan_tests_end[];
 

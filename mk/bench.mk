@@ -16,9 +16,8 @@
 #   BENCH_CALLGRIND=0  skip the instruction counts
 #   BENCH_KSPAN_SO     kspan's drop-in library (default build/host/libkspan.so)
 #
-# kspan's library comes from the `host` target when some mk/*.mk defines one;
-# when the library is missing the driver reports kspan as "not built" and
-# still runs the peers.
+# kspan's library comes from the `host` target (mk/shim.mk); when it is
+# missing the driver reports kspan as "not built" and still runs the peers.
 
 BENCH_DIR      := $(BUILD)/bench
 BENCH_CC       ?= cc
@@ -27,7 +26,7 @@ BENCH_CFLAGS   := -O2 -pthread -std=gnu11 -g -Wall -Wextra -Wshadow -Wstrict-pro
                   -Wmissing-prototypes -Wno-unused-parameter \
                   -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc \
                   -fno-builtin-realloc
-BENCH_KSPAN_SO ?= $(BUILD)/host/libkspan.so
+BENCH_KSPAN_SO ?= $(SHIM_SO)
 
 BENCH_SRCS := bench/main.c bench/common.c $(sort $(wildcard bench/w_*.c))
 BENCH_BINS := $(BENCH_DIR)/kbench $(BENCH_DIR)/launch $(BENCH_DIR)/fastpath
@@ -53,22 +52,12 @@ BENCH_ARGS = --bin $(BENCH_DIR) --out $(BENCH_DIR) --kspan $(BENCH_KSPAN_SO) \
              $(if $(BENCH_ALLOCS),--allocs $(BENCH_ALLOCS)) \
              $(if $(filter 0,$(BENCH_CALLGRIND)),--no-callgrind)
 
-# Build kspan's drop-in library first if the build has a `host` target.  The
-# mk files are read in name order (bench.mk before the shim's), so look for
-# the rule in their text rather than in make's variables.
-.PHONY: bench bench-bin bench-smoke bench-kspan
-bench-kspan:
-	$(Q)if grep -Eqs '^host([[:space:]][^:=]*)?:([^=]|$$)' Makefile $(wildcard mk/*.mk); then \
-		$(MAKE) --no-print-directory host; \
-	fi
-
+.PHONY: bench bench-bin bench-smoke
 bench-bin: $(BENCH_BINS)
 
-bench: deps bench-bin bench-kspan
+bench: deps bench-bin host
 	$(Q)$(BENCH_PY) bench/run.py $(BENCH_ARGS)
 
-bench-smoke: deps bench-bin bench-kspan
+bench-smoke: deps bench-bin host
 	$(Q)$(BENCH_PY) bench/run.py --smoke $(BENCH_ARGS)
 
-ALL_TARGETS  += bench-bin
-TEST_TARGETS += bench-smoke

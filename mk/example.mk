@@ -12,20 +12,16 @@
 #
 # The kernel is built with the compiler of the library (make example
 # CC=clang works too), with the same kernel flags, and linked by GNU ld.
-# Variables here are expanded late (=): lib.mk is read after this file.
 
 EX_DIR    := $(BUILD)/example
 EX_SRC    := examples/mb2
-EX_CSRCS  := $(sort $(wildcard $(EX_SRC)/*.c))
-EX_SSRCS  := $(sort $(wildcard $(EX_SRC)/*.S))
-EX_OBJS   := $(patsubst $(EX_SRC)/%,$(EX_DIR)/obj/%.o,$(EX_SSRCS) $(EX_CSRCS))
-EX_LIB    := $(BUILD)/libkspan.a
-EX_CC      = $(LIB_CC)
-EX_CFLAGS  = $(call lib_target_flags,$(EX_CC)) -std=gnu11 -ffreestanding \
+EX_LIB    := $(LIB_ARCHIVE)
+EX_CFLAGS := $(call lib_target_flags,$(LIB_CC)) -std=gnu11 -ffreestanding \
              -mno-red-zone -mgeneral-regs-only -mcmodel=kernel -fno-pic -fno-pie \
              -fno-stack-protector -fno-asynchronous-unwind-tables -O2 \
-             $(WARN) -Werror -Iinclude -I. -I$(EX_SRC)
+             $(WARN) -Werror -Iinclude -I$(EX_SRC)
 EX_TIMEOUT ?= 60
+$(eval $(call objset,example,$(LIB_CC),$(EX_CFLAGS),$(sort $(wildcard $(EX_SRC)/*.c $(EX_SRC)/*.S))))
 
 # Deliberate failures (examples/mb2/failtest.c) and what the log must show.
 EX_FAILTESTS := nullderef stackoverflow badfree doublefree wildfree badcommit
@@ -38,27 +34,13 @@ EX_EXPECT_badcommit     := '^PANIC: kspan: ks_plat_commit\(0x[0-9a-f]+, 0x1000\)
 # Panics that must name the address the test printed before the bad call.
 EX_NAMES_ADDR := badfree doublefree wildfree badcommit
 
-# Rebuild the objects when the compiler or the flags change.
-$(EX_DIR)/cflags: FORCE
+$(EX_DIR)/linker.ld: $(EX_SRC)/linker.ld.in $(EX_SRC)/layout.h
 	@mkdir -p $(dir $@)
-	@echo '$(EX_CC) $(EX_CFLAGS)' > $@.new; \
-	 if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
+	$(Q)$(LIB_CC) -E -P -undef -x c -I$(EX_SRC) $< -o $@
 
-$(EX_DIR)/obj/%.c.o: $(EX_SRC)/%.c $(wildcard $(EX_SRC)/*.h) $(MM_HDRS) $(EX_DIR)/cflags
-	@mkdir -p $(dir $@)
-	$(Q)$(EX_CC) $(EX_CFLAGS) -c $< -o $@
-
-$(EX_DIR)/obj/%.S.o: $(EX_SRC)/%.S $(EX_SRC)/layout.h $(EX_DIR)/cflags
-	@mkdir -p $(dir $@)
-	$(Q)$(EX_CC) $(EX_CFLAGS) -c $< -o $@
-
-$(EX_DIR)/linker.ld: $(EX_SRC)/linker.ld.in $(EX_SRC)/layout.h $(EX_DIR)/cflags
-	@mkdir -p $(dir $@)
-	$(Q)$(EX_CC) -E -P -undef -x c -I$(EX_SRC) $< -o $@
-
-$(EX_DIR)/mb2.elf: $(EX_OBJS) $(EX_LIB) $(EX_DIR)/linker.ld
+$(EX_DIR)/mb2.elf: $(example_OBJS) $(EX_LIB) $(EX_DIR)/linker.ld
 	$(Q)ld -nostdlib -static -z max-page-size=0x1000 -T $(EX_DIR)/linker.ld \
-		-o $@ $(EX_OBJS) $(EX_LIB)
+		-o $@ $(example_OBJS) $(EX_LIB)
 	@echo "  LD      $@"
 
 # $(call ex_iso,OUT,CMDLINE): an ISO whose GRUB boots mb2.elf with CMDLINE.
@@ -91,5 +73,3 @@ test-example-failtest-%: $(EX_DIR)/failtest-%.iso
 	$(Q)EX_TIMEOUT=$(EX_TIMEOUT) bash $(EX_SRC)/run.sh fail $< $(EX_DIR)/failtest-$*.log \
 		$(if $(filter $*,$(EX_NAMES_ADDR)),--names-address) $(EX_EXPECT_$*)
 
-ALL_TARGETS  += example
-TEST_TARGETS += test-example

@@ -21,15 +21,14 @@
 # (FUZZ_HEAP_TRACE=1 prints each operation).
 
 FUZZ_DIR      := $(BUILD)/fuzz
-FUZZ_CC       ?= clang
 FUZZ_REPLAY_CC ?= gcc
 FUZZ_SECONDS  ?= 60
 FUZZ_ARGS     ?=
 FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS   := -std=gnu11 -g -O1 $(WARN) -DKSPAN_DEBUG=1 -DKSPAN_DEBUG_HEAP=0 \
-                 -DKSPAN_HOST=1 -Iinclude -I. -fno-omit-frame-pointer
-FUZZ_LIB_SRCS := $(MM_SRCS) arch/host/platform.c
-FUZZ_HDRS     := $(MM_HDRS) $(wildcard arch/host/*.h tests/common/*.h)
+FUZZ_CFLAGS   := -std=gnu11 -g -O1 $(WARN) $(call features,1,0,1,1) \
+                 -Iinclude -I. -fno-omit-frame-pointer
+FUZZ_LIB_SRCS := $(KSPAN_SRCS) $(HOST_PLAT_SRCS)
+FUZZ_HDRS     := $(KSPAN_HDRS) $(wildcard arch/host/*.h tests/common/*.h)
 FUZZ_CORPUS   := tests/fuzz/corpus
 FUZZ_WORK     := $(FUZZ_DIR)/corpus-work
 
@@ -92,4 +91,3 @@ test-fuzz: test-fuzz-replay
 fuzz-corpus:
 	$(Q)python3 tests/fuzz/mkcorpus.py $(FUZZ_CORPUS)
 
-TEST_TARGETS += test-fuzz

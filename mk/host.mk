@@ -1,88 +1,65 @@
-# Host build of the same mm/ sources: cmocka test suites under ASan+UBSan.
+# Host suites: the very same lib/, phys/ and mm/ sources, built for Linux
+# with the host platform (arch/host/platform.c: threads stand in for CPUs,
+# mmap for the page source), under cmocka.
 #
-#   make test-host     build and run every tests/host/test_*.c
+#   make test-host       every tests/host/test_*.c (ASan + UBSan, internal
+#                        assertions) and tests/host/dbg_*.c (the same with
+#                        the debug heap), each HOST_ROUNDS times (default 2)
+#                        with fresh seeds
+#   make test-repeat N=20   the same N times
+#   make test-host-tsan  the threads suite under ThreadSanitizer
 #
-# A suite tests/host/test_X.c links: all of mm/, the host platform
-# (arch/host/platform.c), tests/host/support.c, the host-testable pure
-# sources other parts declare in HOST_PURE_SRCS (e.g. the UEFI map
-# translation), and cmocka.
+# The suites build fixed configurations, whatever DEBUG= says: assertions
+# on, collector on, randomised order on; dbg_* with the debug heap.
 
-HOST_CC      ?= clang
-HOST_DIR     := $(BUILD)/host
-HOST_SAN     ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined
-HOST_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -DKSPAN_DEBUG=1 -DKSPAN_DEBUG_HEAP=0 -DKSPAN_RANDOMIZE=1 -Iinclude -I. \
-                -fno-omit-frame-pointer $(HOST_SAN) -DKSPAN_HOST=1
-HOST_LDFLAGS := $(HOST_SAN) -pthread
+HOST_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+HOST_BASE   := -std=gnu11 -g -O1 $(WARN) -Iinclude -I. -fno-omit-frame-pointer
+HOST_CFLAGS := $(HOST_BASE) $(HOST_SAN) $(call features,1,0,1,1)
+HOST_DBG_CFLAGS := $(HOST_BASE) $(HOST_SAN) $(call features,1,1,1,1)
+# The suites' shared code and everything of kspan they link.
+HOST_SUPPORT := tests/host/support.c tests/host/heap_fixture.c
+HOST_SRCS    := $(KSPAN_SRCS) $(HOST_PLAT_SRCS) $(BOOT_PURE_SRCS) $(HOST_SUPPORT)
 
-HOST_PLAT_SRCS := arch/host/platform.c
-HOST_TEST_SUPPORT := $(wildcard tests/host/support.c tests/host/heap_fixture.c)
 HOST_TEST_SRCS := $(sort $(wildcard tests/host/test_*.c))
-HOST_TESTS     := $(patsubst tests/host/%.c,$(HOST_DIR)/tests/%,$(HOST_TEST_SRCS))
-
-HOST_LIB_SRCS  = $(MM_SRCS) $(HOST_PLAT_SRCS) $(HOST_PURE_SRCS)
-HOST_LIB_OBJS  = $(patsubst %.c,$(HOST_DIR)/obj/%.o,$(HOST_LIB_SRCS) $(HOST_TEST_SUPPORT))
-
-# Rebuild everything when the flags change (objects of one binary must
-# agree on KSPAN_DEBUG and the sanitizers).
-HOST_FLAGS_STAMP := $(HOST_DIR)/.flags-$(shell echo '$(HOST_CC) $(HOST_CFLAGS)' | cksum | cut -d' ' -f1)
-$(HOST_FLAGS_STAMP):
-	@mkdir -p $(dir $@) && rm -f $(HOST_DIR)/.flags-* && touch $@
-
-$(HOST_DIR)/obj/%.o: %.c $(MM_HDRS) $(wildcard tests/host/*.h tests/common/*.h boot/*.h arch/host/*.h) $(HOST_FLAGS_STAMP)
-	@mkdir -p $(dir $@)
-	$(Q)$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
-
-# Second expansion: other mk files (read later) add to HOST_PURE_SRCS.
-.SECONDEXPANSION:
-$(HOST_DIR)/tests/test_%: tests/host/test_%.c $$(HOST_LIB_OBJS) $(MM_HDRS)
-	@mkdir -p $(dir $@)
-	$(Q)$(HOST_CC) $(HOST_CFLAGS) $< $(HOST_LIB_OBJS) -lcmocka $(HOST_LDFLAGS) -o $@
-
-# The debug heap (red zones, poison): tests/host/dbg_*.c link a second
-# build of mm/ with KSPAN_DEBUG_HEAP=1.
-HOST_DBG_DIR   := $(BUILD)/host-dbgheap
 HOST_DBG_SRCS  := $(sort $(wildcard tests/host/dbg_*.c))
-HOST_DBG_TESTS := $(patsubst tests/host/%.c,$(HOST_DIR)/tests/%,$(HOST_DBG_SRCS))
-HOST_DBG_OBJS   = $(patsubst %.c,$(HOST_DBG_DIR)/obj/%.o,$(HOST_LIB_SRCS) $(HOST_TEST_SUPPORT))
 
-$(HOST_DBG_DIR)/obj/%.o: %.c $(MM_HDRS) $(wildcard tests/host/*.h tests/common/*.h boot/*.h arch/host/*.h) $(HOST_FLAGS_STAMP)
+# Three object sets: release heap with assertions, debug heap, TSan.
+$(eval $(call objset,host-asan,$(HOST_CC),$(HOST_CFLAGS),$(HOST_SRCS) $(HOST_TEST_SRCS)))
+$(eval $(call objset,host-dbgheap,$(HOST_CC),$(HOST_DBG_CFLAGS),$(HOST_SRCS) $(HOST_DBG_SRCS)))
+$(eval $(call objset,host-tsan,$(HOST_CC),$(HOST_BASE) $(call features,1,0,1,1) -fsanitize=thread,$(HOST_SRCS) tests/host/test_threads.c))
+
+HOST_TESTS     := $(patsubst tests/host/%.c,$(HOST_TEST_DIR)/%,$(HOST_TEST_SRCS))
+HOST_DBG_TESTS := $(patsubst tests/host/%.c,$(HOST_TEST_DIR)/%,$(HOST_DBG_SRCS))
+HOST_TSAN_TEST := $(BUILD)/host-tsan/test_threads
+
+# $(call host_link,SET,SUITE.c): the suite's object plus the set's shared
+# objects (every object of the set that is not a suite).
+host_shared = $(filter-out $(patsubst %.c,$(BUILD)/$(1)/obj/%.o,$(HOST_TEST_SRCS) $(HOST_DBG_SRCS) tests/host/test_threads.c),$($(1)_OBJS))
+
+$(HOST_TESTS): $(HOST_TEST_DIR)/%: $(BUILD)/host-asan/obj/tests/host/%.o $(call host_shared,host-asan)
 	@mkdir -p $(dir $@)
-	$(Q)$(HOST_CC) $(filter-out -DKSPAN_DEBUG_HEAP=0,$(HOST_CFLAGS)) -DKSPAN_DEBUG_HEAP=1 -c $< -o $@
+	$(Q)$(HOST_CC) $^ $(HOST_SAN) -lcmocka -pthread -o $@
 
-$(HOST_DIR)/tests/dbg_%: tests/host/dbg_%.c $$(HOST_DBG_OBJS) $(MM_HDRS)
+$(HOST_DBG_TESTS): $(HOST_TEST_DIR)/%: $(BUILD)/host-dbgheap/obj/tests/host/%.o $(call host_shared,host-dbgheap)
 	@mkdir -p $(dir $@)
-	$(Q)$(HOST_CC) $(filter-out -DKSPAN_DEBUG_HEAP=0,$(HOST_CFLAGS)) -DKSPAN_DEBUG_HEAP=1 $< $(HOST_DBG_OBJS) -lcmocka $(HOST_LDFLAGS) -o $@
+	$(Q)$(HOST_CC) $^ $(HOST_SAN) -lcmocka -pthread -o $@
 
-.PHONY: test-host host-tests test-repeat
+$(HOST_TSAN_TEST): $(host-tsan_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)$(HOST_CC) $^ -fsanitize=thread -lcmocka -pthread -o $@
+
+.PHONY: host-tests test-host test-repeat test-host-tsan
 host-tests: $(HOST_TESTS) $(HOST_DBG_TESTS)
-# Every suite runs HOST_ROUNDS times, each with a fresh seed (so CI sees
-# two seeds per run); KSPAN_TEST_SEED=N replays one.  tests/host/run-suites.sh
-# shows a suite's output only when it fails, with the replay command.
+
+# tests/host/run-suites.sh shows a suite's output only when it fails, with
+# the command that replays it (KSPAN_TEST_SEED=N).
 HOST_ROUNDS ?= 2
 test-host: deps host-tests
 	$(Q)bash tests/host/run-suites.sh $(HOST_ROUNDS) $(HOST_TESTS) $(HOST_DBG_TESTS)
 
-# make test-repeat N=20: the host suites N times with fresh seeds.
 N ?= 20
 test-repeat: deps host-tests
 	$(Q)bash tests/host/run-suites.sh $(N) $(HOST_TESTS) $(HOST_DBG_TESTS)
 
-ALL_TARGETS  += host-tests
-TEST_TARGETS += test-host
-
-# ThreadSanitizer build of the multi-threaded suite (threads stand in for
-# CPUs): every cross-CPU access in mm/ must be a proper atomic or happen
-# under a lock.
-HOST_TSAN_DIR := $(BUILD)/host-tsan
-HOST_TSAN_SRCS = tests/host/test_threads.c tests/host/support.c \
-                 tests/host/heap_fixture.c $(MM_SRCS) $(HOST_PLAT_SRCS)
-$(HOST_TSAN_DIR)/test_threads: $$(HOST_TSAN_SRCS) $(MM_HDRS) $(HOST_FLAGS_STAMP)
-	@mkdir -p $(dir $@)
-	$(Q)$(HOST_CC) $(filter-out $(HOST_SAN),$(HOST_CFLAGS)) -fsanitize=thread \
-		$(HOST_TSAN_SRCS) -lcmocka -pthread -o $@
-
-.PHONY: test-host-tsan
-test-host-tsan: deps $(HOST_TSAN_DIR)/test_threads
-	TSAN_OPTIONS=halt_on_error=1 $(HOST_TSAN_DIR)/test_threads 100000
-
-TEST_TARGETS += test-host-tsan
+test-host-tsan: deps $(HOST_TSAN_TEST)
+	$(Q)TSAN_OPTIONS=halt_on_error=1 $(HOST_TSAN_TEST) 100000

@@ -1,22 +1,20 @@
-# Fast-path cost of the allocator itself (issue: heap), measured with
-# callgrind on a release build of mm/ + the host platform, compiled as one
-# LTO unit so the platform hooks inline the way a kernel's would.
+# Fast-path cost of the allocator itself, measured with callgrind on a
+# release build of lib/ + phys/ + mm/ + the host platform, linked with LTO
+# so the platform hooks inline the way a kernel's would.
 #
-#   make fastpath      print instructions per kmalloc+kfree pair
+#   make fastpath      instructions per kmalloc+kfree pair (host), several
+#                      sizes and batch lengths
 
-PERF_DIR    := $(BUILD)/perf
-PERF_CC     ?= gcc
-PERF_CFLAGS := -std=gnu11 -O2 -gdwarf-4 -flto -DKSPAN_DEBUG=0 \
-               -DKSPAN_RANDOMIZE=$(RANDOMIZE) \
-               -DKSPAN_HOST=1 -Iinclude -I. $(WARN)
+PERF_CFLAGS := -std=gnu11 -O2 -gdwarf-4 -flto $(WARN) -Iinclude -I. \
+               $(call features,0,0,1,$(RANDOMIZE))
+$(eval $(call objset,perf,gcc,$(PERF_CFLAGS),$(KSPAN_SRCS) $(HOST_PLAT_SRCS) tests/perf/fastpath.c))
+PERF_BIN := $(BUILD)/perf/fastpath
 
-$(PERF_DIR)/fastpath: $(HOST_FLAGS_STAMP) tests/perf/fastpath.c $(MM_SRCS) arch/host/platform.c $(MM_HDRS)
-	@mkdir -p $(dir $@)
-	$(Q)$(PERF_CC) $(PERF_CFLAGS) tests/perf/fastpath.c $(MM_SRCS) \
-		arch/host/platform.c -pthread -o $@
+$(PERF_BIN): $(perf_OBJS)
+	$(Q)gcc $(PERF_CFLAGS) $^ -pthread -o $@
 
 .PHONY: fastpath
-fastpath: deps $(PERF_DIR)/fastpath
-	@bash scripts/fastpath.sh $(PERF_DIR)/fastpath 32 1
-	@bash scripts/fastpath.sh $(PERF_DIR)/fastpath 32 100
-	@bash scripts/fastpath.sh $(PERF_DIR)/fastpath 256 100
+fastpath: deps $(PERF_BIN)
+	@bash scripts/fastpath.sh $(PERF_BIN) 32 1
+	@bash scripts/fastpath.sh $(PERF_BIN) 32 100
+	@bash scripts/fastpath.sh $(PERF_BIN) 256 100

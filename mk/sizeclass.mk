@@ -19,4 +19,3 @@ test-sizeclass-gen:
 	$(Q)diff -u mm/sizeclass.c $(SIZECLASS_DIR)/sizeclass.c
 	@echo "test-sizeclass-gen: mm/sizeclass.{h,c} match the generator"
 
-TEST_TARGETS += test-sizeclass-gen

@@ -36,8 +36,8 @@
  * out.
  */
 #include "mm/arena.h"
-#include "mm/bits.h"
-#include "mm/debug.h"
+#include "lib/bits.h"
+#include "lib/check.h"
 #include <kspan/platform.h>
 
 struct ks_arena ks_arena;

@@ -25,7 +25,7 @@
 #include <kspan/platform.h>
 
 #include "mm/arena.h"
-#include "mm/debug.h"
+#include "lib/check.h"
 #include "mm/guard.h"
 
 static uint64_t secret = 0x9E3779B97F4A7C15ull;

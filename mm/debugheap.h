@@ -4,9 +4,7 @@
 #ifndef KSPAN_MM_DEBUGHEAP_H
 #define KSPAN_MM_DEBUGHEAP_H
 
-#ifndef KSPAN_DEBUG_HEAP
-#define KSPAN_DEBUG_HEAP 0
-#endif
+#include "lib/config.h"
 
 #define KS_POISON_BYTE  0xDB   /* free object */
 #define KS_CANARY_BYTE  0xCB   /* red zone after an object */

@@ -2,7 +2,7 @@
  * fixalloc: see mm/fixalloc.h.
  */
 #include "mm/fixalloc.h"
-#include "mm/debug.h"
+#include "lib/check.h"
 #include <kspan/platform.h>
 
 int fixalloc_init(struct fixalloc *f, size_t size, size_t max)

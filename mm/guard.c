@@ -19,10 +19,10 @@
 #include <kspan/kmalloc.h>
 #include <kspan/platform.h>
 
-#include "mm/debug.h"
-#include "mm/fmt.h"
+#include "lib/check.h"
+#include "lib/fmt.h"
 #include "mm/guard.h"
-#include "mm/spinlock.h"
+#include "lib/spinlock.h"
 
 #define GUARD_PAGE 4096u
 
@@ -36,7 +36,7 @@ struct guard_slot {
 	void *free_site;   /* who freed it */
 };
 
-static struct ks_spinlock guard_lock = KS_SPINLOCK_INIT_RANK("guard", KS_RANK_GUARD);
+static struct ks_spinlock guard_lock = KS_SPINLOCK_INIT("guard", KS_RANK_GUARD);
 static uintptr_t pool;
 static struct guard_slot slots[KS_GUARD_SLOTS];
 static unsigned next_slot;

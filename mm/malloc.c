@@ -6,7 +6,7 @@
  *
  * Glossary
  *   frame      4 KiB of physical memory, from the boot memory map
- *              (mm/frame.c).  Only the kernel's page source deals in frames.
+ *              (phys/frame.c).  Only the kernel's page source deals in frames.
  *   page       8 KiB of the heap arena (KS_PAGE_SIZE).  "Page" never means
  *              a frame here.
  *   arena      the heap's address range; with spans[] and the heap bitmap
@@ -64,8 +64,8 @@
 #include <kspan/platform.h>
 
 #include "mm/arena.h"
-#include "mm/bits.h"
-#include "mm/debug.h"
+#include "lib/bits.h"
+#include "lib/check.h"
 #include "mm/debugheap.h"
 #include "mm/guard.h"
 #include "mm/mcache.h"

@@ -29,7 +29,7 @@
  */
 #include "mm/mcache.h"
 #include "mm/arena.h"
-#include "mm/debug.h"
+#include "lib/check.h"
 #include "mm/debugheap.h"
 #include "mm/mcentral.h"
 

@@ -22,8 +22,8 @@
  */
 #include "mm/mcentral.h"
 #include "mm/arena.h"
-#include "mm/bits.h"
-#include "mm/debug.h"
+#include "lib/bits.h"
+#include "lib/check.h"
 #include "mm/mheap.h"
 #include "mm/mgc.h"
 
@@ -35,7 +35,7 @@ void mcentral_init(void)
 	for (unsigned i = 0; i < KS_NUM_SPAN_CLASSES; i++) {
 		for (unsigned gc = 0; gc < 2; gc++) {
 			struct mcentral *c = gc ? &ks_gccentral[i] : &ks_mcentral[i];
-			ks_spin_init_rank(&c->lock, gc ? "gccentral" : "mcentral", KS_RANK_CENTRAL);
+			ks_spin_init(&c->lock, gc ? "gccentral" : "mcentral", KS_RANK_CENTRAL);
 			c->spanclass = (spanclass_t)i;
 			c->gc = (uint8_t)gc;
 			c->nonempty = c->empty = NULL;

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 #include "mm/mspan.h"
-#include "mm/spinlock.h"
+#include "lib/spinlock.h"
 
 struct mcentral {
 	struct ks_spinlock lock;

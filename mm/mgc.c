@@ -35,13 +35,14 @@
  * against stop-the-world).  Neither is held while allocating pages.
  * kmalloc objects are never touched.
  */
-#if !defined(KSPAN_GC) || KSPAN_GC
+#include "lib/config.h"
+#if KSPAN_GC
 #include <kspan/gc.h>
 #include <kspan/kmalloc.h>
 #include <kspan/platform.h>
 
 #include "mm/arena.h"
-#include "mm/debug.h"
+#include "lib/check.h"
 #include "mm/mbitmap.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
@@ -51,7 +52,7 @@
 #define MAX_ROOTS 256
 #define DEFAULT_MIN_TRIGGER ((uint64_t)4 << 20)
 
-static struct ks_spinlock gc_lock = KS_SPINLOCK_INIT_RANK("gc", KS_RANK_GC);
+static struct ks_spinlock gc_lock = KS_SPINLOCK_INIT("gc", KS_RANK_GC);
 /* 1 while a CPU runs a cycle.  Not a spinlock: a CPU that finds a cycle
  * running must not wait for it with interrupts off (it would never answer
  * the collector's stop-the-world), so it simply returns. */

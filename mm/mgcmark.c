@@ -20,7 +20,7 @@
 #include "mm/mgc.h"
 
 #include "mm/arena.h"
-#include "mm/debug.h"
+#include "lib/check.h"
 #include "mm/mbitmap.h"
 #include "mm/mcentral.h"
 

@@ -37,14 +37,14 @@
  */
 #include "mm/mheap.h"
 #include "mm/arena.h"
-#include "mm/debug.h"
+#include "lib/check.h"
 
 struct mheap ks_mheap;
 
 int mheap_init(size_t scav_bytes)
 {
 	struct mheap *h = &ks_mheap;
-	ks_spin_init_rank(&h->lock, "mheap", KS_RANK_HEAP);
+	ks_spin_init(&h->lock, "mheap", KS_RANK_HEAP);
 	uintptr_t arena_pages = (ks_arena.arena_end - ks_arena.arena_start) >> KS_PAGE_SHIFT;
 	/* At most one span per page, plus the split remainders in flight. */
 	if (fixalloc_init(&h->spanalloc, sizeof(struct mspan), arena_pages + 64) != 0)

@@ -11,7 +11,7 @@
 #include "mm/fixalloc.h"
 #include "mm/mspan.h"
 #include "mm/mtreap.h"
-#include "mm/spinlock.h"
+#include "lib/spinlock.h"
 
 #define KS_MAX_MHEAP_LIST 128          /* exact free lists for 1..127 pages */
 #define KS_HEAP_GROW_PAGES 128         /* grow the arena 1 MiB at a time */

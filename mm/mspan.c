@@ -5,8 +5,8 @@
  * CPU caches it, interrupts off) or hold its mcentral lock.
  */
 #include "mm/mspan.h"
-#include "mm/bits.h"
-#include "mm/debug.h"
+#include "lib/bits.h"
+#include "lib/check.h"
 #include "mm/debugheap.h"
 #include "mm/mgc.h"
 

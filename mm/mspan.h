@@ -38,6 +38,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "lib/config.h"
 #include "mm/sizeclass.h"
 
 #define KS_PAGE_SHIFT 13
@@ -126,9 +127,6 @@ struct mspan {
  * objects come out in an order that starts at a random object of the
  * word, and the word itself is picked at random.  Real bit b of the word
  * sits at position (b - rot) mod 64 of allocCache. */
-#ifndef KSPAN_RANDOMIZE
-#define KSPAN_RANDOMIZE 0
-#endif
 
 static inline unsigned mspan_rot(const struct mspan *s)
 {

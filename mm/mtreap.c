@@ -7,7 +7,7 @@
  * here (mheap keeps exact lists for them), so the treap holds few nodes.
  */
 #include "mm/mtreap.h"
-#include "mm/debug.h"
+#include "lib/check.h"
 
 static bool less(const struct mspan *a, const struct mspan *b)
 {

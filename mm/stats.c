@@ -7,8 +7,8 @@
 #include <kspan/kmalloc.h>
 
 #include "mm/arena.h"
-#include "mm/bits.h"
-#include "mm/debug.h"
+#include "lib/bits.h"
+#include "lib/check.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
 #include "mm/mheap.h"
@@ -40,6 +40,19 @@ void kspan_heap_stats(struct kspan_heap_stats *o)
 		o->slow_frees += c->slow_frees;
 		o->refills += c->refills;
 	}
+}
+
+void kspan_cpu_stats(unsigned cpu, struct kspan_cpu_stats *o)
+{
+	*o = (struct kspan_cpu_stats){ 0 };
+	if (cpu >= KSPAN_MAX_CPUS)
+		return;
+	const struct mcache *c = &ks_mcaches[cpu];
+	o->fast_allocs = __atomic_load_n(&c->fast_allocs, __ATOMIC_RELAXED);
+	o->slow_allocs = __atomic_load_n(&c->slow_allocs, __ATOMIC_RELAXED);
+	o->fast_frees = __atomic_load_n(&c->fast_frees, __ATOMIC_RELAXED);
+	o->slow_frees = __atomic_load_n(&c->slow_frees, __ATOMIC_RELAXED);
+	o->refills = __atomic_load_n(&c->refills, __ATOMIC_RELAXED);
 }
 
 void kspan_class_stats(struct kspan_class_stats *out)

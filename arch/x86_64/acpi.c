@@ -26,7 +26,7 @@
  */
 #include "acpi.h"
 
-#include "mm/fmt.h"
+#include "lib/fmt.h"
 
 #define HDR_LEN        36
 #define MAX_TABLE      (16u << 20)

@@ -13,14 +13,14 @@
 
 #include <kspan/platform.h>
 #include "cpu.h"
-#include "mm/spinlock.h"
+#include "lib/spinlock.h"
 
 #define PORT_SEL   0x510
 #define PORT_DATA  0x511
 #define KEY_SIG    0x0000
 #define KEY_DIR    0x0019
 
-static struct ks_spinlock fwcfg_lock = KS_SPINLOCK_INIT("fwcfg");
+static struct ks_spinlock fwcfg_lock = KS_SPINLOCK_INIT("fwcfg", KS_RANK_FWCFG);
 
 static inline void outw(uint16_t port, uint16_t v)
 {

@@ -26,7 +26,7 @@
 #include <kspan/platform.h>
 #include "cpu.h"
 #include "tsc.h"
-#include "mm/fmt.h"
+#include "lib/fmt.h"
 
 #define REG_ID        0x020
 #define REG_VERSION   0x030

@@ -35,8 +35,8 @@
 
 #include "cpu.h"
 #include "smp.h"
-#include "mm/spinlock.h"
-#include "mm/fmt.h"
+#include "lib/spinlock.h"
+#include "lib/fmt.h"
 
 #define ENTRIES 512
 #define LEAF_FLAGS (KS_PTE_PRESENT | KS_PTE_WRITE | KS_PTE_USER | \
@@ -44,7 +44,7 @@
                     KS_PTE_DIRTY | KS_PTE_GLOBAL | KS_PTE_NX)
 #define TABLE_FLAGS (KS_PTE_PRESENT | KS_PTE_WRITE)
 
-static struct ks_spinlock paging_lock = KS_SPINLOCK_INIT("paging");
+static struct ks_spinlock paging_lock = KS_SPINLOCK_INIT("paging", KS_RANK_PAGING);
 static uint64_t pool_base;
 static size_t pool_frames, pool_next;
 static uint64_t (*table_source)(void);

@@ -25,11 +25,11 @@
 #include "qemu_exit.h"
 #include "serial.h"
 #include "smp.h"
-#include "mm/fmt.h"
-#include "mm/spinlock.h"
+#include "lib/fmt.h"
+#include "lib/spinlock.h"
 #include "trap.h"
 
-static struct ks_spinlock console_lock = KS_SPINLOCK_INIT("console");
+static struct ks_spinlock console_lock = KS_SPINLOCK_INIT("console", KS_RANK_CONSOLE);
 static volatile int aborting;
 static int abort_cpu = -1;
 

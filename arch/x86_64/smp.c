@@ -71,7 +71,7 @@
 #include "trampoline.h"
 #include "trap.h"
 #include "tsc.h"
-#include "mm/fmt.h"
+#include "lib/fmt.h"
 
 #define AP_STACK       (64u << 10)
 #define AP_IST         (16u << 10)
@@ -713,7 +713,7 @@ static void mask_legacy_interrupts(void)
 	}
 }
 
-unsigned ks_smp_init(const struct ks_bootinfo *bi)
+unsigned ks_smp_init(const struct ks_smp_boot *bi)
 {
 	struct ks_percpu *bsp = &ks_percpu_area[0];
 	char err[256];
@@ -734,6 +734,7 @@ unsigned ks_smp_init(const struct ks_bootinfo *bi)
 	ks_irq_set_handler(KS_VEC_STOP, on_stop);
 	ks_irq_set_handler(KS_VEC_TIMER, on_timer);
 	ks_irq_set_handler(KS_VEC_SPURIOUS, on_spurious);
+	ks_trap_set_smp_hooks(ks_smp_nmi, ks_smp_halt_others);
 	bsp_cr0 = read_cr0();
 	bsp_cr4 = read_cr4() & (0x8u | 0x10u | 0x20u | 0x40u | 0x80u |
 	                        0x200u | 0x400u);
@@ -786,7 +787,7 @@ unsigned ks_smp_init(const struct ks_bootinfo *bi)
 
 	uint8_t *tr = NULL;
 	if (have_acpi && acpi.ncpus > (unsigned)bsp_listed)
-		tr = setup_trampoline(bi->ap_trampoline, bi->ap_trampoline_size);
+		tr = setup_trampoline(bi->trampoline, bi->trampoline_size);
 
 	unsigned beyond = 0;
 	struct ap_mem mem;

@@ -10,7 +10,6 @@
 #define KSPAN_ARCH_X86_64_SMP_H
 
 #include <stdint.h>
-#include "boot/bootinfo.h"
 
 /* Boot CPU, first thing in kmain after its GDT: per-CPU block 0 and GS. */
 void ks_smp_early_init(void);
@@ -23,7 +22,13 @@ void ks_smp_early_init(void);
  * missing or malformed table is reported and leaves the boot CPU alone;
  * a CPU that does not answer in time is reported and left out.  Returns
  * the number of CPUs online. */
-unsigned ks_smp_init(const struct ks_bootinfo *bi);
+struct ks_smp_boot {
+	uint64_t rsdp;               /* ACPI RSDP (physical) */
+	uint64_t identity_top;       /* [0, identity_top) is mapped 1:1 */
+	uint64_t trampoline;         /* low frames reserved for the AP start-up */
+	uint64_t trampoline_size;    /*   code (below 1 MiB), and their size */
+};
+unsigned ks_smp_init(const struct ks_smp_boot *b);
 
 unsigned ks_smp_ncpus(void);
 /* CPUs of the MADT that did not answer (or came too late) and were left

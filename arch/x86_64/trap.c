@@ -35,8 +35,7 @@
 #include "percpu.h"
 #include "qemu_exit.h"
 #include "serial.h"
-#include "smp.h"
-#include "mm/fmt.h"
+#include "lib/fmt.h"
 
 /* Who can explain a page fault's address (the heap's guarded pool). */
 static int (*fault_describer)(uintptr_t addr, char *buf, size_t cap);
@@ -209,13 +208,27 @@ static void interrupt(struct ks_trapframe *tf)
 	pc->irq_depth--;
 }
 
+/* Set by smp.c (ks_trap_set_smp_hooks), so that this file needs nothing
+ * of it: NMIs that are cross-CPU requests, and stopping the other CPUs
+ * before a fatal report.  Until then one CPU runs and neither is needed. */
+static int (*nmi_hook)(void);
+static void (*halt_others_hook)(void);
+
+void ks_trap_set_smp_hooks(int (*nmi)(void), void (*halt_others)(void))
+{
+	__atomic_store_n(&nmi_hook, nmi, __ATOMIC_RELEASE);
+	__atomic_store_n(&halt_others_hook, halt_others, __ATOMIC_RELEASE);
+}
+
 void ks_trap(struct ks_trapframe *tf)
 {
+	int (*nmi)(void) = __atomic_load_n(&nmi_hook, __ATOMIC_ACQUIRE);
+	void (*halt_others)(void) = __atomic_load_n(&halt_others_hook, __ATOMIC_ACQUIRE);
 	if (tf->vector >= 32) {
 		interrupt(tf);
 		return;
 	}
-	if (tf->vector == 2 && ks_smp_nmi())
+	if (tf->vector == 2 && nmi && nmi())
 		return;
 	if (probe_fixup(tf))
 		return;
@@ -235,7 +248,8 @@ void ks_trap(struct ks_trapframe *tf)
 		for (;;)        /* another CPU is reporting; it ends the run */
 			cpu_hlt();
 	}
-	ks_smp_halt_others();
+	if (halt_others)
+		halt_others();
 	uint64_t cr2 = read_cr2();
 	out("\nkspan: CPU exception %llu: %s, error code 0x%llx (CPU %u)\n",
 	    (unsigned long long)tf->vector, ks_trap_name((unsigned)tf->vector),

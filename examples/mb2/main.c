@@ -23,7 +23,7 @@
 #include "console.h"
 #include "cpu.h"
 #include "kernel.h"
-#include "mm/frame.h"
+#include <kspan/frame.h>
 
 #define MAP_CAP 256
 

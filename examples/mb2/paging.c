@@ -21,7 +21,7 @@
 #include "console.h"
 #include "cpu.h"
 #include "kernel.h"
-#include "mm/frame.h"
+#include <kspan/frame.h>
 
 #define PTE_P     ((uint64_t)0x1)
 #define PTE_W     ((uint64_t)0x2)

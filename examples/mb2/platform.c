@@ -27,7 +27,7 @@
 #include "console.h"
 #include "cpu.h"
 #include "kernel.h"
-#include "mm/frame.h"
+#include <kspan/frame.h>
 
 #define PAGE      ((uint64_t)KS_FRAME_SIZE)
 #define MAX_RES   64

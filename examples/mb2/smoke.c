@@ -19,7 +19,7 @@
 #include "console.h"
 #include "cpu.h"
 #include "kernel.h"
-#include "mm/frame.h"
+#include <kspan/frame.h>
 
 static int cur_failed;  /* checks failed in the running test */
 static int n_run, n_passed, n_failed;

@@ -128,6 +128,17 @@ struct kspan_heap_stats {
 
 #define KSPAN_NUM_CLASSES 67
 
+/* One CPU slot's share of the fast/slow counters of kspan_heap_stats
+ * (zero for a slot that never allocated).  A snapshot while it runs. */
+struct kspan_cpu_stats {
+	uint64_t fast_allocs;
+	uint64_t slow_allocs;
+	uint64_t fast_frees;
+	uint64_t slow_frees;
+	uint64_t refills;
+};
+void kspan_cpu_stats(unsigned cpu, struct kspan_cpu_stats *out);
+
 void kspan_heap_stats(struct kspan_heap_stats *out);
 /* Fill out[0..KSPAN_NUM_CLASSES) (class 0 is unused: large objects). */
 void kspan_class_stats(struct kspan_class_stats *out);

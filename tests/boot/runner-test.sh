@@ -3,7 +3,7 @@
 #
 # Usage: tests/boot/runner-test.sh KERNEL_DIR
 #   KERNEL_DIR holds variant-<name>/kspan.efi, kernels built with one
-#   KSPAN_VARIANT_* define (kernel/test_variant.c, mk/kernel.mk).  Each must
+#   KSPAN_VARIANT_* define (tests/kernel/variant.c, mk/kernel.mk).  Each must
 #   make the runner exit 1 with its own reason; a missing kernel must be a
 #   usage error (exit 2).  The passing case is `make test-boot`.
 set -uo pipefail

@@ -4,7 +4,7 @@
  */
 #include "tests/host/support.h"
 #include "tests/common/pattern.h"
-#include "mm/bits.h"
+#include "lib/bits.h"
 
 #include <setjmp.h>
 #include <signal.h>

@@ -1,5 +1,5 @@
 /*
- * Host tests for mm/frame.c, the physical frame map.
+ * Host tests for phys/frame.c, the physical frame map.
  *
  * "Physical memory" is a host buffer: phys_to_virt(p) = buffer + p, and it
  * aborts if the frame map touches anything past the buffer (only the
@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include <kspan/memmap.h>
-#include "mm/frame.h"
+#include <kspan/frame.h>
 #include "tests/host/support.h"
 
 #define KiB(x) ((uint64_t)(x) << 10)

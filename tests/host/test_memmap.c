@@ -1,5 +1,5 @@
 /*
- * Host tests for mm/memmap.c: ks_memmap_normalize() and its helpers.
+ * Host tests for phys/memmap.c: ks_memmap_normalize() and its helpers.
  *
  * Every guarantee of include/kspan/memmap.h is checked on every result by
  * check_normalized(); the cases cover each error, every shape of overlap,

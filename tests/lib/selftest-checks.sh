@@ -6,7 +6,9 @@
 #   2. add an object that references only memcpy and a declared hook:
 #      check-undefined.sh must not complain about it (the allowed list works);
 #   3. check-api.sh with an extra header declaring ks_not_defined(): must
-#      fail and name it.
+#      fail and name it;
+#   4. an archive that exports a global no header declares: check-api.sh
+#      must fail and name it.
 #
 # Usage: selftest-checks.sh ARCHIVE CC
 set -euo pipefail
@@ -68,4 +70,15 @@ if bash "$here/check-api.sh" "$ar_path" "$root/include/kspan" "$tmp/inc/extra.h"
 fi
 grep -q 'ks_not_defined' "$tmp/out3" || fail "check-api.sh did not name ks_not_defined"
 
-echo "selftest-checks: ok: both checks fail on a planted defect and name it"
+# 4. A global the headers do not declare (a leaked internal) must be caught.
+printf 'int ks_leaked_internal(int x);\nint ks_leaked_internal(int x) { return x; }\n' > "$tmp/leak.c"
+"$cc" -ffreestanding -O2 -c "$tmp/leak.c" -o "$tmp/leak.o"
+cp "$ar_path" "$tmp/leak.a"
+ar rcs "$tmp/leak.a" "$tmp/leak.o"
+if bash "$here/check-api.sh" "$tmp/leak.a" "$root/include/kspan" >"$tmp/out4" 2>&1; then
+	cat "$tmp/out4" >&2
+	fail "check-api.sh accepted an archive exporting an undeclared global"
+fi
+grep -q 'ks_leaked_internal' "$tmp/out4" || fail "check-api.sh did not name ks_leaked_internal"
+
+echo "selftest-checks: ok: the checks fail on planted defects and name them"

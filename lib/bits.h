@@ -4,8 +4,8 @@
  * target has POPCNT, and libkspan.a must link into kernels without libgcc.
  * (__builtin_ctzll always compiles to bsf/tzcnt.)
  */
-#ifndef KSPAN_MM_BITS_H
-#define KSPAN_MM_BITS_H
+#ifndef KSPAN_LIB_BITS_H
+#define KSPAN_LIB_BITS_H
 
 #include <stdint.h>
 

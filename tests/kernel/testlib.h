@@ -1,5 +1,5 @@
 /*
- * Helpers shared by the kernel self-tests (kernel/test_*.c): memory-map
+ * Helpers shared by the kernel self-tests (tests/kernel/test_*.c): memory-map
  * lookups and "take frames out of the frame map" for exhaustion tests.
  */
 #ifndef KSPAN_KERNEL_TESTLIB_H

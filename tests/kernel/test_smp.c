@@ -34,7 +34,7 @@
  * indexed by CPU (each CPU writes only its own entry) and is read by CPU 0
  * after ks_run_on_cpus returned.  Shared counters are atomics.
  */
-#include "selftest.h"
+#include "kernel/selftest.h"
 
 #include <kspan/gc.h>
 #include <kspan/kmalloc.h>
@@ -46,12 +46,11 @@
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/trap.h"
 #include "arch/x86_64/tsc.h"
-#include "kernel.h"
+#include "kernel/kernel.h"
 #include "kernel/heap.h"
-#include "kernel/smp_run.h"
-#include "kernel/testlib.h"
-#include "mm/frame.h"
-#include "mm/mcache.h"
+#include "tests/kernel/smp_run.h"
+#include "tests/kernel/testlib.h"
+#include <kspan/frame.h>
 #include "tests/common/pattern.h"
 
 /* A CPU that makes no progress for this long is stuck (deadlock): the
@@ -410,10 +409,12 @@ static int hammer_setup(unsigned n, uint64_t ops, uint64_t budget_us)
 		h->cpu = i;
 		h->ops = ops;
 		h->deadline = deadline;
-		h->fast0 = ks_mcaches[i].fast_allocs;
-		h->slow0 = ks_mcaches[i].slow_allocs;
-		h->ffast0 = ks_mcaches[i].fast_frees;
-		h->fslow0 = ks_mcaches[i].slow_frees;
+		struct kspan_cpu_stats cs;
+		kspan_cpu_stats(i, &cs);
+		h->fast0 = cs.fast_allocs;
+		h->slow0 = cs.slow_allocs;
+		h->ffast0 = cs.fast_frees;
+		h->fslow0 = cs.slow_frees;
 		h->slots = kzalloc(HAMMER_SLOTS * sizeof(struct slot));
 		if (!h->slots)
 			return -1;
@@ -434,10 +435,11 @@ static void hammer_report(struct ks_test *kt, unsigned n, const char *what)
 	uint64_t hz = ks_tsc_hz();
 	for (unsigned i = 0; i < n; i++) {
 		const struct hammer *h = &hammer[i];
-		const struct mcache *c = &ks_mcaches[i];
+		struct kspan_cpu_stats c;
+		kspan_cpu_stats(i, &c);
 		uint64_t us = hz ? h->cycles * 1000000 / hz : 0;
-		uint64_t fa = c->fast_allocs - h->fast0, sa = c->slow_allocs - h->slow0;
-		uint64_t ff = c->fast_frees - h->ffast0, sf = c->slow_frees - h->fslow0;
+		uint64_t fa = c.fast_allocs - h->fast0, sa = c.slow_allocs - h->slow0;
+		uint64_t ff = c.fast_frees - h->ffast0, sf = c.slow_frees - h->fslow0;
 		kprintf("# cpu %u: %llu ops%s, %llu allocs, %llu frees, %llu KiB, "
 		        "%llu ms, %llu kops/s; per-CPU cache served %llu.%01llu%% of "
 		        "small allocs, %llu.%01llu%% of small frees\n", i,

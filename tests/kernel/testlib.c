@@ -3,12 +3,12 @@
  * frames taken from the grab itself; no other grabbed frame is written.  No locks: tests
  * run on one CPU, one at a time.
  */
-#include "testlib.h"
+#include "tests/kernel/testlib.h"
 
 #include "arch/x86_64/paging.h"
-#include "kernel.h"
+#include "kernel/kernel.h"
 #include "kernel/pagesrc.h"
-#include "mm/frame.h"
+#include <kspan/frame.h>
 
 #define RUN_MAX 512     /* frames per run, so a run's bitmap use is bounded */
 

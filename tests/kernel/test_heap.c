@@ -5,13 +5,11 @@
  * exhausting memory and recovering, and coalescing back to one span.  Each
  * test leaves the heap as it found it, and checks so.
  */
-#include "selftest.h"
+#include "kernel/selftest.h"
 
 #include <kspan/kmalloc.h>
-#include "kernel.h"
-#include "mm/frame.h"
-#include "mm/mheap.h"
-#include "mm/sizeclass.h"
+#include "kernel/kernel.h"
+#include <kspan/frame.h>
 #include "tests/common/pattern.h"
 
 /* Free pages after draining this CPU's cache, with the heap checked. */
@@ -41,10 +39,12 @@ KS_SELFTEST("heap: every size class, smallest and largest request")
 	uint64_t before = heap_free_pages();
 	enum { N = 200 };
 	static void *objs[N];
-	for (unsigned cls = 1; cls < KS_NUM_SIZE_CLASSES; cls++) {
-		size_t size = ks_class_to_size[cls];
+	static struct kspan_class_stats cs[KSPAN_NUM_CLASSES];
+	kspan_class_stats(cs);
+	for (unsigned cls = 1; cls < KSPAN_NUM_CLASSES; cls++) {
+		size_t size = cs[cls].size;
 		for (int i = 0; i < N; i++) {
-			size_t req = (i & 1) ? size : (size_t)ks_class_to_size[cls - 1] + 1;
+			size_t req = (i & 1) ? size : (size_t)cs[cls - 1].size + 1;
 			objs[i] = kmalloc(req);
 			KT_ASSERT(objs[i] != NULL);
 			KT_ASSERT(ksize(objs[i]) >= req);

@@ -3,15 +3,15 @@
  * commit and decommit as mm/ uses them, with the frames they take checked
  * against the frame map.
  */
-#include "selftest.h"
+#include "kernel/selftest.h"
 
 #include <kspan/platform.h>
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/trap.h"
-#include "kernel.h"
+#include "kernel/kernel.h"
 #include "kernel/pagesrc.h"
-#include "kernel/testlib.h"
-#include "mm/frame.h"
+#include "tests/kernel/testlib.h"
+#include <kspan/frame.h>
 
 static uint64_t free_frames(void)
 {

@@ -3,13 +3,13 @@
  * map, the guard pages kmain removed, 4 KiB map/unmap/query with TLB
  * invalidation (checked by touching the page), and splitting a 2 MiB page.
  */
-#include "selftest.h"
+#include "kernel/selftest.h"
 
 #include "arch/x86_64/paging.h"
 #include "arch/x86_64/trap.h"
-#include "kernel.h"
+#include "kernel/kernel.h"
 #include "kernel/pagesrc.h"
-#include "mm/frame.h"
+#include <kspan/frame.h>
 
 /* Far from the identity map and the page-source window. */
 #define TEST_VA 0x600000000000ull

@@ -1,5 +1,5 @@
 /*
- * The physical frame map (mm/frame.h): a bitmap allocator of 4 KiB frames.
+ * The physical frame map (include/kspan/frame.h): a bitmap allocator of 4 KiB frames.
  *
  * Layout.  ks_frame_init() keeps one descriptor per range of the normalized
  * memory map (so a bad free can name the type of the memory it hit) and,
@@ -24,12 +24,12 @@
  * Locking: fm.lock (irqsave) guards everything below it; ks_frame_init
  * takes it too.  Panics are raised after the lock is dropped.
  */
-#include "frame.h"
+#include <kspan/frame.h>
 
 #include <stdbool.h>
-#include "fmt.h"
-#include "bits.h"
-#include "spinlock.h"
+#include "lib/fmt.h"
+#include "lib/bits.h"
+#include "lib/spinlock.h"
 
 #define WORD_BITS 64
 #define ALL_USED  (~(uint64_t)0)
@@ -51,7 +51,7 @@ static struct {
 	size_t hint_range;            /* range of the last single-frame alloc */
 	uint64_t meta_base;           /* first meta frame number */
 	struct ks_frame_stats st;
-} fm = { .lock = KS_SPINLOCK_INIT_RANK("frame", KS_RANK_FRAME) };
+} fm = { .lock = KS_SPINLOCK_INIT("frame", KS_RANK_FRAME) };
 
 static uint64_t words_for(uint64_t nframes)
 {
@@ -189,7 +189,7 @@ int ks_frame_init(const struct ks_memrange *map, size_t n, int reclaim_boot,
 		ks_panic("ks_frame_init: map is NULL with %zu entries", n);
 	check_normalized(map, n);
 
-	ks_spin_init_rank(&fm.lock, "frame", KS_RANK_FRAME);
+	ks_spin_init(&fm.lock, "frame", KS_RANK_FRAME);
 	ks_irqstate_t irq = ks_spin_lock_irqsave(&fm.lock);
 	reset_locked();
 

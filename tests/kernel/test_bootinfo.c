@@ -3,12 +3,12 @@
  * RSDP it points at, and that everything the kernel keeps is KERNEL memory
  * in the map.
  */
-#include "selftest.h"
+#include "kernel/selftest.h"
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/paging.h"
-#include "kernel.h"
-#include "kernel/testlib.h"
+#include "kernel/kernel.h"
+#include "tests/kernel/testlib.h"
 
 extern char __image_start[], __image_end[];
 

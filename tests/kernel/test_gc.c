@@ -7,13 +7,13 @@
  * The last test prints the GC section of the report: cycles, heap before
  * and after, pause per cycle and mark throughput.
  */
-#include "selftest.h"
+#include "kernel/selftest.h"
 
 #if KSPAN_GC
 
 #include <kspan/gc.h>
 #include <kspan/kmalloc.h>
-#include "kernel.h"
+#include "kernel/kernel.h"
 #include "arch/x86_64/cpu.h"
 #include "tests/common/pattern.h"
 

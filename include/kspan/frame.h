@@ -13,10 +13,10 @@
  *
  * Locking: a spinlock inside the map, taken with interrupts off; all calls
  * are safe from any CPU and from interrupt handlers.  It ranks below the
- * heap's locks (mm/spinlock.h).
+ * heap's locks (lib/spinlock.h has the one lock order).
  */
-#ifndef KSPAN_MM_FRAME_H
-#define KSPAN_MM_FRAME_H
+#ifndef KSPAN_FRAME_H
+#define KSPAN_FRAME_H
 
 #include <stddef.h>
 #include <stdint.h>

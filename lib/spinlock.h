@@ -1,5 +1,6 @@
 /*
- * Ticket spinlocks for mm/.
+ * Ranked ticket spinlocks, for every layer of kspan (the heap, the frame
+ * map, the kernel's platform code).
  *
  * A ticket lock is fair: CPUs get the lock in the order they asked for it,
  * so a busy mcentral cannot starve one CPU.  The _irqsave variants also
@@ -8,27 +9,40 @@
  * interrupt can never arrive on a CPU that holds an allocator lock and then
  * ask for the same lock again.
  *
- * Debug builds (KSPAN_DEBUG) record the owner CPU and panic on a lock taken
- * twice on one CPU, on unlocking a lock this CPU does not hold, and on
- * taking a ranked lock while holding one of a higher rank (the lock order
- * of mm/malloc.c's overview, as Go's lockrank.go checks it).
+ * The lock order.  This table is the one place it is written: every lock
+ * in the tree has a rank here, and a CPU may take a lock only if it holds
+ * none of a higher rank (equal ranks may nest: kspan_lock_all takes every
+ * mcentral lock).  Debug builds (KSPAN_DEBUG) check it on every
+ * acquisition, as Go's lockrank.go does, and panic naming both locks; they
+ * also catch a lock taken twice on one CPU and an unlock by a CPU that does
+ * not hold the lock.
  */
-#ifndef KSPAN_MM_SPINLOCK_H
-#define KSPAN_MM_SPINLOCK_H
+#ifndef KSPAN_LIB_SPINLOCK_H
+#define KSPAN_LIB_SPINLOCK_H
 
 #include <stdint.h>
 #include <kspan/platform.h>
+#include "lib/config.h"
 
-/* Lock ranks: a CPU takes ranked locks in increasing rank (equal ranks may
- * nest: kspan_lock_all takes every mcentral lock).  0: not checked. */
 enum ks_lockrank {
-	KS_RANK_NONE = 0,
-	KS_RANK_GC = 20,          /* roots, large-object list, counters */
-	KS_RANK_CENTRAL = 30,     /* mcentral[sc] */
-	KS_RANK_HEAP = 40,        /* mheap */
-	KS_RANK_GUARD = 50,       /* guarded-allocation pool */
-	KS_RANK_FRAME = 70,       /* frame map (under the page source) */
+	KS_RANK_NONE = 0,      /* not checked (only for tests of the checker) */
+	/* The heap (mm/), outermost first. */
+	KS_RANK_GC = 1,        /* collector: roots, large-object list, counters */
+	KS_RANK_CENTRAL = 2,   /* mcentral[sc] and gccentral[sc] */
+	KS_RANK_HEAP = 3,      /* mheap: free spans, arena growth, scavenger */
+	KS_RANK_GUARD = 4,     /* guarded-allocation pool */
+	/* The platform hooks, which the heap calls with its locks held
+	 * (include/kspan/platform.h).  kspan's own kernel: */
+	KS_RANK_PAGESRC = 5,   /* page source: ks_plat_reserve/commit/decommit */
+	KS_RANK_PAGING = 6,    /* page tables (under the page source) */
+	KS_RANK_FRAME = 7,     /* frame map (phys/frame.c; under both) */
+	KS_RANK_FWCFG = 8,     /* QEMU fw_cfg reads (a leaf) */
+	KS_RANK_CONSOLE = 9,   /* ks_plat_write: called with any lock held */
+	KS_RANK_COUNT
 };
+/* The host platform's pthread mutexes follow the same order: its
+ * overflow-slot guard stands for "interrupts off" and comes before every
+ * lock; its reservation lock is the page source (KS_RANK_PAGESRC). */
 
 struct ks_spinlock {
 	uint32_t next;      /* next ticket to hand out */
@@ -40,25 +54,19 @@ struct ks_spinlock {
 	int32_t rank;       /* enum ks_lockrank */
 };
 
-#define KS_SPINLOCK_INIT(n) { 0, 0, (n), -1, KS_RANK_NONE }
-#define KS_SPINLOCK_INIT_RANK(n, r) { 0, 0, (n), -1, (r) }
+#define KS_SPINLOCK_INIT(n, r) { 0, 0, (n), -1, (r) }
 
 void ks_spin_debug_acquire(struct ks_spinlock *l);
 void ks_spin_debug_release(struct ks_spinlock *l);
 
-static inline void ks_spin_init_rank(struct ks_spinlock *l, const char *name,
-                                     int rank)
+static inline void ks_spin_init(struct ks_spinlock *l, const char *name,
+                                int rank)
 {
 	l->next = 0;
 	l->owner = 0;
 	l->name = name;
 	l->holder = -1;
 	l->rank = rank;
-}
-
-static inline void ks_spin_init(struct ks_spinlock *l, const char *name)
-{
-	ks_spin_init_rank(l, name, l->rank);
 }
 
 static inline void ks_spin_lock(struct ks_spinlock *l)

@@ -3,7 +3,7 @@
  * Only what kspan prints is supported; an unknown conversion is copied out
  * as it stands so a bad format string shows instead of crashing.
  */
-#include "fmt.h"
+#include "lib/fmt.h"
 
 #include <stdint.h>
 #include <kspan/platform.h>

@@ -1,12 +1,12 @@
 /*
- * Self-tests of the frame map (mm/frame.c) as the kernel built it from the
+ * Self-tests of the frame map (phys/frame.c) as the kernel built it from the
  * boot map with boot-services memory reclaimed.
  */
-#include "selftest.h"
+#include "kernel/selftest.h"
 
-#include "kernel.h"
-#include "kernel/testlib.h"
-#include "mm/frame.h"
+#include "kernel/kernel.h"
+#include "tests/kernel/testlib.h"
+#include <kspan/frame.h>
 
 KS_SELFTEST("frame map: free frames = map's usable + reclaimable - metadata")
 {

@@ -12,10 +12,10 @@
  * identity-mapped, so their addresses are physical addresses.  One test
  * at a time; no locks.
  */
-#include "selftest.h"
+#include "kernel/selftest.h"
 
 #include "arch/x86_64/acpi.h"
-#include "kernel.h"
+#include "kernel/kernel.h"
 
 static uint8_t rsdp[64] __attribute__((aligned(16)));
 static uint8_t xsdt[64] __attribute__((aligned(16)));

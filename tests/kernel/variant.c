@@ -4,10 +4,10 @@
  * ends the run badly in one way.  scripts/run-qemu.sh has to report every
  * one of them as a failure.  Never linked into the normal kernel.
  */
-#include "selftest.h"
+#include "kernel/selftest.h"
 
 #include "arch/x86_64/cpu.h"
-#include "kernel.h"
+#include "kernel/kernel.h"
 
 #if defined(KSPAN_VARIANT_FAIL)
 KS_SELFTEST("variant: a self-test that fails on purpose")

@@ -24,17 +24,15 @@
  * Runs from CPU 0 after the self-tests, through ks_run_on_cpus; per-CPU
  * results in an array indexed by CPU, written only by that CPU.
  */
-#include "kernel/bench_smp.h"
 
 #include <kspan/kmalloc.h>
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/tsc.h"
-#include "kernel.h"
+#include "kernel/kernel.h"
 #include "kernel/selftest.h"
-#include "kernel/smp_run.h"
-#include "mm/fmt.h"
-#include "mm/mcache.h"
+#include "tests/kernel/smp_run.h"
+#include "lib/fmt.h"
 #include "tests/common/pattern.h"
 
 #define PAIRS      400000ull
@@ -89,16 +87,17 @@ static void steady_fn(void *arg)
 	void *slot[WS_MAX] = { 0 };
 	unsigned ws = (unsigned)b->pairs;
 	uint64_t rng = ks_selftest_rng(0x5eed0000ull + b->cpu);
-	const struct mcache *c = &ks_mcaches[b->cpu];
+	struct kspan_cpu_stats c;
 	uint64_t fa = 0, sa = 0, ff = 0, sf = 0;
 	barrier(b->active);
 	uint64_t t0 = 0;
 	for (uint64_t op = 0; op < WARMUP + STEADY; op++) {
 		if (op == WARMUP) {
-			fa = c->fast_allocs;
-			sa = c->slow_allocs;
-			ff = c->fast_frees;
-			sf = c->slow_frees;
+			kspan_cpu_stats(b->cpu, &c);
+			fa = c.fast_allocs;
+			sa = c.slow_allocs;
+			ff = c.fast_frees;
+			sf = c.slow_frees;
 			t0 = rdtsc();
 		}
 		uint64_t r = ks_rand(&rng);
@@ -115,10 +114,11 @@ static void steady_fn(void *arg)
 			ks_run_tick();
 	}
 	b->cycles = rdtsc() - t0;
-	b->fa = c->fast_allocs - fa;
-	b->sa = c->slow_allocs - sa;
-	b->ff = c->fast_frees - ff;
-	b->sf = c->slow_frees - sf;
+	kspan_cpu_stats(b->cpu, &c);
+	b->fa = c.fast_allocs - fa;
+	b->sa = c.slow_allocs - sa;
+	b->ff = c.fast_frees - ff;
+	b->sf = c.slow_frees - sf;
 	for (unsigned i = 0; i < ws; i++)
 		kfree(slot[i]);
 }

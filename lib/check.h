@@ -1,5 +1,5 @@
 /*
- * Checks in mm/, named for what they cost (after mimalloc's levels):
+ * Checks for every layer, named for what they cost (after mimalloc's levels):
  *
  *   KS_CHECK(cond, fmt, ...)   always on.  Cheap checks that catch a caller's
  *                              bug or corrupted state and stop with a message
@@ -10,14 +10,11 @@
  * Full-structure validators (mheap_check, mcentral_check, mspan_check) are
  * ordinary functions called from tests and kspan_check().
  */
-#ifndef KSPAN_MM_DEBUG_H
-#define KSPAN_MM_DEBUG_H
+#ifndef KSPAN_LIB_CHECK_H
+#define KSPAN_LIB_CHECK_H
 
-#include "mm/fmt.h"
-
-#ifndef KSPAN_DEBUG
-#define KSPAN_DEBUG 0
-#endif
+#include "lib/config.h"
+#include "lib/fmt.h"
 
 #define ks_likely(x)   __builtin_expect(!!(x), 1)
 #define ks_unlikely(x) __builtin_expect(!!(x), 0)

@@ -7,10 +7,10 @@
  * never waited on forever.  Called from the boot CPU only (one poster per
  * CPU).  State: ks_run_progress, each entry written by its own CPU.
  */
-#include "kernel/smp_run.h"
+#include "tests/kernel/smp_run.h"
 
 #include "arch/x86_64/smp.h"
-#include "kernel.h"
+#include "kernel/kernel.h"
 #include <kspan/platform.h>
 #include "arch/x86_64/tsc.h"
 #include "arch/x86_64/cpu.h"

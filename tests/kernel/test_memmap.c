@@ -3,10 +3,10 @@
  * include/kspan/memmap.h and boot/bootinfo.h, checked on the real firmware
  * map.
  */
-#include "selftest.h"
+#include "kernel/selftest.h"
 
-#include "kernel.h"
-#include "kernel/testlib.h"
+#include "kernel/kernel.h"
+#include "tests/kernel/testlib.h"
 
 KS_SELFTEST("memory map: typed, aligned, sorted, non-overlapping, merged")
 {
