@@ -32,7 +32,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 WORKLOADS = [
-    "larson", "xmalloc", "cache-scratch", "mstress", "alloc-test",
+    "larson", "larson-4t", "larson-8t", "xmalloc", "xmalloc-4t", "xmalloc-8t", "cache-scratch", "mstress", "alloc-test",
     "small-loop", "small-batch", "large", "realloc", "frag",
 ]
 
