@@ -25,11 +25,16 @@ struct bench_opts {
 	uint64_t seed;
 };
 
-/* One workload: name, what it does, entry point. */
+/* One workload: name, what it does, entry point.  threads > 0 makes a
+ * thread-count variant of a workload whose default is 2 threads (larson-4t,
+ * xmalloc-8t, ...): it runs with that many threads and with its work per
+ * thread scaled by 2/threads, so the total work, and each op, stay those of
+ * the 2-thread workload (main.c). */
 struct workload {
 	const char *name;
 	const char *what;
 	int (*run)(const struct bench_opts *o);
+	int threads;
 };
 
 extern const struct workload bench_workloads[];

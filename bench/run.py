@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
 """Allocator benchmark driver: runs every bench/ workload unchanged under
-glibc, jemalloc, tcmalloc, mimalloc and kspan (through LD_PRELOAD), in
-round-robin rounds, and reports median ops/s, ratio to the best allocator on
-each workload, peak RSS, the fragmentation test's RSS after each phase, and
-the instructions per malloc+free pair that callgrind counts on a tight loop.
+glibc, jemalloc, tcmalloc, mimalloc, kspan and the hobby-kernel peers
+liballoc, TLSF and o1heap (through LD_PRELOAD), in round-robin rounds, and
+reports median ops/s, every allocator's ratio to the best mainstream
+allocator (glibc, jemalloc, tcmalloc, mimalloc) on each workload and the
+geometric mean of those ratios, peak RSS and kspan's peak RSS over the
+lowest of the size-segregated peers, the fragmentation test's RSS after each
+phase, and the instructions per malloc+free pair that callgrind counts on a
+tight loop.
 
 Writes <out>/results.md, <out>/results.json and <out>/bench.png.
 
   bench/run.py [--rounds R] [--scale X] [--full] [--workloads a,b]
-               [--allocs a,b] [--no-callgrind] [--smoke]
+               [--allocs a,b] [--no-callgrind] [--smoke] [--seed N]
+               [--peers build/bench/peers] [--peers-src ../shared/peers]
                --bin build/bench --out build/bench --kspan build/host/libkspan.so
+
+--peers names the folder bench/peers.sh built the hobby-kernel peers into
+(lib<peer>.so, and a status file saying why a peer is missing); --peers-src
+is the peers' source folder (PEERS_DIR), only for their versions and notes.
 
 --smoke runs each workload very briefly under every allocator present,
 checking results only; it exits non-zero if any allocator fails a check.
@@ -20,6 +29,7 @@ this interpreter or another python3 on PATH), and is skipped without it.
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -32,11 +42,41 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 WORKLOADS = [
-    "larson", "xmalloc", "cache-scratch", "mstress", "alloc-test",
+    "larson", "larson-4t", "larson-8t", "xmalloc", "xmalloc-4t", "xmalloc-8t",
+    "cache-scratch", "mstress", "alloc-test",
     "small-loop", "small-batch", "large", "realloc", "frag",
 ]
 
-ALLOC_ORDER = ["glibc", "jemalloc", "tcmalloc", "mimalloc", "kspan"]
+# The mainstream allocators: every ratio is taken to the best of these on the
+# workload, in the same run.
+MAINSTREAM = ["glibc", "jemalloc", "tcmalloc", "mimalloc"]
+# The size-segregated ones among them: kspan's peak RSS is compared with the
+# lowest of these.
+SEGREGATED = ["jemalloc", "tcmalloc", "mimalloc"]
+# Allocators from hobby kernels and embedded systems, built from PEERS_DIR by
+# bench/peers.sh into --peers as lib<name>.so; the value is the name in
+# PEERS_DIR's README table.
+HOBBY = {"liballoc": "liballoc", "tlsf": "TLSF", "o1heap": "o1heap"}
+
+ALLOC_ORDER = MAINSTREAM + ["kspan"] + list(HOBBY)
+
+# Allocators that need more room.  timeout_factor multiplies the per-run
+# timeout.  work[workload] = (fraction, why) runs that workload with that
+# fraction of the work (its scale times the fraction) under this allocator
+# only; the tables mark such a cell with a dagger and say why.  ops/s stays
+# a measured rate over the work done.  Only for runs that would otherwise
+# take minutes.
+SLOW = {
+    "liballoc": {
+        "timeout_factor": 3,
+        "work": {
+            "small-loop": (1 / 40.0,
+                           "its free() unmaps the 64 KiB chunk that became empty and "
+                           "the next malloc() maps a new one (about 5 us a pair): at scale 1 "
+                           "its 80M pairs would take about 6 minutes"),
+        },
+    },
+}
 
 # Peer allocators: the shared objects to preload, in order of preference.
 # tcmalloc_minimal is gperftools' tcmalloc without the heap profiler hooks.
@@ -64,6 +104,7 @@ KNOWN_PEER_BUGS = [
     },
 ]
 
+DEFAULT_SEED = 42
 SMOKE_SCALE = 0.01
 SMOKE_FRAG_MIB = 8
 # Seconds after which the large and realloc workloads stop early (their ops/s
@@ -178,6 +219,57 @@ def discover(args):
     else:
         allocs["kspan"] = {"status": "not built", "lib": None,
                            "found_by": "%s is missing (make host)" % args.kspan}
+    allocs.update(discover_hobby(args, want))
+    return allocs
+
+
+def hobby_versions(src):
+    """{peer: (version, source)} from the table in PEERS_DIR's README.md:
+    '| liballoc 1.1 | what | github.com/... @ commit | license |'."""
+    out = {}
+    if not src:
+        return out
+    try:
+        with open(os.path.join(src, "README.md")) as f:
+            text = f.read()
+    except OSError:
+        return out
+    for name, title in HOBBY.items():
+        m = re.search(r"^\|\s*%s\s+([0-9][\w.]*)\s*\|[^|\n]*\|\s*([^|\n]*?)\s*\|"
+                      % re.escape(title), text, re.M | re.I)
+        if m:
+            out[name] = (m.group(1), m.group(2))
+    return out
+
+
+def discover_hobby(args, want):
+    """The hobby-kernel peers bench/peers.sh built into args.peers."""
+    allocs, reasons = {}, {}
+    if args.peers:
+        try:
+            with open(os.path.join(args.peers, "status")) as f:
+                for line in f:
+                    name, sep, why = line.partition(": ")
+                    if sep:
+                        reasons[name.strip()] = why.strip()
+        except OSError:
+            pass
+    versions = hobby_versions(args.peers_src)
+    for name in HOBBY:
+        so = os.path.abspath(os.path.join(args.peers, "lib%s.so" % name)) if args.peers else None
+        if so and os.path.isfile(so) and elf_ident(so) == want:
+            ver, source = versions.get(name, (None, None))
+            allocs[name] = {"status": "ok", "lib": so, "version": ver, "source": source,
+                            "found_by": "built by %s/build.sh" % (args.peers_src or "PEERS_DIR"),
+                            "expect_from": os.path.basename(so)}
+        elif not args.peers:
+            allocs[name] = {"status": "not built", "lib": None,
+                            "found_by": "no --peers folder given"}
+        else:
+            allocs[name] = {"status": "not built", "lib": None,
+                            "found_by": reasons.get(name) or
+                            "%s/lib%s.so is missing (make bench builds it from PEERS_DIR)"
+                            % (args.peers, name)}
     return allocs
 
 
@@ -244,7 +336,7 @@ def run_workload(args, env, alloc, info, workload, scale, frag_mib, timeout):
     if info["lib"]:
         cmd += ["-p", info["lib"]]
     cmd += ["--", os.path.join(args.bin, "kbench"), workload, "-s", repr(scale),
-            "-T", repr(args.cap)]
+            "-T", repr(args.cap), "-r", str(args.seed)]
     if workload == "frag":
         cmd += ["-m", str(frag_mib)]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -279,6 +371,14 @@ def run_workload(args, env, alloc, info, workload, scale, frag_mib, timeout):
         run["seconds"] = num(res.get("seconds"))
         run["maxrss_kib"] = num(launch.get("maxrss_kib"))
     return run
+
+
+def run_plan(alloc, workload, scale, timeout):
+    """(scale, timeout, fraction, why) of one allocator's run of a workload:
+    SLOW's longer timeout and, where it says so, a fraction of the work."""
+    slow = SLOW.get(alloc, {})
+    frac, why = slow.get("work", {}).get(workload, (1.0, None))
+    return scale * frac, int(timeout * slow.get("timeout_factor", 1)), frac, why
 
 
 def known_bug(alloc, info, workload, error):
@@ -349,6 +449,9 @@ def fastpath_counts(args, env, allocs):
 
 # ---- tables ----------------------------------------------------------------
 
+DAGGER = "\u2020"
+
+
 def fmt_rate(v):
     if v is None:
         return "-"
@@ -360,6 +463,15 @@ def fmt_rate(v):
 
 def fmt_mib(kib):
     return "-" if kib is None else ("%.1f" % (kib / 1024.0))
+
+
+def fmt_frac(f):
+    inv = 1.0 / f
+    return "1/%d" % round(inv) if abs(inv - round(inv)) < 1e-6 else "%g" % f
+
+
+def fmt_ratio(r):
+    return "-" if r is None else "%.3f" % r if r < 0.1 else "%.2f" % r
 
 
 def cell_status(cell):
@@ -393,6 +505,10 @@ def render(summary, md):
                     for i, (x, w) in enumerate(zip(r, widths))))
         lines.append("")
 
+    def para(text):
+        lines.append(text)
+        lines.append("")
+
     m = meta["machine"]
     head = "kspan allocator benchmark, %s" % meta["date"]
     lines.append(("## " if md else "") + head)
@@ -403,10 +519,10 @@ def render(summary, md):
     if md:
         lines.append("")
     lines.append("run: %d round(s), allocators in rotating order within each round, "
-                 "scale %g, frag %d MiB per phase, large/realloc capped at %g s%s; "
+                 "scale %g, seed %s, frag %d MiB per phase, large/realloc capped at %g s%s; "
                  "compiler: %s" % (
-                     meta["rounds"], meta["scale"], meta["frag_mib"], meta["cap_s"],
-                     ", FULL" if meta["full"] else "", m["compiler"]))
+                     meta["rounds"], meta["scale"], meta.get("seed"), meta["frag_mib"],
+                     meta["cap_s"], ", FULL" if meta["full"] else "", m["compiler"]))
     lines.append("")
     lines.append("allocators:")
     lines.append("")
@@ -419,7 +535,10 @@ def render(summary, md):
                 extra.append("%s %s" % (i["package"], i.get("version") or ""))
             elif i.get("version"):
                 extra.append(i["version"])
-            extra.append("found by " + i["found_by"])
+            if i.get("source"):
+                extra.append(i["source"])
+            extra.append("found by " + i["found_by"] if not i["found_by"].startswith("built")
+                         else i["found_by"])
             lines.append("%s %-9s %s (%s)" % ("-" if md else " ", a, desc, "; ".join(extra)))
         else:
             lines.append("%s %-9s %s: %s" % ("-" if md else " ", a, i["status"].upper(),
@@ -428,6 +547,8 @@ def render(summary, md):
 
     res = summary["results"]
     wls = summary["workloads_order"]
+    base = summary["baseline"]
+    geo = summary["geomean"]
     rows = []
     for w in wls:
         r = [w]
@@ -435,13 +556,45 @@ def render(summary, md):
             c = res[w].get(a)
             s = cell_status(c)
             if s is None and c.get("status") == "ok":
-                s = "%s (%.2f)" % (fmt_rate(c["ops_per_s_median"]), c["ratio_to_best"])
+                s = "%s (%s)" % (fmt_rate(c["ops_per_s_median"]), fmt_ratio(c.get("ratio")))
+                if c.get("work_fraction", 1.0) != 1.0:
+                    s += DAGGER
             r.append(s if s is not None else c.get("status", "-"))
+        r.append(base[w]["alloc"] if base.get(w) else "none")
         rows.append(r)
-    table("Throughput: median ops/s (ratio to the best on the row; higher is better)",
-          ["workload"] + allocs, rows)
+    r = ["geomean"]
+    partial = False
+    for a in allocs:
+        g = geo.get(a)
+        if not g or g["geomean"] is None:
+            r.append("-")
+            continue
+        cell = fmt_ratio(g["geomean"])
+        if g["n"] < g["of"]:
+            cell += " [%d/%d]" % (g["n"], g["of"])
+            partial = True
+        r.append(cell)
+    r.append("")
+    rows.append(r)
+    table("Throughput: median ops/s (ratio to the best mainstream allocator, glibc/jemalloc/"
+          "tcmalloc/mimalloc, on the row; higher is better)",
+          ["workload"] + allocs + ["baseline"], rows)
+    if partial:
+        out = []
+        for a in allocs:
+            g = geo.get(a)
+            if g and g["left_out"] and g["geomean"] is not None:
+                out.append("%s without %s" % (a, ", ".join(
+                    "%s (%s)" % (x["workload"], x["why"]) for x in g["left_out"])))
+        para("geomean [n/m]: over the n of m workloads with a ratio; left out: "
+             + "; ".join(out) + ".")
+
+    nobase = [w for w in wls if not base.get(w)]
+    if nobase:
+        para("no mainstream allocator ran on %s: no ratios there." % ", ".join(nobase))
 
     rows = []
+    seg = meta.get("segregated", SEGREGATED)
     for w in wls:
         r = [w]
         for a in allocs:
@@ -449,10 +602,15 @@ def render(summary, md):
             s = cell_status(c)
             if s is None and c.get("status") == "ok":
                 s = fmt_mib(c["peak_rss_kib_median"])
+                if c.get("work_fraction", 1.0) != 1.0:
+                    s += DAGGER
             r.append(s if s is not None else c.get("status", "-"))
+        rr = summary["kspan_rss_ratio"].get(w)
+        r.append("%.2f (%s)" % (rr["ratio"], rr["lowest"]) if rr else "-")
         rows.append(r)
-    table("Peak RSS, MiB (ru_maxrss of the workload process, median of rounds)",
-          ["workload"] + allocs, rows)
+    table("Peak RSS, MiB (ru_maxrss of the workload process, median of rounds); "
+          "kspan/seg = kspan's peak RSS over the lowest of %s" % "/".join(seg),
+          ["workload"] + allocs + ["kspan/seg"], rows)
 
     if "frag" in res:
         rows = []
@@ -466,9 +624,17 @@ def render(summary, md):
                          fmt_mib(f["rss_mixed_kib"]), fmt_mib(c["peak_rss_kib_median"]),
                          fmt_mib(f["rss_end_kib"])])
         table("frag: RSS in MiB after each phase (%d MiB of 64 B objects, 90%% freed, "
-              "%d MiB of 256 B objects; end = after freeing all)" % (
+              "%d MiB of 256 B objects; after free-all = RSS once everything is freed)" % (
                   meta["frag_mib"], meta["frag_mib"]),
-              ["allocator", "64 B filled", "90% freed", "+256 B filled", "peak", "end"], rows)
+              ["allocator", "64 B filled", "90% freed", "+256 B filled", "peak",
+               "after free-all"], rows)
+        keep = [a for a in ("tlsf", "o1heap") if res["frag"].get(a, {}).get("status") == "ok"]
+        if keep:
+            one = len(keep) == 1
+            para("%s never return%s memory to the OS: %s RSS after free-all stays at "
+                 "%s peak, less frag's own pointer arrays (unmapped before that "
+                 "reading)." % (" and ".join(keep), "s" if one else "",
+                                "its" if one else "their", "its" if one else "their"))
 
     fp = summary.get("fastpath")
     if fp and "error" not in fp:
@@ -487,7 +653,12 @@ def render(summary, md):
         lines.append("Fast path: not measured (%s)" % fp["error"])
         lines.append("")
 
-    notes = summary.get("notes", [])
+    notes = list(summary.get("notes", []))
+    for a, v in meta.get("slow", {}).items():
+        if a in allocs and summary["allocators"][a]["status"] == "ok" and \
+                v.get("timeout_factor", 1) != 1:
+            notes.append("%s runs get %dx the per-run timeout (%d s)." % (
+                a, v["timeout_factor"], meta.get("timeout_s", 0) * v["timeout_factor"]))
     if notes:
         lines.append("Notes:")
         lines.append("")
@@ -497,6 +668,108 @@ def render(summary, md):
     return lines
 
 
+# ---- summaries -------------------------------------------------------------
+
+def geomean(xs):
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def summarise(args, allocs, present, runs):
+    """Per workload and allocator: medians, FAIL cells, ratios to the best
+    mainstream allocator; per allocator: the geomean of its ratios; per
+    workload: kspan's peak RSS over the lowest size-segregated peer's."""
+    results, notes, unexpected = {}, [], []
+    for w in args.workloads:
+        results[w] = {}
+        for a in args.allocs:
+            if a not in present:
+                results[w][a] = {"status": allocs[a]["status"]}
+                continue
+            rs = runs[w][a]
+            bad = [x for x in rs if not x["ok"]]
+            if bad:
+                note = known_bug(a, allocs[a], w, bad[0]["error"])
+                results[w][a] = {"status": "FAIL", "error": bad[0]["error"],
+                                 "failed_rounds": len(bad), "rounds": len(rs),
+                                 "known_bug": note}
+                if note:
+                    if "FAIL* = known upstream bug: " + note not in notes:
+                        notes.append("FAIL* = known upstream bug: " + note)
+                else:
+                    unexpected.append("%s under %s: %s" % (w, a, bad[0]["error"]))
+                continue
+            ops = [x["ops_per_s"] for x in rs]
+            rss = [x["maxrss_kib"] for x in rs]
+            c = {"status": "ok", "ops_per_s": ops,
+                 "ops_per_s_median": statistics.median(ops),
+                 "peak_rss_kib": rss, "peak_rss_kib_median": statistics.median(rss),
+                 "seconds": [x["seconds"] for x in rs],
+                 "rss_end_kib": statistics.median(num(x["result"]["rss_end_kib"]) for x in rs),
+                 "work_fraction": rs[0]["work_fraction"]}
+            if rs[0]["work_fraction"] != 1.0:
+                c["work_note"] = rs[0]["work_note"]
+            if w == "frag":
+                c["frag"] = {k: statistics.median(num(x["result"][k]) for x in rs)
+                             for k in ("rss_small_kib", "rss_freed_kib", "rss_mixed_kib",
+                                       "rss_end_kib")}
+            results[w][a] = c
+
+    # The baseline of a workload: the best mainstream allocator on it.
+    baselines = {}
+    for w in args.workloads:
+        ok = [(results[w][a]["ops_per_s_median"], a) for a in MAINSTREAM
+              if results[w].get(a, {}).get("status") == "ok"]
+        if not ok:
+            baselines[w] = None
+            continue
+        best, who = max(ok)
+        baselines[w] = {"alloc": who, "ops_per_s": best}
+        for c in results[w].values():
+            if c.get("status") == "ok":
+                c["ratio"] = c["ops_per_s_median"] / best
+
+    # Geomean of each allocator's ratios over the workloads it has one for.
+    geo = {}
+    for a in args.allocs:
+        if a not in present:
+            continue
+        have, left_out = [], []
+        for w in args.workloads:
+            c = results[w][a]
+            if "ratio" in c:
+                have.append(c["ratio"])
+            elif baselines[w] is None:
+                left_out.append({"workload": w, "why": "no mainstream baseline"})
+            elif c.get("known_bug"):
+                left_out.append({"workload": w, "why": "known upstream failure (FAIL*)"})
+            else:
+                left_out.append({"workload": w, "why": "FAIL"})
+        geo[a] = {"geomean": geomean(have), "n": len(have), "of": len(args.workloads),
+                  "left_out": left_out}
+
+    # kspan's peak RSS over the lowest peak of the size-segregated peers.
+    rss_ratio = {}
+    for w in args.workloads:
+        k = results[w].get("kspan", {})
+        seg = [(results[w][a]["peak_rss_kib_median"], a) for a in SEGREGATED
+               if results[w].get(a, {}).get("status") == "ok"]
+        if k.get("status") != "ok" or not seg:
+            rss_ratio[w] = None
+            continue
+        low, who = min(seg)
+        rss_ratio[w] = {"ratio": k["peak_rss_kib_median"] / low, "lowest": who,
+                        "lowest_kib": low, "kspan_kib": k["peak_rss_kib_median"]}
+
+    for a in args.allocs:
+        for w in args.workloads:
+            c = results[w].get(a, {})
+            if c.get("work_note"):
+                notes.append("%s = %s ran %s of the work on %s: %s. Its ops/s is the rate "
+                             "over the work it did." % (
+                                 DAGGER, a, fmt_frac(c["work_fraction"]), w, c["work_note"]))
+    return results, baselines, geo, rss_ratio, notes, unexpected
+
+
 # ---- main ------------------------------------------------------------------
 
 def main():
@@ -504,6 +777,10 @@ def main():
     ap.add_argument("--bin", required=True, help="folder with kbench, launch, fastpath")
     ap.add_argument("--out", required=True, help="folder for results.{md,json}, bench.png")
     ap.add_argument("--kspan", required=True, help="kspan's drop-in library (.so)")
+    ap.add_argument("--peers", default=None,
+                    help="folder with the hobby-kernel peers' lib<peer>.so (bench/peers.sh)")
+    ap.add_argument("--peers-src", default=None,
+                    help="the peers' source folder (PEERS_DIR), for versions and notes")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--full", action="store_true", help="5 rounds, 1 GiB frag run")
@@ -513,6 +790,8 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="brief runs, verification only; fail on any failed check")
     ap.add_argument("--timeout", type=int, default=None, help="seconds per run")
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                    help="the workloads' random seed (kbench -r)")
     args = ap.parse_args()
     args.cap = SMOKE_CAP_S if args.smoke else RUN_CAP_S
 
@@ -524,6 +803,8 @@ def main():
     for a in args.allocs:
         if a not in ALLOC_ORDER:
             ap.error("unknown allocator %s (have: %s)" % (a, ", ".join(ALLOC_ORDER)))
+    if args.seed < 0:
+        ap.error("--seed must be >= 0")
     rounds = args.rounds or (1 if args.smoke else 5 if args.full else 3)
     scale = args.scale * (SMOKE_SCALE if args.smoke else 1.0)
     frag_mib = SMOKE_FRAG_MIB if args.smoke else FULL_FRAG_MIB if args.full else 256
@@ -536,9 +817,9 @@ def main():
     allocs = discover(args)
     present = [a for a in args.allocs if allocs[a]["status"] == "ok"]
 
-    log("%s: %d workload(s) x %d allocator(s), %d round(s), scale %g" % (
+    log("%s: %d workload(s) x %d allocator(s), %d round(s), scale %g, seed %d" % (
         "bench-smoke" if args.smoke else "bench", len(args.workloads), len(present),
-        rounds, scale))
+        rounds, scale, args.seed))
     for a in args.allocs:
         i = allocs[a]
         if i["status"] == "ok":
@@ -557,56 +838,23 @@ def main():
             k = (r + wi) % max(1, len(present))
             order = present[k:] + present[:k]
             for a in order:
-                run = run_workload(args, env, a, allocs[a], w, scale, frag_mib, timeout)
+                a_scale, a_timeout, frac, why = run_plan(a, w, scale, timeout)
+                run = run_workload(args, env, a, allocs[a], w, a_scale, frag_mib, a_timeout)
+                run["work_fraction"], run["work_note"] = frac, why
                 runs[w][a].append(run)
+                mark = " %s %s of the work" % (DAGGER, fmt_frac(frac)) if frac != 1.0 else ""
                 if run["ok"]:
-                    log("  [%d/%d] %-13s %-9s %10s ops/s  %6.2f s  %7s MiB  ok" % (
+                    log("  [%d/%d] %-13s %-9s %10s ops/s  %6.2f s  %7s MiB  ok%s" % (
                         r + 1, rounds, w, a, fmt_rate(run["ops_per_s"]), run["seconds"],
-                        fmt_mib(run["maxrss_kib"])))
+                        fmt_mib(run["maxrss_kib"]), mark))
                 else:
                     note = known_bug(a, allocs[a], w, run["error"])
                     log("  [%d/%d] %-13s %-9s FAIL%s: %s" % (
                         r + 1, rounds, w, a, " (known upstream bug)" if note else "",
                         run["error"]))
 
-    # Summaries.
-    results, notes, unexpected = {}, [], []
-    for w in args.workloads:
-        results[w] = {}
-        for a in args.allocs:
-            if a not in present:
-                results[w][a] = {"status": allocs[a]["status"]}
-                continue
-            rs = runs[w][a]
-            bad = [x for x in rs if not x["ok"]]
-            if bad:
-                note = known_bug(a, allocs[a], w, bad[0]["error"])
-                results[w][a] = {"status": "FAIL", "error": bad[0]["error"],
-                                 "failed_rounds": len(bad), "rounds": len(rs),
-                                 "known_bug": note}
-                if note:
-                    if note not in notes:
-                        notes.append("FAIL* = known upstream bug: " + note)
-                else:
-                    unexpected.append("%s under %s: %s" % (w, a, bad[0]["error"]))
-                continue
-            ops = [x["ops_per_s"] for x in rs]
-            rss = [x["maxrss_kib"] for x in rs]
-            c = {"status": "ok", "ops_per_s": ops,
-                 "ops_per_s_median": statistics.median(ops),
-                 "peak_rss_kib": rss, "peak_rss_kib_median": statistics.median(rss),
-                 "seconds": [x["seconds"] for x in rs],
-                 "rss_end_kib": statistics.median(num(x["result"]["rss_end_kib"]) for x in rs)}
-            if w == "frag":
-                c["frag"] = {k: statistics.median(num(x["result"][k]) for x in rs)
-                             for k in ("rss_small_kib", "rss_freed_kib", "rss_mixed_kib",
-                                       "rss_end_kib")}
-            results[w][a] = c
-        best = max((c["ops_per_s_median"] for c in results[w].values()
-                    if c.get("status") == "ok"), default=None)
-        for c in results[w].values():
-            if c.get("status") == "ok" and best:
-                c["ratio_to_best"] = c["ops_per_s_median"] / best
+    results, baselines, geo, rss_ratio, notes, unexpected = summarise(
+        args, allocs, present, runs)
 
     if args.smoke:
         if unexpected:
@@ -633,14 +881,24 @@ def main():
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine_info(),
             "rounds": rounds, "scale": scale, "full": args.full, "frag_mib": frag_mib,
-            "cap_s": args.cap,
+            "cap_s": args.cap, "seed": args.seed, "timeout_s": timeout,
             "kspan_commit": git_describe(),
             "env_removed": dropped,
+            "peers_src": args.peers_src,
+            "mainstream": MAINSTREAM, "segregated": SEGREGATED, "hobby": list(HOBBY),
+            "slow": {a: {"timeout_factor": v.get("timeout_factor", 1),
+                         "work": {w: f for w, (f, _) in v.get("work", {}).items()}}
+                     for a, v in SLOW.items()},
         },
         "allocators_order": args.allocs,
         "allocators": allocs,
         "workloads_order": args.workloads,
         "results": results,
+        "baseline": baselines,
+        "geomean": geo,
+        "kspan_rss_ratio": rss_ratio,
+        "frag_rss_end_kib": ({a: c["frag"]["rss_end_kib"] for a, c in results["frag"].items()
+                              if c.get("status") == "ok"} if "frag" in results else None),
         "fastpath": fastpath,
         "notes": notes + ["unexpected failure: " + u for u in unexpected],
         "raw_runs": {w: {a: runs[w][a] for a in runs[w]} for w in runs},

@@ -1,5 +1,6 @@
-# Allocator benchmark harness (issue 6): workloads in bench/, run unchanged
-# under glibc, jemalloc, tcmalloc, mimalloc and kspan through LD_PRELOAD.
+# Allocator benchmark harness (issues 6, 12): workloads in bench/, run
+# unchanged under glibc, jemalloc, tcmalloc, mimalloc, kspan and the
+# hobby-kernel peers liballoc, TLSF and o1heap through LD_PRELOAD.
 #
 #   make bench         build the workloads, run the driver (bench/run.py):
 #                      round-robin rounds, median ops/s, peak RSS, callgrind
@@ -15,6 +16,11 @@
 #   BENCH_WORKLOADS=a,b / BENCH_ALLOCS=a,b   run a subset
 #   BENCH_CALLGRIND=0  skip the instruction counts
 #   BENCH_KSPAN_SO     kspan's drop-in library (default build/host/libkspan.so)
+#   BENCH_SEED=N       the workloads' random seed (default 42)
+#   PEERS_DIR=DIR      the hobby-kernel peers' folder (default ../shared/peers,
+#                      relative to the repository root); its build.sh builds
+#                      them into build/bench/peers.  Missing folder or failed
+#                      build: the peers are skipped with a one-line note.
 #
 # kspan's library comes from the `host` target (mk/shim.mk); when it is
 # missing the driver reports kspan as "not built" and still runs the peers.
@@ -27,6 +33,8 @@ BENCH_CFLAGS   := -O2 -pthread -std=gnu11 -g -Wall -Wextra -Wshadow -Wstrict-pro
                   -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc \
                   -fno-builtin-realloc
 BENCH_KSPAN_SO ?= $(SHIM_SO)
+PEERS_DIR      ?= ../shared/peers
+BENCH_PEERS    := $(BENCH_DIR)/peers
 
 BENCH_SRCS := bench/main.c bench/common.c $(sort $(wildcard bench/w_*.c))
 BENCH_BINS := $(BENCH_DIR)/kbench $(BENCH_DIR)/launch $(BENCH_DIR)/fastpath
@@ -45,6 +53,8 @@ $(BENCH_DIR)/fastpath: bench/fastpath.c
 	$(Q)$(BENCH_CC) $(BENCH_CFLAGS) $< -o $@
 
 BENCH_ARGS = --bin $(BENCH_DIR) --out $(BENCH_DIR) --kspan $(BENCH_KSPAN_SO) \
+             --peers $(BENCH_PEERS) $(if $(PEERS_DIR),--peers-src $(PEERS_DIR)) \
+             $(if $(BENCH_SEED),--seed $(BENCH_SEED)) \
              $(if $(filter 1,$(FULL)),--full) \
              $(if $(BENCH_ROUNDS),--rounds $(BENCH_ROUNDS)) \
              $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) \
@@ -52,12 +62,18 @@ BENCH_ARGS = --bin $(BENCH_DIR) --out $(BENCH_DIR) --kspan $(BENCH_KSPAN_SO) \
              $(if $(BENCH_ALLOCS),--allocs $(BENCH_ALLOCS)) \
              $(if $(filter 0,$(BENCH_CALLGRIND)),--no-callgrind)
 
-.PHONY: bench bench-bin bench-smoke
+.PHONY: bench bench-bin bench-smoke bench-peers
+# The hobby-kernel peers: $(PEERS_DIR)/build.sh, run where it is, builds
+# them into $(BENCH_PEERS); bench/peers.sh never fails (it notes what it
+# skipped in $(BENCH_PEERS)/status for the driver).
+bench-peers:
+	$(Q)bash bench/peers.sh "$(PEERS_DIR)" $(BENCH_PEERS)
+
 bench-bin: $(BENCH_BINS)
 
-bench: deps bench-bin host
+bench: deps bench-bin host bench-peers
 	$(Q)$(BENCH_PY) bench/run.py $(BENCH_ARGS)
 
-bench-smoke: deps bench-bin host
+bench-smoke: deps bench-bin host bench-peers
 	$(Q)$(BENCH_PY) bench/run.py --smoke $(BENCH_ARGS)
 
