@@ -17,13 +17,14 @@ include mk/config.mk
 include mk/rules.mk
 include $(filter-out mk/config.mk mk/rules.mk,$(sort $(wildcard mk/*.mk)))
 
-ALL_TARGETS := host-tests host lib kernel example bench-bin
+ALL_TARGETS := host-tests host lib kernel example bench-bin bench-gc-bin
 
 # The suites of `make test`, one after the other, so that their output
 # reads in order and the QEMU boots do not compete for the cores.
 TEST_TARGETS := test-layers test-sizeclass-gen test-host test-host-tsan \
 	test-lib test-example test-boot test-boot-runner test-boot-debug \
-	test-heapmap test-gdb-helper test-preload test-fuzz bench-smoke
+	test-heapmap test-gdb-helper test-preload test-misuse test-fuzz \
+	bench-smoke bench-gc-smoke
 
 .PHONY: all test clean deps test-layers
 all: $(ALL_TARGETS)

@@ -9,10 +9,10 @@
 #   make test-misuse   the same, then require kspan's configurations to catch
 #                      what the case headers expect of them: kspan release
 #                      (every double and invalid free, the API checks, clean
-#                      controls) always, and, once build/host/libkspan-debug.so
-#                      exists, the guard configurations too (kspan-guard:
-#                      KSPAN_GUARD=all; kspan-guard-below: KSPAN_GUARD=all
-#                      KSPAN_GUARD_BELOW=1)
+#                      controls) always, and the guard configurations of
+#                      the debug shim (kspan-guard: KSPAN_GUARD=all;
+#                      kspan-guard-below: KSPAN_GUARD=all KSPAN_GUARD_BELOW=1)
+#                      once arch/host/shim.c has the guard mode
 #   make misuse-bin    build the cases only
 #
 # Knobs: MISUSE_REQUIRE=a,b (configurations test-misuse requires, instead of
@@ -22,21 +22,18 @@
 # shows as "varies"), MISUSE_CC (default cc),
 # MISUSE_KSPAN_SO / MISUSE_DEBUG_SO (the libraries to preload).
 #
-# libkspan.so comes from the `host` target (mk/shim.mk).  The debug shim is
-# built first when some mk file has a rule for it; without one the kspan-debug
-# and kspan-guard* configurations are reported as not built.
-#
-# Not in TEST_TARGETS / ALL_TARGETS: the build's owner wires test-misuse into
-# `make test`.
+# Both shims come from the `host` target (mk/shim.mk).
 
 MISUSE_DIR      := $(BUILD)/misuse
 MISUSE_PY       ?= python3
 MISUSE_CC       ?= cc
 MISUSE_TIMEOUT  ?= 10
 MISUSE_REPEAT   ?= 2
-MISUSE_KSPAN_SO ?= $(BUILD)/host/libkspan.so
-MISUSE_DEBUG_SO ?= $(BUILD)/host/libkspan-debug.so
-MISUSE_REQUIRE  ?=
+MISUSE_KSPAN_SO ?= $(SHIM_SO)
+MISUSE_DEBUG_SO ?= $(SHIM_DEBUG_SO)
+# What test-misuse requires: kspan release until the debug shim's guard
+# mode is in (then kspan-guard and kspan-guard-below as well).
+MISUSE_REQUIRE  ?= kspan
 
 MISUSE_ARGS = --build $(MISUSE_DIR) --cc '$(MISUSE_CC)' --timeout $(MISUSE_TIMEOUT) --repeat $(MISUSE_REPEAT) \
               --kspan $(MISUSE_KSPAN_SO) --kspan-debug $(MISUSE_DEBUG_SO) \
@@ -48,17 +45,10 @@ MISUSE_ARGS = --build $(MISUSE_DIR) --cc '$(MISUSE_CC)' --timeout $(MISUSE_TIMEO
 misuse-bin:
 	$(Q)$(MISUSE_PY) tests/misuse/run.py $(MISUSE_ARGS) --build-only
 
-# `make -n FILE` succeeds when make has a rule for FILE (or FILE exists).
 misuse-libs: host
-	$(Q)if $(MAKE) --no-print-directory -n $(MISUSE_DEBUG_SO) >/dev/null 2>&1; then \
-		$(MAKE) --no-print-directory $(MISUSE_DEBUG_SO); \
-	fi
 
 misuse: deps misuse-libs
 	$(Q)$(MISUSE_PY) tests/misuse/run.py $(MISUSE_ARGS)
 
 test-misuse: deps misuse-libs
-	$(Q)if [ -n '$(MISUSE_REQUIRE)' ]; then req='$(MISUSE_REQUIRE)'; \
-	elif [ -f $(MISUSE_DEBUG_SO) ]; then req=kspan,kspan-guard,kspan-guard-below; \
-	else req=kspan; fi; \
-	$(MISUSE_PY) tests/misuse/run.py $(MISUSE_ARGS) --require $$req
+	$(Q)$(MISUSE_PY) tests/misuse/run.py $(MISUSE_ARGS) --require $(MISUSE_REQUIRE)

@@ -320,7 +320,9 @@ size_t kgc_collect(void)
 		snapshot[i] = roots[i];
 	ks_spin_unlock_irqrestore(&gc_lock, st);
 	struct gc_markstats ms = { 0, 0 };
+	uint64_t tm = ks_plat_now();
 	gc_mark(snapshot, n, &ms);
+	tm = ks_plat_now() - tm;
 
 	/* 3. Sweep. */
 	uint64_t freed_objs = 0, freed_bytes = 0, live_objs = 0, live_bytes = 0;
@@ -349,6 +351,8 @@ size_t kgc_collect(void)
 	stats.heap_after = live_bytes;
 	stats.last_pause = pause;
 	stats.total_pause += pause;
+	stats.last_mark = tm;
+	stats.total_mark += tm;
 	stats.marked_bytes = ms.marked_bytes;
 	stats.mark_overflows += ms.overflows;
 	ks_spin_unlock_irqrestore(&gc_lock, st);

@@ -9,6 +9,7 @@ pkgs=(
 	libcmocka-dev
 	grub-pc-bin grub-common xorriso
 	libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
+	libgc-dev                 # the Boehm-Demers-Weiser collector (make bench-gc)
 	sqlite3 python3-matplotlib
 	libpython3.11-testsuite   # python's own test modules (make stress-preload)
 	gdb                       # scripts/kspan-gdb.py (make debug, test-gdb-helper)

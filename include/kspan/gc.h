@@ -56,6 +56,8 @@ struct kgc_stats {
 	uint64_t heap_after;      /* and after it */
 	uint64_t last_pause;      /* ks_plat_now() units (TSC cycles in the kernel) */
 	uint64_t total_pause;
+	uint64_t last_mark;       /* of last_pause: the mark phase */
+	uint64_t total_mark;
 	uint64_t marked_bytes;    /* scanned by the last cycle's mark */
 	uint64_t mark_overflows;  /* times the mark stack overflowed */
 	uint64_t roots;           /* registered root ranges */

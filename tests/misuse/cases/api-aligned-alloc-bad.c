@@ -1,7 +1,7 @@
 // misuse: class=api-align catch=api
 // misuse-about: aligned_alloc(24, 96): 24 is no valid alignment, so C17 and
 // misuse-about: C23 want NULL (glibc before 2.38 rounds it up instead)
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=api-overflow catch=api
 // misuse-about: calloc(n, size) whose n * size overflows size_t must fail
 // misuse-about: (NULL, ENOMEM), not hand out a block of the wrapped size
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

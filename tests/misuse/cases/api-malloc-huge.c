@@ -1,7 +1,7 @@
 // misuse: class=api-overflow catch=api
 // misuse-about: malloc(SIZE_MAX - 4095) (a size computed from a negative
 // misuse-about: length) must fail with ENOMEM
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=api-align catch=api
 // misuse-about: posix_memalign with alignment 24 (not a power of two) must
 // misuse-about: return EINVAL and leave *memptr alone
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=api-align catch=api
 // misuse-about: posix_memalign with alignment 4 (a power of two, but not a
 // misuse-about: multiple of sizeof(void *)) must return EINVAL
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

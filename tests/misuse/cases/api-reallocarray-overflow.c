@@ -1,7 +1,7 @@
 // misuse: class=api-overflow catch=api
 // misuse-about: reallocarray(p, n, size) whose n * size overflows must fail
 // misuse-about: with ENOMEM and leave p alone
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=control
 // misuse-about: correct use of the whole malloc family, contents checked
-#include "misuse.h"
+#include "../misuse.h"
 #include <malloc.h>
 
 static void check(int ok, const char *what)

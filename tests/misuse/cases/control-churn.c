@@ -2,7 +2,7 @@
 // misuse-about: correct churn: 20000 allocations of mixed sizes (a fixed
 // misuse-about: pseudo-random sequence), every byte written and checked,
 // misuse-about: freed in random order, with realloc chains
-#include "misuse.h"
+#include "../misuse.h"
 
 #define SLOTS 256
 

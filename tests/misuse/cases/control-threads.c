@@ -1,7 +1,7 @@
 // misuse: class=control
 // misuse-about: correct use from 4 threads: each allocates, hands half of
 // misuse-about: its objects to the next thread to free, and frees the rest
-#include "misuse.h"
+#include "../misuse.h"
 #include <pthread.h>
 
 #define THREADS 4

@@ -1,7 +1,7 @@
 // misuse: class=double-free catch=free
 // misuse-about: free a 32-byte object, free 10 other objects of the same
 // misuse-about: size (so it is no longer the latest free), then free it again
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

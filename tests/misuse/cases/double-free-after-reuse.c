@@ -3,7 +3,7 @@
 // misuse-about: free p a second time (the bug: it frees q when q == p), then
 // misuse-about: the program frees q as it should: caught at the bad free only
 // misuse-about: if the slot was not reused, else at the program's free(q)
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=double-free catch=free
 // misuse-about: another thread frees a 48-byte object (and exits), then the
 // misuse-about: thread that allocated it frees it again
-#include "misuse.h"
+#include "../misuse.h"
 #include <pthread.h>
 
 static void *free_it(void *p)

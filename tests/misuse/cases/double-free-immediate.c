@@ -1,6 +1,6 @@
 // misuse: class=double-free catch=free
 // misuse-about: free a 32-byte object twice in a row
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=double-free catch=free
 // misuse-about: free a 1 MiB block twice
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=double-free catch=free
 // misuse-about: free a 3000-byte object twice
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

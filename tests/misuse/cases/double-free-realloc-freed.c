@@ -1,6 +1,6 @@
 // misuse: class=double-free catch=free
 // misuse-about: realloc a pointer that was already freed
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=double-free catch=free
 // misuse-about: realloc moves a 64-byte block; then free the old pointer
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

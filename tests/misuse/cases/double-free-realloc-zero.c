@@ -1,7 +1,7 @@
 // misuse: class=double-free catch=free
 // misuse-about: realloc(p, 0) frees p (glibc, and kspan, return NULL; others
 // misuse-about: may return a new minimal block); then free(p) again
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

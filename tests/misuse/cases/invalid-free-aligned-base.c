@@ -1,7 +1,7 @@
 // misuse: class=invalid-free catch=free
 // misuse-about: posix_memalign(4096, 100), then free the block 16 bytes
 // misuse-about: before it (code that assumes a header it can free through)
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=invalid-free catch=free
 // misuse-about: free the address of a global array
-#include "misuse.h"
+#include "../misuse.h"
 
 static char global_buf[256] = "global";
 

@@ -1,6 +1,6 @@
 // misuse: class=invalid-free catch=free
 // misuse-about: free a pointer 16 bytes into a 64-byte object
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

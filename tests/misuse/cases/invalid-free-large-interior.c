@@ -1,7 +1,7 @@
 // misuse: class=invalid-free catch=free
 // misuse-about: free a pointer into the middle of a 1 MiB block (a page
 // misuse-about: boundary, 256 KiB in)
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=invalid-free catch=free
 // misuse-about: align by hand inside a malloc block (p + 64 rounded down to
 // misuse-about: 64, so never p itself) and free the aligned pointer
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=invalid-free catch=free
 // misuse-about: free a page the program got from mmap (mapped, but not the
 // misuse-about: allocator's), with plausible bytes in front of it
-#include "misuse.h"
+#include "../misuse.h"
 #include <sys/mman.h>
 
 int main(void)

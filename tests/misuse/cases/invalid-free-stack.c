@@ -1,6 +1,6 @@
 // misuse: class=invalid-free catch=free
 // misuse-about: free the address of a local variable
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=invalid-free catch=free
 // misuse-about: free a made-up address that nothing maps (0x12345670)
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

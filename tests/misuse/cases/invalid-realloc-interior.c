@@ -1,6 +1,6 @@
 // misuse: class=invalid-free catch=free
 // misuse-about: realloc a pointer 8 bytes into a 96-byte object
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

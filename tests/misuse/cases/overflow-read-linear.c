@@ -1,6 +1,6 @@
 // misuse: class=overflow-read catch=guard
 // misuse-about: scan 1000 bytes past the end of a 128-byte object
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

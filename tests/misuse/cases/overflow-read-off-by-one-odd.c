@@ -1,6 +1,6 @@
 // misuse: class=overflow-read catch=- may=guard
 // misuse-about: read p[100] of a 100-byte object (size not a multiple of 16)
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=overflow-read catch=guard
 // misuse-about: read the byte just past a 32-byte object (p[32])
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=overflow-write catch=guard,redzone
 // misuse-about: posix_memalign(64, 192), then write p[192]
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=overflow-write catch=guard,redzone
 // misuse-about: two 48-byte objects; write 16 bytes past the end of the first
 // misuse-about: (into its neighbour, wherever that is), then free both
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=overflow-write catch=- may=guard,redzone
 // misuse-about: write the byte just past a 1 MiB block
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=overflow-write catch=guard,redzone
 // misuse-about: a loop with the wrong bound: fill a 256-byte object with
 // misuse-about: 768 bytes (512 past its end), among other live objects
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

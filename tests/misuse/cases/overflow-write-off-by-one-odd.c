@@ -1,7 +1,7 @@
 // misuse: class=overflow-write catch=redzone may=guard
 // misuse-about: write p[13] of a 13-byte object: a guard page sits past the
 // misuse-about: object's aligned end, so only a red zone is sure to see it
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

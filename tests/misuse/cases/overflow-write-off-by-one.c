@@ -1,6 +1,6 @@
 // misuse: class=overflow-write catch=guard,redzone
 // misuse-about: write the byte just past a 64-byte object (p[64]), then free it
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=overflow-write catch=guard,redzone
 // misuse-about: write p[4096] of a 4096-byte object
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

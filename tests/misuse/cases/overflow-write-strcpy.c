@@ -1,7 +1,7 @@
 // misuse: class=overflow-write catch=guard,redzone
 // misuse-about: malloc(strlen(s)) without the +1, then strcpy: libc's strcpy
 // misuse-about: writes the terminating NUL one past a 32-byte object
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=uaf-read catch=guard
 // misuse-about: free a 48-byte object, make 200 more allocations of the
 // misuse-about: same size (kept live, so a slot may well be reused), then read it
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

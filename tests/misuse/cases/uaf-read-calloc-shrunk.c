@@ -2,7 +2,7 @@
 // misuse-about: shrink a calloc'd 4000-byte block to 16 bytes with realloc;
 // misuse-about: when it moved (n/a when it shrank in place), read offset 3000
 // misuse-about: through the old pointer
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

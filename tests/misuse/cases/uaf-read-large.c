@@ -1,6 +1,6 @@
 // misuse: class=uaf-read catch=- may=guard
 // misuse-about: read a freed 1 MiB block (a large allocation, its own pages)
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=uaf-read catch=guard
 // misuse-about: read a freed 3000-byte object (it fits one page)
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=uaf-read catch=guard
 // misuse-about: grow a 32-byte block with realloc so that it moves, then
 // misuse-about: read through the old pointer
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=uaf-read catch=guard
 // misuse-about: read a 32-byte object right after it was freed
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

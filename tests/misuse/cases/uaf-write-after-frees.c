@@ -1,7 +1,7 @@
 // misuse: class=uaf-write catch=guard may=poison
 // misuse-about: free a 64-byte object, then allocate and free 8 others of
 // misuse-about: the same size, then write the first one and allocate again
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

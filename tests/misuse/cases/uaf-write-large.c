@@ -1,6 +1,6 @@
 // misuse: class=uaf-write catch=- may=guard,poison
 // misuse-about: write a freed 1 MiB block, then allocate 1 MiB again
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

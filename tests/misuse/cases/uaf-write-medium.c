@@ -1,7 +1,7 @@
 // misuse: class=uaf-write catch=guard may=poison
 // misuse-about: write a freed 20000-byte object (a multi-page small size
 // misuse-about: class), then allocate the same size again
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=uaf-write catch=guard may=poison
 // misuse-about: grow a 100-byte block with realloc so that it moves, then
 // misuse-about: write through the old pointer and allocate 100 bytes again
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=uaf-write catch=guard may=poison
 // misuse-about: write into a 32-byte object right after it was freed, then
 // misuse-about: allocate the same size again (a poisoning allocator notices there)
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

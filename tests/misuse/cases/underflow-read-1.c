@@ -1,6 +1,6 @@
 // misuse: class=underflow-read catch=guard-below
 // misuse-about: read the byte just before a 32-byte object (p[-1])
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

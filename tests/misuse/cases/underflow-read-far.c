@@ -1,6 +1,6 @@
 // misuse: class=underflow-read catch=guard-below
 // misuse-about: read 100 bytes before the start of a 512-byte object
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 // misuse: class=underflow-read catch=- may=guard-below
 // misuse-about: read the byte just before a 1 MiB block
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=underflow-write catch=guard-below may=redzone
 // misuse-about: write the byte just before a 64-byte object (p[-1]), then
 // misuse-about: free it and its neighbours
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 // misuse: class=underflow-write catch=guard-below may=redzone
 // misuse-about: write 16 bytes before a 200-byte object (where a
 // misuse-about: header-based allocator keeps its chunk header), then free it
-#include "misuse.h"
+#include "../misuse.h"
 
 int main(void)
 {
