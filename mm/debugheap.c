@@ -57,11 +57,11 @@ static void check_poison(const uint8_t *p, size_t blk)
 			         (unsigned long)i, (unsigned)p[i]);
 }
 
-static void *arm(uint8_t *p, size_t size, void *site)
+static void *arm(uint8_t *p, size_t size, void *site, const char *fn)
 {
 	if (!p)
 		return 0;
-	size_t blk = ks_raw_ksize(p);
+	size_t blk = ks_usable_size(p, fn);
 	if (is_small(p))
 		check_poison(p, blk);
 	for (size_t i = size; i < blk - KS_RZ_TRAILER; i++)
@@ -74,7 +74,7 @@ static void *arm(uint8_t *p, size_t size, void *site)
 /* Returns the size asked for; panics if the red zone was written. */
 static size_t check_redzone(const char *fn, const uint8_t *p, size_t *blkp)
 {
-	size_t blk = ks_raw_ksize(p);   /* panics on a bad pointer */
+	size_t blk = ks_usable_size(p, fn);   /* panics on a bad pointer */
 	uint64_t trailer[2];
 	__builtin_memcpy(trailer, p + blk - KS_RZ_TRAILER, sizeof(trailer));
 	uint64_t size = trailer[1] ^ get_secret();
@@ -92,50 +92,49 @@ static size_t check_redzone(const char *fn, const uint8_t *p, size_t *blkp)
 	return (size_t)size;
 }
 
-void *kmalloc(size_t size)
+void *ks_debug_malloc(size_t size, const char *fn, void *site)
 {
 	if (size > SIZE_MAX - KS_RZ)
 		return 0;
 	if (ks_guard_sample_now()) {
 		/* Sampled: against a guard page instead of a red zone. */
-		void *g = ks_guard_alloc(size, __builtin_return_address(0));
+		void *g = ks_guard_alloc(size, site);
 		if (g)
 			return g;
 	}
-	return arm(ks_raw_kmalloc(size + KS_RZ), size, __builtin_return_address(0));
+	return arm(ks_malloc(size + KS_RZ), size, site, fn);
 }
 
-void *kmalloc_aligned(size_t size, size_t align)
+void *ks_debug_malloc_aligned(size_t size, size_t align, const char *fn, void *site)
 {
 	if (size > SIZE_MAX - KS_RZ)
 		return 0;
-	return arm(ks_raw_kmalloc_aligned(size + KS_RZ, align), size,
-	           __builtin_return_address(0));
+	return arm(ks_malloc_aligned(size + KS_RZ, align), size, site, fn);
 }
 
-void kfree(void *ptr)
+void ks_debug_free(void *ptr, const char *fn, void *site)
 {
 	if (!ptr)
 		return;
 	if (ks_guard_owns((uintptr_t)ptr)) {
-		ks_guard_free((uintptr_t)ptr, __builtin_return_address(0));
+		ks_guard_free((uintptr_t)ptr, site);
 		return;
 	}
 	size_t blk;
-	check_redzone("kfree", ptr, &blk);
+	check_redzone(fn, ptr, &blk);
 	if (is_small(ptr))
 		__builtin_memset(ptr, KS_POISON_BYTE, blk);
-	ks_raw_kfree(ptr);
+	ks_free(ptr, fn);
 }
 
-size_t ksize(const void *ptr)
+size_t ks_debug_usable_size(const void *ptr, const char *fn)
 {
 	if (!ptr)
 		return 0;
 	if (ks_guard_owns((uintptr_t)ptr))
 		return ks_guard_size((uintptr_t)ptr);
 	size_t blk;
-	return check_redzone("ksize", ptr, &blk);
+	return check_redzone(fn, ptr, &blk);
 }
 
 /* Where the object at p was allocated (for reports), or NULL. */
@@ -143,7 +142,7 @@ void *kspan_alloc_site(const void *ptr)
 {
 	if (ks_guard_owns((uintptr_t)ptr))
 		return 0;
-	size_t blk = ks_raw_ksize(ptr);
+	size_t blk = ks_usable_size(ptr, "kspan_alloc_site");
 	uint64_t site;
 	__builtin_memcpy(&site, (const uint8_t *)ptr + blk - KS_RZ_TRAILER, 8);
 	return (void *)(uintptr_t)site;

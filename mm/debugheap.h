@@ -24,13 +24,21 @@
 /* The secret of red-zone trailers (kspan_init, from the seed). */
 void ks_debugheap_seed(uint64_t secret);
 
-#if KSPAN_DEBUG_HEAP
 #include <stddef.h>
-/* The allocator without the debug layer (mm/malloc.c). */
-void *ks_raw_kmalloc(size_t size);
-void ks_raw_kfree(void *p);
-size_t ks_raw_ksize(const void *p);
-void *ks_raw_kmalloc_aligned(size_t size, size_t align);
+/* The allocator itself, without the debug layer (mm/malloc.c).  fn names
+ * the function the program called, for reports. */
+void *ks_malloc(size_t size);
+void ks_free(void *p, const char *fn);
+size_t ks_usable_size(const void *p, const char *fn);
+void *ks_malloc_aligned(size_t size, size_t align);
+
+#if KSPAN_DEBUG_HEAP
+/* The debug layer over them (mm/debugheap.c); site: the program's call
+ * site, recorded with the object. */
+void *ks_debug_malloc(size_t size, const char *fn, void *site);
+void ks_debug_free(void *p, const char *fn, void *site);
+size_t ks_debug_usable_size(const void *p, const char *fn);
+void *ks_debug_malloc_aligned(size_t size, size_t align, const char *fn, void *site);
 #endif
 
 #endif

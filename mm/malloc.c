@@ -76,15 +76,6 @@
 
 #define DEFAULT_SCAVENGE_THRESHOLD ((size_t)32 << 20)
 
-/* With the debug heap (KSPAN_DEBUG_HEAP, mm/debugheap.c) the functions
- * below are the raw allocator and the public names wrap them with red
- * zones, poisoning and call sites. */
-#if KSPAN_DEBUG_HEAP
-#define KS_API(name) ks_raw_##name
-#else
-#define KS_API(name) name
-#endif
-
 static bool kspan_ready;
 
 int kspan_init(const struct kspan_config *cfg)
@@ -216,9 +207,15 @@ static void large_free(struct mspan *s)
 	mheap_free(s);
 }
 
-/* ---- the API ------------------------------------------------------------ */
+/* ---- the raw allocator ----------------------------------------------------
+ *
+ * ks_malloc, ks_free, ks_usable_size and ks_malloc_aligned are the
+ * allocator itself.  The public entry points at the end of this file call
+ * them straight, or, with the debug heap (KSPAN_DEBUG_HEAP), through
+ * mm/debugheap.c, which wraps them with red zones, poison and call sites.
+ * fn names the function the program called, for reports. */
 
-void *KS_API(kmalloc)(size_t size)
+void *ks_malloc(size_t size)
 {
 	if (ks_likely(size <= KS_MAX_SMALL_SIZE))
 		return small_alloc(ks_make_spanclass(ks_size_to_class(size), true));
@@ -228,25 +225,25 @@ void *KS_API(kmalloc)(size_t size)
 /* Everything kfree's fast path does not handle: spans this CPU does not
  * own, large objects, bad pointers, pending remote frees. */
 __attribute__((noinline))
-static void kfree_slow(uintptr_t p)
+static void free_slow(uintptr_t p, const char *fn)
 {
 	if (ks_guard_owns(p)) {
 		ks_guard_free(p, __builtin_return_address(0));
 		return;
 	}
-	struct mspan *s = span_of_live("kfree", p);
+	struct mspan *s = span_of_live(fn, p);
 	if (ks_unlikely(s->gc))
-		bad_free("kfree", p, s, "object is managed by the collector "
-		         "(it is reclaimed when unreachable; never kfree it)");
+		bad_free(fn, p, s, "object is managed by the collector "
+		         "(it is reclaimed when unreachable; never free it)");
 	if (s->spanclass == 0) {
 		if (ks_unlikely(s->manual))
-			bad_free("kfree", p, s, "block is from kpages_alloc (use kpages_free)");
+			bad_free(fn, p, s, "block is from kpages_alloc (use kpages_free)");
 		if (ks_unlikely(p != s->base))
-			bad_free("kfree", p, s, "interior pointer into a large object");
+			bad_free(fn, p, s, "interior pointer into a large object");
 		large_free(s);
 		return;
 	}
-	uint32_t idx = object_index("kfree", s, p);
+	uint32_t idx = object_index(fn, s, p);
 	ks_irqstate_t st = ks_plat_irq_save();
 	int cpu = (int)ks_plat_cpu_id();
 	struct mcache *c = mcache_get(cpu);
@@ -263,7 +260,7 @@ static void kfree_slow(uintptr_t p)
 }
 
 /* Steps 1-2 of the free path: spans lookup, index, bit test and set. */
-void KS_API(kfree)(void *ptr)
+void ks_free(void *ptr, const char *fn)
 {
 	uintptr_t p = (uintptr_t)ptr;
 	uintptr_t off = p - ks_arena.arena_start;
@@ -299,100 +296,37 @@ void KS_API(kfree)(void *ptr)
 slow:
 	if (!ptr)
 		return;
-	kfree_slow(p);
+	free_slow(p, fn);
 }
 
-size_t KS_API(ksize)(const void *ptr)
+size_t ks_usable_size(const void *ptr, const char *fn)
 {
 	if (!ptr)
 		return 0;
 	uintptr_t p = (uintptr_t)ptr;
 	if (ks_guard_owns(p))
 		return ks_guard_size(p);
-	struct mspan *s = span_of_live("ksize", p);
+	struct mspan *s = span_of_live(fn, p);
 	if (s->spanclass == 0) {
 		if (p != s->base)
-			bad_free("ksize", p, s, "interior pointer into a large object");
+			bad_free(fn, p, s, "interior pointer into a large object");
 		return s->npages << KS_PAGE_SHIFT;
 	}
-	uint32_t idx = object_index("ksize", s, p);
+	uint32_t idx = object_index(fn, s, p);
 	/* A free object has no size (krealloc of a freed pointer must not
 	 * copy from it).  Exact on the owning CPU; for other spans a racing
 	 * free can only make this miss, not misfire. */
 	if (ks_unlikely(mspan_obj_is_free(s, idx)))
-		bad_free("ksize", p, s, "object is free (use after free or double free?)");
+		bad_free(fn, p, s, "object is free (use after free or double free?)");
 	return s->elemsize;
 }
 
-static void zero(void *p, size_t n)
-{
-	__builtin_memset(p, 0, n);
-}
-
-void *kzalloc(size_t size)
-{
-	void *p = kmalloc(size);
-	if (!p)
-		return p;
-	/* A large object on freshly committed pages is zero already: do not
-	 * touch (and so commit, on a host) every page of a huge calloc. */
-	if (size > KS_MAX_SMALL_SIZE) {
-		struct mspan *s = spanof((uintptr_t)p);
-		if (s && s->spanclass == 0 && !s->needzero)
-			return p;
-	}
-	zero(p, size);
-	return p;
-}
-
-void *kcalloc(size_t n, size_t size)
-{
-	size_t total;
-	if (__builtin_mul_overflow(n, size, &total))
-		return NULL;
-	return kzalloc(total);
-}
-
-void *krealloc(void *ptr, size_t size)
-{
-	if (!ptr)
-		return kmalloc(size);
-	size_t have = ksize(ptr);
-	/* Stay in place while the new size uses the same size class, or the
-	 * same number of pages for a large object. */
-	if (size <= have) {
-		if (have > KS_MAX_SMALL_SIZE ? size > KS_MAX_SMALL_SIZE &&
-		                               (size + KS_PAGE_SIZE - 1) >> KS_PAGE_SHIFT ==
-		                               have >> KS_PAGE_SHIFT
-		                             : ks_class_to_size[ks_size_to_class(size)] == have)
-			return ptr;
-	}
-#if !KSPAN_DEBUG_HEAP
-	/* A large object grows in place when the pages after it are free. */
-	if (size > have && have > KS_MAX_SMALL_SIZE && size <= SIZE_MAX - KS_PAGE_SIZE) {
-		struct mspan *s = spanof((uintptr_t)ptr);
-		uintptr_t npages = (size + KS_PAGE_SIZE - 1) >> KS_PAGE_SHIFT;
-		uintptr_t old = s->npages;
-		if (!s->manual && !s->gc && mheap_extend(s, npages)) {
-			__atomic_fetch_add(&ks_mheap.large_pages, npages - old, __ATOMIC_RELAXED);
-			return ptr;
-		}
-	}
-#endif
-	void *q = kmalloc(size);
-	if (!q)
-		return NULL;
-	__builtin_memcpy(q, ptr, size < have ? size : have);
-	kfree(ptr);
-	return q;
-}
-
-void *KS_API(kmalloc_aligned)(size_t size, size_t align)
+void *ks_malloc_aligned(size_t size, size_t align)
 {
 	if (align == 0 || (align & (align - 1)))
 		return NULL;
 	if (align <= 16 && (size > 8 || align <= 8))
-		return KS_API(kmalloc)(size);
+		return ks_malloc(size);
 	if (size <= KS_MAX_SMALL_SIZE && align <= KS_PAGE_SIZE) {
 		/* A class whose size is a multiple of align has every object
 		 * aligned: spans start on a page boundary. */
@@ -497,4 +431,146 @@ void *ks_tiny_alloc(size_t size)
 	void *p = mcache_tiny_alloc(mcache_get(cpu), size, cpu);
 	ks_plat_irq_restore(st);
 	return p;
+}
+
+/* ---- the public entry points ----------------------------------------------
+ *
+ * Every kmalloc-family function comes here, under its real name in every
+ * build.  A report names the function the program called (fn) and, with
+ * the debug heap, the allocation records the program's call site (site). */
+
+#define RET_ADDR __builtin_return_address(0)
+
+void *kspan_malloc_as(size_t size, const char *fn, void *site)
+{
+#if KSPAN_DEBUG_HEAP
+	return ks_debug_malloc(size, fn, site);
+#else
+	(void)fn;
+	(void)site;
+	return ks_malloc(size);
+#endif
+}
+
+void kspan_free_as(void *p, const char *fn, void *site)
+{
+#if KSPAN_DEBUG_HEAP
+	ks_debug_free(p, fn, site);
+#else
+	(void)site;
+	ks_free(p, fn);
+#endif
+}
+
+size_t kspan_size_as(const void *p, const char *fn)
+{
+#if KSPAN_DEBUG_HEAP
+	return ks_debug_usable_size(p, fn);
+#else
+	return ks_usable_size(p, fn);
+#endif
+}
+
+void *kspan_aligned_as(size_t size, size_t align, const char *fn, void *site)
+{
+#if KSPAN_DEBUG_HEAP
+	return ks_debug_malloc_aligned(size, align, fn, site);
+#else
+	(void)fn;
+	(void)site;
+	return ks_malloc_aligned(size, align);
+#endif
+}
+
+void *kspan_realloc_as(void *ptr, size_t size, const char *fn, void *site)
+{
+	if (!ptr)
+		return kspan_malloc_as(size, fn, site);
+	size_t have = kspan_size_as(ptr, fn);
+	/* Stay in place while the new size uses the same size class, or the
+	 * same number of pages for a large object. */
+	if (size <= have) {
+		if (have > KS_MAX_SMALL_SIZE ? size > KS_MAX_SMALL_SIZE &&
+		                               (size + KS_PAGE_SIZE - 1) >> KS_PAGE_SHIFT ==
+		                               have >> KS_PAGE_SHIFT
+		                             : ks_class_to_size[ks_size_to_class(size)] == have)
+			return ptr;
+	}
+#if !KSPAN_DEBUG_HEAP
+	/* A large object grows in place when the pages after it are free. */
+	if (size > have && have > KS_MAX_SMALL_SIZE && size <= SIZE_MAX - KS_PAGE_SIZE) {
+		struct mspan *s = spanof((uintptr_t)ptr);
+		uintptr_t npages = (size + KS_PAGE_SIZE - 1) >> KS_PAGE_SHIFT;
+		uintptr_t old = s->npages;
+		if (!s->manual && !s->gc && mheap_extend(s, npages)) {
+			__atomic_fetch_add(&ks_mheap.large_pages, npages - old, __ATOMIC_RELAXED);
+			return ptr;
+		}
+	}
+#endif
+	void *q = kspan_malloc_as(size, fn, site);
+	if (!q)
+		return NULL;
+	__builtin_memcpy(q, ptr, size < have ? size : have);
+	kspan_free_as(ptr, fn, site);
+	return q;
+}
+
+void *kmalloc(size_t size)
+{
+	return kspan_malloc_as(size, "kmalloc", RET_ADDR);
+}
+
+void kfree(void *p)
+{
+	kspan_free_as(p, "kfree", RET_ADDR);
+}
+
+size_t ksize(const void *p)
+{
+	return kspan_size_as(p, "ksize");
+}
+
+void *kmalloc_aligned(size_t size, size_t align)
+{
+	return kspan_aligned_as(size, align, "kmalloc_aligned", RET_ADDR);
+}
+
+void *krealloc(void *p, size_t size)
+{
+	return kspan_realloc_as(p, size, "krealloc", RET_ADDR);
+}
+
+/* Zeroed: a large object on freshly committed pages is zero already, so
+ * a huge kzalloc does not touch (and so commit, on a host) every page. */
+static void *zalloc_as(size_t size, const char *fn, void *site)
+{
+	void *p = kspan_malloc_as(size, fn, site);
+	if (!p)
+		return p;
+	if (size > KS_MAX_SMALL_SIZE) {
+		struct mspan *s = spanof((uintptr_t)p);
+		if (s && s->spanclass == 0 && !s->needzero)
+			return p;
+	}
+	__builtin_memset(p, 0, size);
+	return p;
+}
+
+void *kzalloc(size_t size)
+{
+	return zalloc_as(size, "kzalloc", RET_ADDR);
+}
+
+void *kspan_calloc_as(size_t n, size_t size, const char *fn, void *site)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total))
+		return NULL;
+	return zalloc_as(total, fn, site);
+}
+
+void *kcalloc(size_t n, size_t size)
+{
+	return kspan_calloc_as(n, size, "kcalloc", RET_ADDR);
 }

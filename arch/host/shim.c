@@ -258,10 +258,14 @@ static void *nomem(void)
 	return NULL;
 }
 
+/* Reports name the function the program called, and the debug heap records
+ * the program's call site (the return address into the caller). */
+#define SITE __builtin_return_address(0)
+
 KS_EXPORT void *malloc(size_t size)
 {
 	ensure_init();
-	void *p = kmalloc(size);
+	void *p = kspan_malloc_as(size, "malloc", SITE);
 	if (unlikely(!p))
 		return nomem();
 	return p;
@@ -272,12 +276,15 @@ KS_EXPORT void free(void *p)
 	if (unlikely(!p))
 		return;
 	ensure_init();
-	kfree(p);
+	kspan_free_as(p, "free", SITE);
 }
 
 KS_EXPORT void cfree(void *p)
 {
-	free(p);
+	if (unlikely(!p))
+		return;
+	ensure_init();
+	kspan_free_as(p, "cfree", SITE);
 }
 
 KS_EXPORT void *calloc(size_t n, size_t size)
@@ -286,25 +293,30 @@ KS_EXPORT void *calloc(size_t n, size_t size)
 	if (unlikely(__builtin_mul_overflow(n, size, &total)))
 		return nomem();
 	ensure_init();
-	void *p = kcalloc(n, size);
+	void *p = kspan_calloc_as(n, size, "calloc", SITE);
 	if (unlikely(!p))
 		return nomem();
 	return p;
 }
 
-KS_EXPORT void *realloc(void *p, size_t size)
+/* realloc and reallocarray share this; fn and site are the program's. */
+static void *realloc_as(void *p, size_t size, const char *fn, void *site)
 {
-	if (!p)
-		return malloc(size);
-	if (size == 0) {
-		free(p);
-		return NULL;
-	}
 	ensure_init();
-	void *q = krealloc(p, size);
+	if (size == 0) {
+		if (p)
+			kspan_free_as(p, fn, site);
+		return p ? NULL : kspan_malloc_as(0, fn, site);
+	}
+	void *q = kspan_realloc_as(p, size, fn, site);
 	if (unlikely(!q))
 		return nomem();
 	return q;
+}
+
+KS_EXPORT void *realloc(void *p, size_t size)
+{
+	return realloc_as(p, size, "realloc", SITE);
 }
 
 KS_EXPORT void *reallocarray(void *p, size_t n, size_t size)
@@ -312,14 +324,15 @@ KS_EXPORT void *reallocarray(void *p, size_t n, size_t size)
 	size_t total;
 	if (unlikely(__builtin_mul_overflow(n, size, &total)))
 		return nomem();
-	return realloc(p, total);
+	return realloc_as(p, total, "reallocarray", SITE);
 }
 
 /* size bytes aligned to align, a power of two. */
-static void *aligned(size_t align, size_t size)
+static void *aligned(size_t align, size_t size, const char *fn, void *site)
 {
 	ensure_init();
-	void *p = align <= 8 ? kmalloc(size) : kmalloc_aligned(size, align);
+	void *p = align <= 8 ? kspan_malloc_as(size, fn, site)
+	                     : kspan_aligned_as(size, align, fn, site);
 	if (unlikely(!p))
 		return nomem();
 	if (unlikely((uintptr_t)p & (align - 1)))
@@ -336,7 +349,7 @@ KS_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
 {
 	if (!pow2(align) || align % sizeof(void *))
 		return EINVAL;
-	void *p = aligned(align, size);
+	void *p = aligned(align, size, "posix_memalign", SITE);
 	if (!p)
 		return ENOMEM;
 	*memptr = p;
@@ -349,7 +362,7 @@ KS_EXPORT void *aligned_alloc(size_t align, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	return aligned(align, size);
+	return aligned(align, size, "aligned_alloc", SITE);
 }
 
 KS_EXPORT void *memalign(size_t align, size_t size)
@@ -362,12 +375,12 @@ KS_EXPORT void *memalign(size_t align, size_t size)
 	size_t a = 1;
 	while (a < align)
 		a <<= 1;
-	return aligned(a, size);
+	return aligned(a, size, "memalign", SITE);
 }
 
 KS_EXPORT void *valloc(size_t size)
 {
-	return aligned(SHIM_PAGE, size);
+	return aligned(SHIM_PAGE, size, "valloc", SITE);
 }
 
 KS_EXPORT void *pvalloc(size_t size)
@@ -376,7 +389,7 @@ KS_EXPORT void *pvalloc(size_t size)
 	if (unlikely(__builtin_add_overflow(size, SHIM_PAGE - 1, &rounded)))
 		return nomem();
 	rounded &= ~(size_t)(SHIM_PAGE - 1);
-	return aligned(SHIM_PAGE, rounded ? rounded : SHIM_PAGE);
+	return aligned(SHIM_PAGE, rounded ? rounded : SHIM_PAGE, "pvalloc", SITE);
 }
 
 KS_EXPORT size_t malloc_usable_size(void *p)
@@ -384,5 +397,5 @@ KS_EXPORT size_t malloc_usable_size(void *p)
 	if (!p)
 		return 0;
 	ensure_init();
-	return ksize(p);
+	return kspan_size_as(p, "malloc_usable_size");
 }

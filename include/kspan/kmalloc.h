@@ -55,6 +55,19 @@ void   kfree(void *p);
 size_t ksize(const void *p);                        /* usable size */
 void  *kmalloc_aligned(size_t size, size_t align);  /* power-of-two align */
 
+/* For wrappers around kspan (a libc-style malloc, C++ operator new): the
+ * same as kmalloc, kfree, ksize, kmalloc_aligned, krealloc and kcalloc,
+ * except that a report names fn as the function the program called, and
+ * the debug heap records site (the program's call site, e.g. the
+ * wrapper's __builtin_return_address(0)) as the allocation or free site.
+ * kmalloc(n) is kspan_malloc_as(n, "kmalloc", <its caller>). */
+void  *kspan_malloc_as(size_t size, const char *fn, void *site);
+void   kspan_free_as(void *p, const char *fn, void *site);
+size_t kspan_size_as(const void *p, const char *fn);
+void  *kspan_aligned_as(size_t size, size_t align, const char *fn, void *site);
+void  *kspan_realloc_as(void *p, size_t size, const char *fn, void *site);
+void  *kspan_calloc_as(size_t n, size_t size, const char *fn, void *site);
+
 /* Page-level allocation: n contiguous heap pages of KSPAN_PAGE_SIZE bytes,
  * aligned to KSPAN_PAGE_SIZE.  kpages_free must be given the same n. */
 void  *kpages_alloc(size_t n);
