@@ -31,13 +31,15 @@ enum ks_lockrank {
 	KS_RANK_CENTRAL = 2,   /* mcentral[sc] and gccentral[sc] */
 	KS_RANK_HEAP = 3,      /* mheap: free spans, arena growth, scavenger */
 	KS_RANK_GUARD = 4,     /* guarded-allocation pool */
+	KS_RANK_META = 5,      /* off-heap metadata pools: per-CPU caches,
+	                          remote-free batches */
 	/* The platform hooks, which the heap calls with its locks held
 	 * (include/kspan/platform.h).  kspan's own kernel: */
-	KS_RANK_PAGESRC = 5,   /* page source: ks_plat_reserve/commit/decommit */
-	KS_RANK_PAGING = 6,    /* page tables (under the page source) */
-	KS_RANK_FRAME = 7,     /* frame map (phys/frame.c; under both) */
-	KS_RANK_FWCFG = 8,     /* QEMU fw_cfg reads (a leaf) */
-	KS_RANK_CONSOLE = 9,   /* ks_plat_write: called with any lock held */
+	KS_RANK_PAGESRC = 6,   /* page source: ks_plat_reserve/commit/decommit */
+	KS_RANK_PAGING = 7,    /* page tables (under the page source) */
+	KS_RANK_FRAME = 8,     /* frame map (phys/frame.c; under both) */
+	KS_RANK_FWCFG = 9,     /* QEMU fw_cfg reads (a leaf) */
+	KS_RANK_CONSOLE = 10,  /* ks_plat_write: called with any lock held */
 	KS_RANK_COUNT
 };
 /* The host platform's pthread mutexes follow the same order: its

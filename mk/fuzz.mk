@@ -25,7 +25,7 @@ FUZZ_REPLAY_CC ?= gcc
 FUZZ_SECONDS  ?= 60
 FUZZ_ARGS     ?=
 FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS   := -std=gnu11 -g -O1 $(WARN) $(call features,1,0,1,1) \
+FUZZ_CFLAGS   := -std=gnu11 -g -O1 $(WARN) $(call features,1,0,1,1,1) \
                  -Iinclude -I. -fno-omit-frame-pointer
 FUZZ_LIB_SRCS := $(KSPAN_SRCS) $(HOST_PLAT_SRCS)
 FUZZ_HDRS     := $(KSPAN_HDRS) $(wildcard arch/host/*.h tests/common/*.h)

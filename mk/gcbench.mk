@@ -28,7 +28,7 @@ GCB_CC       ?= gcc
 GCB_PY       ?= python3
 GCB_CFLAGS   := -std=gnu11 -O2 -g $(WARN) -flto
 GCB_SRCS     := bench/gc/main.c bench/gc/workloads.c
-$(eval $(call objset,gcb-kspan,$(GCB_CC),$(GCB_CFLAGS) $(call features,0,0,1,$(RANDOMIZE)) -Iinclude -I.,$(GCB_SRCS) bench/gc/backend_kspan.c $(KSPAN_SRCS) $(HOST_PLAT_SRCS)))
+$(eval $(call objset,gcb-kspan,$(GCB_CC),$(GCB_CFLAGS) $(call features,0,0,1,$(RANDOMIZE),1) -Iinclude -I.,$(GCB_SRCS) bench/gc/backend_kspan.c $(KSPAN_SRCS) $(HOST_PLAT_SRCS)))
 $(eval $(call objset,gcb-boehm,$(GCB_CC),$(GCB_CFLAGS),$(GCB_SRCS) bench/gc/backend_boehm.c))
 
 $(GCB_DIR)/gcb-kspan: $(gcb-kspan_OBJS)

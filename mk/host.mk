@@ -14,8 +14,8 @@
 
 HOST_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 HOST_BASE   := -std=gnu11 -g -O1 $(WARN) -Iinclude -I. -fno-omit-frame-pointer
-HOST_CFLAGS := $(HOST_BASE) $(HOST_SAN) $(call features,1,0,1,1)
-HOST_DBG_CFLAGS := $(HOST_BASE) $(HOST_SAN) $(call features,1,1,1,1)
+HOST_CFLAGS := $(HOST_BASE) $(HOST_SAN) $(call features,1,0,1,1,1)
+HOST_DBG_CFLAGS := $(HOST_BASE) $(HOST_SAN) $(call features,1,1,1,1,1)
 # The suites' shared code and everything of kspan they link.
 HOST_SUPPORT := tests/host/support.c tests/host/heap_fixture.c
 HOST_SRCS    := $(KSPAN_SRCS) $(HOST_PLAT_SRCS) $(BOOT_PURE_SRCS) $(HOST_SUPPORT)
@@ -26,7 +26,7 @@ HOST_DBG_SRCS  := $(sort $(wildcard tests/host/dbg_*.c))
 # Three object sets: release heap with assertions, debug heap, TSan.
 $(eval $(call objset,host-asan,$(HOST_CC),$(HOST_CFLAGS),$(HOST_SRCS) $(HOST_TEST_SRCS)))
 $(eval $(call objset,host-dbgheap,$(HOST_CC),$(HOST_DBG_CFLAGS),$(HOST_SRCS) $(HOST_DBG_SRCS)))
-$(eval $(call objset,host-tsan,$(HOST_CC),$(HOST_BASE) $(call features,1,0,1,1) -fsanitize=thread,$(HOST_SRCS) tests/host/test_threads.c))
+$(eval $(call objset,host-tsan,$(HOST_CC),$(HOST_BASE) $(call features,1,0,1,1,1) -fsanitize=thread,$(HOST_SRCS) tests/host/test_threads.c))
 
 HOST_TESTS     := $(patsubst tests/host/%.c,$(HOST_TEST_DIR)/%,$(HOST_TEST_SRCS))
 HOST_DBG_TESTS := $(patsubst tests/host/%.c,$(HOST_TEST_DIR)/%,$(HOST_DBG_SRCS))

@@ -6,7 +6,7 @@
 #                      sizes and batch lengths
 
 PERF_CFLAGS := -std=gnu11 -O2 -gdwarf-4 -flto $(WARN) -Iinclude -I. \
-               $(call features,0,0,1,$(RANDOMIZE))
+               $(call features,0,0,1,$(RANDOMIZE),1)
 $(eval $(call objset,perf,gcc,$(PERF_CFLAGS),$(KSPAN_SRCS) $(HOST_PLAT_SRCS) tests/perf/fastpath.c))
 PERF_BIN := $(BUILD)/perf/fastpath
 

@@ -48,8 +48,8 @@ SHIM_LDFLAGS := -shared -pthread $(SHIM_LINKER) -Wl,-z,defs -Wl,-z,now \
 SHIM_SRCS := $(KSPAN_SRCS) $(HOST_PLAT_SRCS) arch/host/shim.c
 
 # (The flags stamp names the compiler, so SHIM_CC=clang rebuilds all.)
-$(eval $(call objset,shim,$(SHIM_CC),$(SHIM_BASE) $(call features,0,0,1,0),$(SHIM_SRCS)))
-$(eval $(call objset,shim-debug,$(SHIM_CC),$(SHIM_BASE) $(call features,1,1,1,1),$(SHIM_SRCS)))
+$(eval $(call objset,shim,$(SHIM_CC),$(SHIM_BASE) $(call features,0,0,1,0,1),$(SHIM_SRCS)))
+$(eval $(call objset,shim-debug,$(SHIM_CC),$(SHIM_BASE) $(call features,1,1,1,1,1),$(SHIM_SRCS)))
 SHIM_OBJS       := $(shim_OBJS)
 SHIM_DEBUG_OBJS := $(shim-debug_OBJS)
 

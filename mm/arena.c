@@ -66,7 +66,7 @@ int arena_init(size_t arena_bytes)
 
 	a->spans_bytes = round_up(npages * sizeof(struct mspan *), 4096);
 	a->committed_bytes = round_up((npages + 63) / 64 * 8, 4096);
-	a->bitmap_bytes = round_up(n / 32, 4096);
+	a->bitmap_bytes = KSPAN_GC ? round_up(n / 32, 4096) : 0;   /* collector only */
 	uintptr_t meta = a->spans_bytes + a->committed_bytes + a->bitmap_bytes;
 	uintptr_t pad = round_up(meta, RESERVE_ALIGN) - meta;
 	a->reserve_len = meta + pad + n;
@@ -106,7 +106,7 @@ static int arena_map_shadow(uintptr_t upto)
 	uintptr_t b0 = round_down_4k((uintptr_t)a->bitmap - upto / 32);
 	uintptr_t b1 = round_up((uintptr_t)a->bitmap - a->shadow_mapped / 32, 4096);
 	if (ks_plat_commit((void *)s0, s1 - s0) != 0 ||
-	    (b1 > b0 && ks_plat_commit((void *)b0, b1 - b0) != 0))
+	    (KSPAN_GC && b1 > b0 && ks_plat_commit((void *)b0, b1 - b0) != 0))
 		return -1;
 	a->shadow_mapped = upto;
 	return 0;

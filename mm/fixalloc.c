@@ -29,8 +29,7 @@ void *fixalloc_alloc(struct fixalloc *f)
 	if (f->list) {
 		p = f->list;
 		f->list = *(void **)p;
-		for (size_t i = 0; i < f->size; i++)
-			p[i] = 0;
+		__builtin_memset(p, 0, f->size);
 	} else {
 		if (f->chunk + f->size > f->chunk_end) {
 			if (f->next + FIXALLOC_CHUNK > f->end ||

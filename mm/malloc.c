@@ -63,15 +63,17 @@
 #include <kspan/kmalloc.h>
 #include <kspan/platform.h>
 
-#include "mm/arena.h"
 #include "lib/bits.h"
 #include "lib/check.h"
+#include "mm/arena.h"
 #include "mm/debugheap.h"
 #include "mm/guard.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
+#include "mm/meta.h"
 #include "mm/mgc.h"
 #include "mm/mheap.h"
+#include "mm/mremote.h"
 #include "mm/sizeclass.h"
 
 #define DEFAULT_SCAVENGE_THRESHOLD ((size_t)32 << 20)
@@ -89,12 +91,11 @@ int kspan_init(const struct kspan_config *cfg)
 		return -1;
 	size_t scav = cfg->scavenge_threshold ? cfg->scavenge_threshold
 	                                      : DEFAULT_SCAVENGE_THRESHOLD;
-	if (mheap_init(scav) != 0)
+	if (mheap_init(scav) != 0 || remote_init() != 0)
 		return -1;
 	uint64_t seed = cfg->seed ? cfg->seed : ks_plat_now();
 	mcentral_init();
 	mcache_init_all(ks_mix64(seed ^ 1));
-	mspan_seed_order(ks_mix64(seed ^ 2));
 	ks_debugheap_seed(ks_mix64(seed ^ 3));
 	ks_guard_init();   /* no pool: kmalloc_guarded returns NULL */
 	kspan_ready = true;
@@ -108,10 +109,10 @@ static void bad_free(const char *fn, uintptr_t p, const struct mspan *s,
                      const char *what)
 {
 	if (s)
-		ks_panic("%s(%p): %s (span %p [%p-%p) class %u, %s)", fn, (void *)p,
+		ks_panic("%s(%p): %s (span %p [%p-%p) %s, %s)", fn, (void *)p,
 		         what, (const void *)s, (void *)s->base,
 		         (void *)mspan_end(s),
-		         (unsigned)ks_spanclass_sizeclass(s->spanclass),
+		         s->central ? "small objects" : "large object",
 		         s->state == MSPAN_INUSE ? "in use" :
 		         s->state == MSPAN_FREE ? "free" : "dead");
 	ks_panic("%s(%p): %s", fn, (void *)p, what);
@@ -131,56 +132,44 @@ static struct mspan *span_of_live(const char *fn, uintptr_t p)
 /* Index of object p in small span s; panics unless p is an object's start. */
 static uint32_t object_index(const char *fn, const struct mspan *s, uintptr_t p)
 {
-	if (ks_unlikely(s->state != MSPAN_INUSE || p < s->base || p >= mspan_end(s)))
-		bad_free(fn, p, NULL, "page is not in use (freed or never allocated)");
 	uintptr_t off = p - s->base;
-	uint32_t idx = mspan_obj_index(s, p);
-	if (ks_unlikely(idx >= s->nelems || (uintptr_t)idx * s->elemsize != off))
-		bad_free(fn, p, s, idx >= s->nelems ? "pointer is past the last object"
-		                                    : "interior pointer (not an object's start)");
+	if (ks_unlikely(off >= s->limit))
+		bad_free(fn, p, s, "pointer is past the last object");
+	bool exact;
+	uint32_t idx = mspan_index(s, off, &exact);
+	if (ks_unlikely(!exact))
+		bad_free(fn, p, s, "interior pointer (not an object's start)");
 	return idx;
 }
 
 /* ---- small objects ---------------------------------------------------- */
 
-/* The slow path, out of line so the fast path keeps no registers live
- * across a call (no pushes and pops on the fast path). */
+/* The slow path, out of line so that the fast path keeps no register live
+ * across a call (no pushes and pops on it).  It looks everything up again
+ * under the real guard: an interrupt, or a flush request, may have
+ * changed the cache.  NULL before kspan_init (the host shim then sets the
+ * heap up and asks again). */
 __attribute__((noinline))
-static void *small_alloc_slow(spanclass_t sc)
+static void *small_alloc_slow(unsigned cls)
 {
+	if (ks_unlikely(!kspan_ready))
+		return NULL;
 	ks_irqstate_t st = ks_plat_irq_save();
-	int cpu = (int)ks_plat_cpu_id();
-	struct mcache *c = mcache_get(cpu);
-	struct mspan *s = c->alloc[sc];
-	/* An interrupt may have refilled the cache since the fast path. */
-	void *p;
-	if (s->allocCache) {
-		p = mcache_take(s);
-		c->fast_allocs++;
-	} else {
-		p = mcache_alloc_slow(c, sc, cpu);
-	}
+	struct mcache *c = mcache_get((int)ks_plat_cpu_id());
+	void *p = c ? mcache_alloc_slow(c, &c->cls[cls]) : NULL;
 	ks_plat_irq_restore(st);
 	return p;
 }
 
-/* Steps 1-2 of the allocation path: about 20 instructions, no lock. */
-static inline void *small_alloc(spanclass_t sc)
+/* Steps 1-2 of the allocation path, for a class: no lock, no atomic. */
+static inline void *small_alloc(unsigned cls)
 {
-	ks_irqstate_t st = ks_plat_irq_save();
-	struct mcache *c = ks_mcache_of[ks_plat_cpu_id()];
-	struct mspan *s = c->alloc[sc];
-	uint64_t m = s->allocCache;
-	if (ks_likely(m)) {
-		s->allocCache = m & (m - 1);
-		unsigned obj = mspan_cache_obj(s, (unsigned)__builtin_ctzll(m));
-		void *p = (void *)(s->groupbase + (uintptr_t)obj * s->elemsize);
-		c->fast_allocs++;
-		ks_plat_irq_restore(st);
+	ks_irqstate_t st = mcache_fast_enter();
+	void *p = mcache_take(ks_mcache_of[mcache_fast_slot()]->bycls[cls]);
+	mcache_fast_exit(st);
+	if (ks_likely(p))
 		return p;
-	}
-	ks_plat_irq_restore(st);
-	return small_alloc_slow(sc);
+	return small_alloc_slow(cls);
 }
 
 /* ---- large objects ---------------------------------------------------- */
@@ -215,15 +204,50 @@ static void large_free(struct mspan *s)
  * mm/debugheap.c, which wraps them with red zones, poison and call sites.
  * fn names the function the program called, for reports. */
 
-void *ks_malloc(size_t size)
+/* Everything ks_malloc's fast path does not serve: sizes above 1 KiB
+ * (small ones through the second size table, large ones from the page
+ * heap) and a class whose word is empty.  Out of line: the fast path stays
+ * short and keeps nothing live across a call. */
+__attribute__((noinline))
+static void *malloc_slow(size_t size)
 {
-	if (ks_likely(size <= KS_MAX_SMALL_SIZE))
-		return small_alloc(ks_make_spanclass(ks_size_to_class(size), true));
+	if (size <= KS_SMALL_SIZE_MAX)
+		return small_alloc_slow(ks_size_to_class(size));
+	if (size <= KS_MAX_SMALL_SIZE)
+		return small_alloc(ks_size_to_class(size));
 	return large_alloc(size, 0, false);
 }
 
+/* Steps 1-2 of the allocation path: a size up to 1 KiB finds its class
+ * with one load from the CPU's cache front, then the lowest set bit of the
+ * word the class allocates from is the object.  About 15 instructions, no
+ * lock, no atomic, no call. */
+void *ks_malloc(size_t size)
+{
+	if (ks_likely(size <= KS_SMALL_SIZE_MAX)) {
+		ks_irqstate_t st = mcache_fast_enter();
+		struct mcache_class *pc = ks_mcache_of[mcache_fast_slot()]
+			->bysize[(size + KS_SMALL_SIZE_DIV - 1) / KS_SMALL_SIZE_DIV];
+		uint64_t *wp = pc->word;
+		uint64_t m = __atomic_load_n(wp, __ATOMIC_RELAXED);
+		if (ks_likely(m)) {
+			__atomic_store_n(wp, m & (m - 1), __ATOMIC_RELAXED);
+			uintptr_t b = (uintptr_t)__builtin_ctzll(m);
+			if (KSPAN_RANDOMIZE)
+				b ^= pc->key;
+			void *p = (void *)(pc->base + b * pc->size);
+			mcache_fast_exit(st);
+			if (p == NULL)   /* never: objects lie in the arena */
+				__builtin_unreachable();
+			return p;
+		}
+		mcache_fast_exit(st);
+	}
+	return malloc_slow(size);
+}
+
 /* Everything kfree's fast path does not handle: spans this CPU does not
- * own, large objects, bad pointers, pending remote frees. */
+ * own, large objects, bad pointers, double frees. */
 __attribute__((noinline))
 static void free_slow(uintptr_t p, const char *fn)
 {
@@ -235,7 +259,7 @@ static void free_slow(uintptr_t p, const char *fn)
 	if (ks_unlikely(s->gc))
 		bad_free(fn, p, s, "object is managed by the collector "
 		         "(it is reclaimed when unreachable; never free it)");
-	if (s->spanclass == 0) {
+	if (!s->central) {
 		if (ks_unlikely(s->manual))
 			bad_free(fn, p, s, "block is from kpages_alloc (use kpages_free)");
 		if (ks_unlikely(p != s->base))
@@ -247,56 +271,187 @@ static void free_slow(uintptr_t p, const char *fn)
 	ks_irqstate_t st = ks_plat_irq_save();
 	int cpu = (int)ks_plat_cpu_id();
 	struct mcache *c = mcache_get(cpu);
-	if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == cpu) {
-		/* Ours after all (taken over since the caller looked), or
-		 * remote frees wait to be folded in first. */
-		mspan_merge_remote(s);
-		mspan_free_owned(s, idx, p);
-		c->fast_frees++;
+	if (ks_likely(c)) {
+		mcache_free_slow(c, mcache_class_of(c, s), s, p, idx, fn);
 	} else {
-		mcache_free_slow(c, s, p, cpu);
+		/* No memory left even for this CPU's cache: it owns no span,
+		 * so the object's span is unowned or another CPU's. */
+		void *one = (void *)p, *fwd;
+		unsigned nfwd;
+		mcentral_free_objects(s->central, &one, 1, cpu, &fwd, &nfwd);
+		if (nfwd)
+			remote_free_alone(__atomic_load_n(&s->owner, __ATOMIC_ACQUIRE), p);
 	}
 	ks_plat_irq_restore(st);
 }
 
-/* Steps 1-2 of the free path: spans lookup, index, bit test and set. */
+/* ThreadSanitizer does not see inside asm: give it the C version. */
+#if defined(__SANITIZE_THREAD__)
+#define KS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KS_TSAN 1
+#endif
+#endif
+#ifndef KS_TSAN
+#define KS_TSAN 0
+#endif
+
+/* arena.used_bytes for the free fast path: it only grows, and the spans[]
+ * entries below it were written before it grew (arena_grow, release), so
+ * a plain read (which the compiler folds into the compare) is enough on
+ * x86-64; ThreadSanitizer builds read it atomically to say so. */
+static inline uintptr_t used_bytes_fast(void)
+{
+#if KS_TSAN
+	return __atomic_load_n(&ks_arena.used_bytes, __ATOMIC_ACQUIRE);
+#else
+	return ks_arena.used_bytes;
+#endif
+}
+
+/* Set bit pos of the free bits words, returning whether it was set: one
+ * bts on x86-64 (the owner's only write; readers see whole words). */
+static inline bool test_and_set_bit(uint64_t *words, uintptr_t pos)
+{
+#if defined(__x86_64__) && !KS_TSAN
+	bool was;
+	__asm__("btsq %q2, %0"
+	        : "+m"(*(struct { uint64_t w[KS_FREE_WORDS]; } *)words), "=@ccc"(was)
+	        : "r"((uint64_t)pos));
+	return was;
+#else
+	uint64_t *w = &words[pos / 64], bit = 1ull << (pos % 64);
+	uint64_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
+	if (v & bit)
+		return true;
+	__atomic_store_n(w, v | bit, __ATOMIC_RELAXED);
+	return false;
+#endif
+}
+
+/* Steps 1-2 of the free path: the span through spans[], owned by this CPU,
+ * the pointer an object's start (one multiply), and the object's free bit
+ * not already set, set.  About 20 instructions, no lock, no atomic. */
 void ks_free(void *ptr, const char *fn)
 {
 	uintptr_t p = (uintptr_t)ptr;
 	uintptr_t off = p - ks_arena.arena_start;
-	if (ks_unlikely(off >= __atomic_load_n(&ks_arena.used_bytes, __ATOMIC_ACQUIRE)))
+	if (ks_unlikely(off >= used_bytes_fast()))
 		goto slow;   /* NULL, or not in the heap */
 	struct mspan *s = ks_arena.spans[off >> KS_PAGE_SHIFT];
-
-	ks_irqstate_t st = ks_plat_irq_save();
-	int cpu = (int)ks_plat_cpu_id();
-	/* Owned by this CPU: an in-use small span; and no remote frees are
-	 * waiting to be folded in (a double free across CPUs must meet the
-	 * bit test below). */
-	if (ks_likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == cpu &&
-	              __atomic_load_n(&s->nremote, __ATOMIC_RELAXED) == 0)) {
+	ks_irqstate_t st = mcache_fast_enter();
+	/* Owned by this CPU: an in-use small span it alone writes. */
+	if (ks_likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == (int)mcache_fast_slot())) {
 		uintptr_t soff = p - s->base;
-		uint32_t idx = mspan_obj_index(s, p);
-		uint32_t w = idx >> 6;
-		uint64_t *word = &s->freebits[w];
-		uint64_t bit = 1ull << (idx & 63);
-		if (w == s->curword) {
-			word = &s->allocCache;
-			bit = mspan_cache_bit(s, idx & 63);
-		}
-		if (ks_likely(idx < s->nelems && (uintptr_t)idx * s->elemsize == soff &&
-		              !(*word & bit))) {
-			*word |= bit;
-			ks_mcaches[cpu].fast_frees++;
-			ks_plat_irq_restore(st);
-			return;
+		if (ks_likely(soff < s->limit)) {
+			bool exact;
+			uintptr_t idx = mspan_index(s, soff, &exact);
+			/* Not queued for this span by some CPU (the tag of
+			 * mm/mcache.c: that free, on its way, would free it
+			 * again after it was reused). */
+			if (ks_likely(exact) &&
+			    ks_likely(*(volatile uintptr_t *)p != ks_queue_secret) &&
+			    ks_likely(!test_and_set_bit(s->freebits, mspan_bitpos(s, idx)))) {
+				mcache_fast_exit(st);
+				return;
+			}
 		}
 	}
-	ks_plat_irq_restore(st);
+	mcache_fast_exit(st);
 slow:
 	if (!ptr)
 		return;
 	free_slow(p, fn);
+}
+
+/* ---- bulk calls (Linux's kmem_cache_alloc_bulk / free_bulk) ----------------
+ *
+ * One guard for the whole call.  Allocation takes objects word by word
+ * from the class's current word (a bit scan each); free skips the span
+ * lookup while consecutive objects share a span.  Everything the fast
+ * paths would not do goes through the per-object slow paths. */
+
+size_t kmalloc_bulk(size_t size, size_t n, void **out)
+{
+	if (n == 0)
+		return 0;
+	if (KSPAN_DEBUG_HEAP || size > KS_MAX_SMALL_SIZE) {
+		/* One by one (the debug heap arms each object's red zone). */
+		for (size_t k = 0; k < n; k++)
+			if (!(out[k] = kmalloc(size))) {
+				kfree_bulk(k, out);
+				return 0;
+			}
+		return n;
+	}
+	unsigned cls = ks_size_to_class(size);
+	size_t k = 0;
+	while (k < n) {
+		ks_irqstate_t st = mcache_fast_enter();
+		struct mcache_class *pc = ks_mcache_of[mcache_fast_slot()]->bycls[cls];
+		uint64_t *wp = pc->word;
+		uint64_t m = __atomic_load_n(wp, __ATOMIC_RELAXED);
+		uintptr_t base = pc->base, esize = pc->size, key = pc->key;
+		while (m && k < n) {
+			uintptr_t b = (uintptr_t)__builtin_ctzll(m);
+			if (KSPAN_RANDOMIZE)
+				b ^= key;
+			out[k++] = (void *)(base + b * esize);
+			m &= m - 1;
+		}
+		__atomic_store_n(wp, m, __ATOMIC_RELAXED);
+		mcache_fast_exit(st);
+		if (k < n) {
+			/* The word ran out: one object the slow way, which
+			 * moves the class to its next word or span. */
+			void *p = small_alloc_slow(cls);
+			if (!p) {
+				kfree_bulk(k, out);
+				return 0;
+			}
+			out[k++] = p;
+		}
+	}
+	return n;
+}
+
+void kfree_bulk(size_t n, void **objs)
+{
+	if (KSPAN_DEBUG_HEAP) {
+		for (size_t k = 0; k < n; k++)
+			kfree(objs[k]);
+		return;
+	}
+	size_t k = 0;
+	while (k < n) {
+		ks_irqstate_t st = mcache_fast_enter();
+		int me = (int)mcache_fast_slot();
+		struct mspan *s = NULL;
+		for (; k < n; k++) {
+			uintptr_t p = (uintptr_t)objs[k];
+			uintptr_t soff = s ? p - s->base : UINTPTR_MAX;
+			if (!s || soff >= s->limit) {
+				uintptr_t off = p - ks_arena.arena_start;
+				if (off >= used_bytes_fast())
+					break;
+				s = ks_arena.spans[off >> KS_PAGE_SHIFT];
+				if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != me)
+					break;
+				soff = p - s->base;
+				if (soff >= s->limit)
+					break;
+			}
+			bool exact;
+			uintptr_t idx = mspan_index(s, soff, &exact);
+			if (!exact || *(volatile uintptr_t *)p == ks_queue_secret ||
+			    test_and_set_bit(s->freebits, mspan_bitpos(s, idx)))
+				break;
+		}
+		mcache_fast_exit(st);
+		if (k < n)
+			ks_free(objs[k++], "kfree_bulk");   /* the slow way */
+	}
 }
 
 size_t ks_usable_size(const void *ptr, const char *fn)
@@ -307,7 +462,7 @@ size_t ks_usable_size(const void *ptr, const char *fn)
 	if (ks_guard_owns(p))
 		return ks_guard_size(p);
 	struct mspan *s = span_of_live(fn, p);
-	if (s->spanclass == 0) {
+	if (!s->central) {
 		if (p != s->base)
 			bad_free(fn, p, s, "interior pointer into a large object");
 		return s->npages << KS_PAGE_SHIFT;
@@ -333,7 +488,7 @@ void *ks_malloc_aligned(size_t size, size_t align)
 		for (unsigned cls = ks_size_to_class(size < align ? align : size);
 		     cls < KS_NUM_SIZE_CLASSES; cls++)
 			if (ks_class_to_size[cls] % align == 0)
-				return small_alloc(ks_make_spanclass(cls, true));
+				return small_alloc(cls);
 	}
 	return large_alloc(size > KS_MAX_SMALL_SIZE ? size : KS_MAX_SMALL_SIZE + 1,
 	                   align, false);
@@ -366,22 +521,28 @@ void kspan_drain_cpu(void)
 {
 	ks_irqstate_t st = ks_plat_irq_save();
 	int cpu = (int)ks_plat_cpu_id();
-	if (mcache_in_use(cpu))
-		mcache_drain(ks_mcache_of[cpu], cpu);
+	if (mcache_in_use(cpu)) {
+		struct mcache *c = ks_mcache_real[cpu];
+		ks_gc_drain_cpu(c);
+		mcache_drain(c, true);
+	}
 	ks_plat_irq_restore(st);
 }
 
-/* Every allocator lock in lock order: the collector's, the central lists,
- * the heap, the guarded pool. */
+/* Every allocator lock in lock order (lib/spinlock.h): the collector's,
+ * the central lists, the heap, the guarded pool, the metadata pools. */
 static void for_each_lock(void (*fn)(struct ks_spinlock *))
 {
 	ks_gc_for_each_lock(fn);
 	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
 		fn(&ks_mcentral[sc].lock);
+#if KSPAN_GC
 	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
 		fn(&ks_gccentral[sc].lock);
+#endif
 	fn(&ks_mheap.lock);
 	fn(ks_guard_lock());
+	fn(ks_meta_lock());
 }
 
 static void lock_one(struct ks_spinlock *l)
@@ -420,17 +581,6 @@ void kspan_fork_child(void)
 size_t kspan_scavenge(void)
 {
 	return mheap_scavenge(0) << KS_PAGE_SHIFT;
-}
-
-void *ks_tiny_alloc(size_t size)
-{
-	if (size == 0 || size >= KS_TINY_SIZE)
-		return NULL;
-	ks_irqstate_t st = ks_plat_irq_save();
-	int cpu = (int)ks_plat_cpu_id();
-	void *p = mcache_tiny_alloc(mcache_get(cpu), size, cpu);
-	ks_plat_irq_restore(st);
-	return p;
 }
 
 /* ---- the public entry points ----------------------------------------------

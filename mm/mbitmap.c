@@ -2,6 +2,8 @@
  * Writers of the heap bitmap (see mm/mbitmap.h for the layout).  Readers are
  * the inline functions in the header.
  */
+#include "lib/config.h"
+#if KSPAN_GC
 #include "mm/mbitmap.h"
 
 void heapbits_clear(uintptr_t addr, uintptr_t nwords)
@@ -36,3 +38,4 @@ void heapbits_set_object(uintptr_t addr, uintptr_t nwords,
 		h = heapbits_next(h);
 	}
 }
+#endif /* KSPAN_GC */

@@ -1,226 +1,397 @@
 /*
- * mcache: per-CPU caches of spans (Go's mcache; tcmalloc's thread cache
- * made per CPU, as a kernel wants).
+ * mcache: the per-CPU caches (Go's mcache, tcmalloc's per-CPU caches,
+ * mimalloc's per-thread pages, made per CPU as a kernel wants).
  *
  * See mm/malloc.c for the overview.
  *
- * Each CPU has one mcache.  alloc[sc] is the span this CPU allocates objects
- * of span class sc from; the CPU owns that span (mspan.owner), so taking an
- * object is a bit scan of allocCache and a store: no lock, no atomic, with
- * interrupts disabled on this CPU for those few instructions (that is what
- * makes the cache safe against interrupt handlers that allocate).  Freeing
- * an object of an owned span is a bit set in the same way.  Everything else
- * goes through here, on the slow paths:
- *   - the owned span ran out: fold in remote frees, move to the next word
- *     with free objects, or give the span back to mcentral and take another;
- *   - an object of a span this CPU does not own is freed: queue it.  If
- *     no CPU owns its span, in freebuf[sc] (tcmalloc's per-thread free
- *     list, as an array): the CPU's next allocations of the class that
- *     miss allocCache take queued objects back first, without a lock (they
- *     are still "allocated" in their span's bits, so nothing else can hand
- *     them out).  If another CPU owns the span, in remotebuf[sc], never
- *     reused here: that object's cache lines belong with the other CPU.
- *     A full buffer goes to mcentral in one lock.  A pointer queued twice is a
- *     double free: the push checks the buffer, and the flush finds one that
- *     was queued after an earlier copy reached its span.
+ * Each CPU has one mcache, set up on its first allocation from the
+ * metadata pool (mm/meta.h), so the library's static data does not grow
+ * with the number of CPU slots.  For each class the CPU owns a bounded set
+ * of spans (KS_OWN_MAX): cur, the one it allocates from, and the partial
+ * spans it took over.  Allocation takes the lowest set bit of a word of
+ * cur's free bits, with no lock and no atomic, interrupts off on this CPU
+ * for those few instructions (what makes kmalloc safe in interrupt
+ * handlers).  A free into any span the CPU owns sets a bit the same way
+ * (mm/malloc.c).  Everything else is a slow path here:
  *
- * Bounded: a cache holds at most one span per span class plus
- * KS_FREEBUF_SIZE queued frees per class; mcache_drain gives it all back.
+ *   - the word ran out: fold in the frees other CPUs sent (mm/mremote.c),
+ *     reuse a queued free, move to another word of cur; cur is full: it
+ *     leaves the CPU (to mcentral's full list), the owned partial span
+ *     with the most free objects becomes cur, or mcentral gives a span;
+ *   - a free into a span no CPU owns: if the CPU allocates from the class
+ *     and owns fewer than KS_OWN_MAX spans of it, it takes the span over
+ *     (adopt: one lock), so its next frees into it are a bit set; else the
+ *     object is queued (tcmalloc's per-CPU free list, as an array) for the
+ *     class's next allocations, and a full queue goes to mcentral under
+ *     one lock;
+ *   - a free into a span another CPU owns: batched for that CPU
+ *     (mm/mremote.c), one atomic per batch.
+ *
+ * A span leaves a CPU when it is full, when the CPU drains (thread exit,
+ * kspan_drain_cpu, a flush request, memory pressure), never otherwise; the
+ * set stays bounded because spans enter only through cache (one at a time,
+ * when cur left) and adopt (under the bound).
+ *
+ * Double frees: a free into an owned span finds its bit set (the owner
+ * reports it).  A queued or batched object's first word holds the per-boot
+ * secret (its tag): only an object that carries it can be queued already,
+ * so the queues are searched just then (user data that happens to match
+ * costs a search, nothing more).  The owner's own free of a tagged object
+ * is a double free (its other free is on its way: without the check it
+ * would land after the object was reused); one queued on another CPU for
+ * an unowned span is found when mcentral sets its bit.
+ *
+ * Flush requests (memory pressure, mm/malloc.c): another CPU swaps this
+ * CPU's ks_mcache_of entry to ks_front_flush, whose classes are all empty,
+ * so this CPU's next allocation takes the slow path, which drains the
+ * cache and puts the real front back.  The fast path pays nothing for it.
  */
 #include "mm/mcache.h"
-#include "mm/arena.h"
+#include "lib/bits.h"
 #include "lib/check.h"
+#include "mm/arena.h"
 #include "mm/debugheap.h"
 #include "mm/mcentral.h"
+#include "mm/meta.h"
+#include "mm/mremote.h"
+#include "mm/spanlist.h"
 
-struct mcache ks_mcaches[KSPAN_MAX_CPUS];
-struct mspan ks_emptyspan;
-
-struct mcache *ks_mcache_of[KSPAN_MAX_CPUS];
+uint64_t ks_zero_word;
 uintptr_t ks_queue_secret;
-struct mcache ks_mcache_empty;
-
-static void mcache_reset(struct mcache *c)
-{
-	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
-		c->alloc[sc] = &ks_emptyspan;
-		c->gcalloc[sc] = &ks_emptyspan;
-		c->freebuf[sc].n = 0;
-		c->remotebuf[sc].n = 0;
-	}
-	c->tiny = c->tinyoffset = 0;
-}
+/* What an absent class allocates from: nothing.  Static, like the fronts
+ * and the table below, so that an allocation before kspan_init finds an
+ * empty cache (and its slow path says no). */
+static struct mcache_class class_empty = { .word = &ks_zero_word };
+#define ALL_EMPTY(n) { [0 ... (n) - 1] = &class_empty }
+struct mcache_front ks_front_empty = {
+	.bysize = ALL_EMPTY(KS_SMALL_SIZE_MAX / KS_SMALL_SIZE_DIV + 1),
+	.bycls = ALL_EMPTY(KS_NUM_SIZE_CLASSES),
+};
+struct mcache_front ks_front_flush = {
+	.bysize = ALL_EMPTY(KS_SMALL_SIZE_MAX / KS_SMALL_SIZE_DIV + 1),
+	.bycls = ALL_EMPTY(KS_NUM_SIZE_CLASSES),
+};
+struct mcache_front *ks_mcache_of[KSPAN_MAX_CPUS + 1] = {
+	[0 ... KSPAN_MAX_CPUS] = &ks_front_empty,
+};
+struct mcache *ks_mcache_real[KSPAN_MAX_CPUS];
+static struct fixalloc mcache_pool;
 
 void mcache_init_all(uint64_t secret)
 {
-	ks_emptyspan.state = MSPAN_DEAD;
-	ks_emptyspan.owner = -2;   /* never a CPU, never KS_NO_OWNER */
-	ks_emptyspan.allocCache = 0;
-	mcache_reset(&ks_mcache_empty);
 	ks_queue_secret = (uintptr_t)secret | 1;
-	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++)
-		ks_mcache_of[cpu] = &ks_mcache_empty;
+	KS_CHECK(meta_pool_init(&mcache_pool, sizeof(struct mcache), KSPAN_MAX_CPUS) == 0,
+	         "kspan_init: no address space for the per-CPU caches");
 }
 
-void mcache_setup(int cpu)
+void mcache_class_init(struct mcache_class *pc, struct mcentral *central, int owner)
 {
-	struct mcache *c = &ks_mcaches[cpu];
-	mcache_reset(c);
-	__atomic_store_n(&ks_mcache_of[cpu], c, __ATOMIC_RELEASE);
+	pc->owner = owner;
+	pc->word = &ks_zero_word;
+	pc->base = 0;
+	pc->size = central->elemsize;
+	pc->key = 0;
+	pc->cur = NULL;
+	pc->partial = NULL;
+	pc->central = central;
+	pc->npartial = 0;
+	pc->nqueued = 0;
+	pc->active = 0;
 }
 
-/* Refill *slot (a span of central's class that owner owns) and take an
- * object: steps 3-4 of the allocation path. */
-static void *refill(struct mcache *c, struct mspan **slot,
-                    struct mcentral *central, int owner)
+static struct mcache *setup(int cpu)
 {
-	struct mspan *s = *slot;
-	if (s != &ks_emptyspan) {
-		KS_ASSERT(s->owner == owner && s->allocCache == 0);
-		mspan_merge_remote(s);
-		if (s->allocCache || mspan_load_word(s))
-			return mcache_take(s);
-		*slot = &ks_emptyspan;
-		mcentral_uncache_span(central, s);
-	}
-	s = mcentral_cache_span(central, owner);
-	if (!s)
+	struct mcache *c = meta_alloc(&mcache_pool);
+	if (!c)
 		return NULL;
-	c->refills++;
-	*slot = s;
-	return mcache_take(s);
+	c->cpu = cpu;
+	c->rng = ks_mix64(ks_queue_secret ^ (uint64_t)cpu);
+	for (unsigned cls = 1; cls < KS_NUM_SIZE_CLASSES; cls++) {
+		mcache_class_init(&c->cls[cls], &ks_mcentral[ks_make_spanclass(cls, true)], cpu);
+		c->front.bycls[cls] = &c->cls[cls];
+	}
+	c->front.bycls[0] = &class_empty;
+	for (unsigned i = 0; i < sizeof(c->front.bysize) / sizeof(c->front.bysize[0]); i++)
+		c->front.bysize[i] = &c->cls[ks_size_to_class((size_t)i * KS_SMALL_SIZE_DIV)];
+	__atomic_store_n(&ks_mcache_real[cpu], c, __ATOMIC_RELEASE);
+	__atomic_store_n(&ks_mcache_of[cpu], &c->front, __ATOMIC_RELEASE);
+	return c;
 }
 
-void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu)
+struct mcache *mcache_get(int cpu)
 {
-	struct ks_freebuf *fb = &c->freebuf[sc];
-	if (fb->n) {
-		c->fast_allocs++;   /* no lock: counts as a cache hit */
-		void *p = fb->obj[--fb->n];
+	struct mcache *c = ks_mcache_real[cpu];
+	if (ks_unlikely(!c))
+		return setup(cpu);
+	if (ks_unlikely(remote_parked(c)))
+		remote_unpark(c);
+	struct mcache_front *f = __atomic_load_n(&ks_mcache_of[cpu], __ATOMIC_ACQUIRE);
+	if (ks_unlikely(f == &ks_front_flush)) {
+		/* Put the front back first: a request that comes while we
+		 * drain swaps it again and is served next time. */
+		__atomic_store_n(&ks_mcache_of[cpu], &c->front, __ATOMIC_RELEASE);
+		mcache_drain(c, false);
+		c->flushes++;
+	}
+	return c;
+}
+
+void mcache_request_flush(int self)
+{
+	for (int cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++) {
+		struct mcache *c = __atomic_load_n(&ks_mcache_real[cpu], __ATOMIC_ACQUIRE);
+		if (!c || cpu == self)
+			continue;
+		struct mcache_front *want = &c->front;
+		__atomic_compare_exchange_n(&ks_mcache_of[cpu], &want, &ks_front_flush,
+		                            false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	}
+}
+
+static uint64_t next_rand(struct mcache *c)
+{
+	c->rng += 0x9E3779B97F4A7C15ull;
+	return ks_mix64(c->rng);
+}
+
+/* ---- the spans a class owns -------------------------------------------- */
+
+static unsigned owned(const struct mcache_class *pc)
+{
+	return pc->npartial + (pc->cur != NULL);
+}
+
+/* Point the fast path at a word of cur with free objects; false if cur
+ * has none. */
+static bool load_word(struct mcache *c, struct mcache_class *pc)
+{
+	struct mspan *s = pc->cur;
+	if (!mspan_pick_word(s, next_rand(c))) {
+		pc->word = &ks_zero_word;
+		return false;
+	}
+	pc->word = &s->freebits[s->curword];
+	pc->base = s->base + (uintptr_t)s->curword * 64 * s->elemsize;
+	pc->key = s->key;
+	return true;
+}
+
+static void clear_cur(struct mcache_class *pc)
+{
+	pc->cur = NULL;
+	pc->word = &ks_zero_word;
+}
+
+/* The owned partial span with the most free objects, unlinked; all-free
+ * spans beyond the first go back (memory the class does not need). */
+static struct mspan *take_partial(struct mcache_class *pc)
+{
+	struct mspan *best = NULL;
+	uint32_t bestfree = 0;
+	bool have_empty = false;
+	struct mspan *next;
+	for (struct mspan *s = pc->partial; s; s = next) {
+		next = s->next;
+		uint32_t n = mspan_count_free(s);
+		if (n == s->nelems) {
+			if (have_empty) {
+				spanlist_remove(&pc->partial, s);
+				pc->npartial--;
+				mcentral_uncache_span(pc->central, s);
+				continue;
+			}
+			have_empty = true;
+		}
+		if (n > bestfree) {
+			best = s;
+			bestfree = n;
+		}
+	}
+	if (best) {
+		spanlist_remove(&pc->partial, best);
+		pc->npartial--;
+	}
+	return best;
+}
+
+void *mcache_alloc_slow(struct mcache *c, struct mcache_class *pc)
+{
+	c->slow_allocs++;
+	pc->active = 1;
+	if (__atomic_load_n(&c->inbox, __ATOMIC_RELAXED))
+		remote_receive(c);
+	/* The word may have objects again (an interrupt, a free since). */
+	void *p = mcache_take(pc);
+	if (p)
+		return p;
+	if (pc->nqueued) {
+		p = pc->queue[--pc->nqueued];
 		*(uintptr_t *)p = KS_FREED_WORD;   /* drop the queue tag */
 		return p;
 	}
-	c->slow_allocs++;
-	return refill(c, &c->alloc[sc], &ks_mcentral[sc], cpu);
+	if (pc->cur) {
+		if (load_word(c, pc))
+			return mcache_take(pc);
+		/* Full: it leaves the CPU. */
+		struct mspan *s = pc->cur;
+		clear_cur(pc);
+		mcentral_uncache_span(pc->central, s);
+	}
+	struct mspan *s = take_partial(pc);
+	if (!s) {
+		s = mcentral_cache_span(pc->central, pc->owner, (uint8_t)next_rand(c));
+		if (!s)
+			return NULL;
+		pc->refills++;
+	}
+	pc->cur = s;
+	s->list = MSPAN_ON_CPU;
+	if (!load_word(c, pc))
+		return NULL;    /* cannot happen: cached spans have free objects */
+	return mcache_take(pc);
 }
 
-void *mcache_gc_alloc(struct mcache *c, spanclass_t sc, int cpu)
+/* ---- frees this CPU's fast path did not take ----------------------------- */
+
+static void check_not_queued(struct mcache *c, struct mcache_class *pc,
+                             struct mspan *s, uintptr_t p, const char *fn)
 {
-	struct mspan *s = c->gcalloc[sc];
-	if (s->allocCache)
-		return mcache_take(s);
-	return refill(c, &c->gcalloc[sc], &ks_gccentral[sc], cpu + KS_OWNER_GC);
+	bool found = false;
+	if (pc)
+		for (unsigned i = 0; i < pc->nqueued && !found; i++)
+			found = pc->queue[i] == (void *)p;
+	for (int o = 0; o < KSPAN_MAX_CPUS && !found; o++)
+		if (c->out[o])
+			for (uint32_t i = 0; i < c->out[o]->n && !found; i++)
+				found = c->out[o]->obj[i] == (void *)p;
+	KS_CHECK(!found, "%s(%p): double free (object already freed on this CPU) "
+	         "in span %p [%p-%p) size %u", fn, (void *)p, (void *)s,
+	         (void *)s->base, (void *)mspan_end(s), (unsigned)s->elemsize);
 }
 
-/* Hand n queued objects of class sc to mcentral (one lock). */
-static void flush_objs(struct mcache *c, spanclass_t sc, int cpu,
-                       void **obj, uint32_t *n)
+/* Hand the class's queue to mcentral (one lock); objects whose spans
+ * another CPU owns by now go to that CPU. */
+static void flush_queue(struct mcache *c, struct mcache_class *pc)
 {
-	if (*n == 0)
+	unsigned n = pc->nqueued;
+	if (n == 0)
 		return;
-	/* Drop the queue tags (the debug heap checks freed objects' poison). */
-	for (uint32_t i = 0; i < *n; i++)
-		*(uintptr_t *)obj[i] = KS_FREED_WORD;
-	/* Counted as lock-free when queued; these reach a lock after all. */
-	c->fast_frees -= *n;
-	c->slow_frees += *n;
-	mcentral_free_objects(&ks_mcentral[sc], obj, *n, cpu);
-	*n = 0;
+	void *objs[KS_QUEUE_MAX], *fwd[KS_QUEUE_MAX];
+	for (unsigned i = 0; i < n; i++) {
+		objs[i] = pc->queue[i];
+		*(uintptr_t *)objs[i] = KS_FREED_WORD;   /* drop the tags */
+	}
+	pc->nqueued = 0;
+	c->locked_frees += n;
+	unsigned nfwd;
+	mcentral_free_objects(pc->central, objs, n, c->cpu, fwd, &nfwd);
+	for (unsigned i = 0; i < nfwd; i++) {
+		uintptr_t p = (uintptr_t)fwd[i];
+		struct mspan *s = spanof(p);
+		bool exact;
+		mcache_free_slow(c, pc, s, p, mspan_index(s, p - s->base, &exact), "kfree");
+	}
 }
 
-static void flush(struct mcache *c, spanclass_t sc, int cpu)
+static void queue_push(struct mcache *c, struct mcache_class *pc, uintptr_t p)
 {
-	flush_objs(c, sc, cpu, c->freebuf[sc].obj, &c->freebuf[sc].n);
-	flush_objs(c, sc, cpu, c->remotebuf[sc].obj, &c->remotebuf[sc].n);
+	if (pc->nqueued == KS_QUEUE_MAX)
+		flush_queue(c, pc);
+	*(uintptr_t *)p = ks_queue_secret;
+	pc->queue[pc->nqueued++] = (void *)p;
+	c->queued_frees++;
 }
 
-static void check_not_queued(void *const *obj, uint32_t n, struct mspan *s,
-                             uintptr_t p)
+void mcache_free_slow(struct mcache *c, struct mcache_class *pc,
+                      struct mspan *s, uintptr_t p, uint32_t idx, const char *fn)
 {
-	for (uint32_t i = 0; i < n; i++)
-		KS_CHECK(obj[i] != (void *)p, "kfree(%p): double free (object "
-		         "already freed on this CPU) in span %p [%p-%p) size %u",
-		         (void *)p, (void *)s, (void *)s->base,
+	int owner = __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
+	bool tagged = *(uintptr_t *)p == ks_queue_secret;
+	if (owner == c->cpu) {
+		/* Ours: the fast path found the bit set or the object tagged
+		 * (queued for this span by some CPU: a double free), or the
+		 * span became ours since. */
+		KS_CHECK(!tagged, "%s(%p): double free (object already freed, its "
+		         "free on its way to this CPU) in span %p [%p-%p) size %u",
+		         fn, (void *)p, (void *)s, (void *)s->base,
 		         (void *)mspan_end(s), (unsigned)s->elemsize);
-}
-
-void mcache_free_slow(struct mcache *c, struct mspan *s, uintptr_t p, int cpu)
-{
-	spanclass_t sc = s->spanclass;
-	struct ks_freebuf *fb = &c->freebuf[sc];
-	struct ks_remotebuf *rb = &c->remotebuf[sc];
-	/* A queued object's first word holds a tag made from its address and
-	 * a per-boot secret: only an object that carries it can be queued
-	 * already, so the buffers are searched just then (user data that
-	 * happens to match costs a search, nothing more). */
-	uintptr_t tag = p ^ ks_queue_secret;
-	if (ks_unlikely(*(uintptr_t *)p == tag)) {
-		check_not_queued(fb->obj, fb->n, s, p);
-		check_not_queued(rb->obj, rb->n, s, p);
+		mspan_free_bit(s, idx, p, fn);
+		return;
 	}
-	*(uintptr_t *)p = tag;
-	if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != KS_NO_OWNER) {
-		if (rb->n == KS_REMOTEBUF_SIZE)
-			flush_objs(c, sc, cpu, rb->obj, &rb->n);
-		rb->obj[rb->n++] = (void *)p;
-	} else {
-		if (fb->n == KS_FREEBUF_SIZE)
-			flush_objs(c, sc, cpu, fb->obj, &fb->n);
-		fb->obj[fb->n++] = (void *)p;
-	}
-	c->fast_frees++;    /* no lock on this path either, until a flush */
-}
-
-void mcache_drain_gc(struct mcache *c, int cpu)
-{
-	(void)cpu;
-	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
-		struct mspan *s = c->gcalloc[sc];
-		if (s != &ks_emptyspan) {
-			c->gcalloc[sc] = &ks_emptyspan;
-			mcentral_uncache_span(&ks_gccentral[sc], s);
+	if (ks_unlikely(tagged))
+		check_not_queued(c, pc, s, p, fn);
+	if (owner == KS_NO_OWNER) {
+		if (pc && pc->active && owned(pc) < KS_OWN_MAX &&
+		    mcentral_adopt(pc->central, s, pc->owner)) {
+			spanlist_push(&pc->partial, s);
+			pc->npartial++;
+			c->adoptions++;
+			mspan_free_bit(s, idx, p, fn);
+			return;
+		}
+		if (pc) {
+			queue_push(c, pc, p);
+			return;
+		}
+		/* A class this CPU has no cache for: straight to mcentral. */
+		void *one = (void *)p, *fwd;
+		unsigned nfwd;
+		c->locked_frees++;
+		mcentral_free_objects(s->central, &one, 1, c->cpu, &fwd, &nfwd);
+		if (!nfwd)
+			return;
+		owner = __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
+		if (owner == KS_NO_OWNER || owner == c->cpu) {
+			mcache_free_slow(c, pc, s, p, idx, fn);
+			return;
 		}
 	}
-	c->tiny = c->tinyoffset = 0;
+	remote_free(c, owner, p);
 }
 
-void mcache_drain(struct mcache *c, int cpu)
+/* ---- drain ----------------------------------------------------------------- */
+
+void mcache_class_drain(struct mcache *c, struct mcache_class *pc)
 {
-	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
-		flush(c, (spanclass_t)sc, cpu);
-		struct mspan *s = c->alloc[sc];
-		if (s != &ks_emptyspan) {
-			c->alloc[sc] = &ks_emptyspan;
-			mcentral_uncache_span(&ks_mcentral[sc], s);
-		}
+	flush_queue(c, pc);
+	if (pc->cur) {
+		struct mspan *s = pc->cur;
+		clear_cur(pc);
+		mcentral_uncache_span(pc->central, s);
 	}
-	mcache_drain_gc(c, cpu);
+	while (pc->partial) {
+		struct mspan *s = pc->partial;
+		spanlist_remove(&pc->partial, s);
+		pc->npartial--;
+		mcentral_uncache_span(pc->central, s);
+	}
+	pc->active = 0;
 }
 
-void *mcache_tiny_alloc(struct mcache *c, size_t size, int cpu)
+/* Does c still hold anything (queued frees, owned spans, open batches)? */
+static bool holds_anything(const struct mcache *c)
 {
-	/* Align as the size needs (Go: 8, 4 or 2 by the low bits). */
-	uintptr_t off = c->tinyoffset;
-	if ((size & 7) == 0)
-		off = (off + 7) & ~(uintptr_t)7;
-	else if ((size & 3) == 0)
-		off = (off + 3) & ~(uintptr_t)3;
-	else if ((size & 1) == 0)
-		off = (off + 1) & ~(uintptr_t)1;
-	if (c->tiny && off + size <= KS_TINY_SIZE) {
-		c->tinyoffset = off + size;
-		c->fast_allocs++;
-		return (void *)(c->tiny + off);
-	}
-	/* Tiny blocks are 16-byte noscan objects of the collector's spans. */
-	void *block = mcache_gc_alloc(c, ks_make_spanclass(KS_TINY_SIZE_CLASS, true), cpu);
-	if (!block)
-		return NULL;
-	c->fast_allocs++;
-	/* Keep whichever block has more room left (Go does the same). */
-	if (!c->tiny || size < c->tinyoffset) {
-		c->tiny = (uintptr_t)block;
-		c->tinyoffset = size;
-	}
-	return block;
+	for (unsigned cls = 1; cls < KS_NUM_SIZE_CLASSES; cls++)
+		if (c->cls[cls].nqueued || c->cls[cls].cur || c->cls[cls].partial)
+			return true;
+	for (int o = 0; o < KSPAN_MAX_CPUS; o++)
+		if (c->out[o])
+			return true;
+	return false;
+}
+
+void mcache_drain(struct mcache *c, bool park)
+{
+	/* Sending a batch to a parked CPU frees it here, which may queue or
+	 * forward again: repeat until nothing is left (each round moves
+	 * every object to mcentral or to another CPU). */
+	do {
+		if (park)
+			remote_park(c);
+		else
+			remote_receive(c);
+		for (unsigned cls = 1; cls < KS_NUM_SIZE_CLASSES; cls++)
+			mcache_class_drain(c, &c->cls[cls]);
+		remote_send_all(c);
+	} while (holds_anything(c));
 }

@@ -6,113 +6,179 @@
 
 #include <stdint.h>
 #include <kspan/platform.h>
+#include "lib/config.h"
 #include "mm/mspan.h"
 
-#define KS_FREEBUF_SIZE 31   /* reusable queued frees per span class */
-#define KS_REMOTEBUF_SIZE 15 /* queued frees of spans other CPUs own */
+#define KS_OWN_MAX   8    /* spans a CPU owns per class, the current included */
+#define KS_QUEUE_MAX 16   /* frees into spans no CPU owns, queued per class */
 
-struct ks_freebuf {
-	uint32_t n;
-	void *obj[KS_FREEBUF_SIZE];
+struct mcentral;
+struct ks_rbatch;
+
+/* One class of one CPU (a kmalloc size class, a collector class or an
+ * object cache).  The fast path reads the first four fields only. */
+struct mcache_class {
+	uint64_t *word;          /* free bits it allocates from: a word of cur,
+	                            or ks_zero_word (always empty) */
+	uintptr_t base;          /* address of that word's object 0 */
+	uint32_t size;           /* object size */
+	uint32_t key;            /* cur's random key (KSPAN_RANDOMIZE) */
+
+	struct mspan *cur;       /* the owned span allocated from, or NULL */
+	struct mspan *partial;   /* the other owned spans (mm/spanlist.h) */
+	struct mcentral *central;
+	int32_t owner;           /* what owned spans' owner says: the CPU, plus
+	                            KS_OWNER_GC for collector classes */
+	uint16_t npartial;
+	uint16_t nqueued;        /* queue[0..nqueued) */
+	uint8_t active;          /* allocated from since the last drain: frees
+	                            into unowned spans may take them over */
+	uint8_t pad[3];
+	void *queue[KS_QUEUE_MAX];   /* frees of objects in spans no CPU owns:
+	                                reused by this class's next allocations,
+	                                handed to mcentral when it fills */
+	uint64_t refills;        /* spans taken from mcentral */
 };
 
-struct ks_remotebuf {
-	uint32_t n;
-	void *obj[KS_REMOTEBUF_SIZE];
+/* What the allocation fast path reads of a CPU's cache: one class pointer
+ * per size.  ks_mcache_of[cpu] points at this part of the CPU's cache, or
+ * at ks_front_empty (no cache yet: every class misses) or ks_front_flush
+ * (another CPU asked for a flush: the next allocation serves it). */
+struct mcache_front {
+	struct mcache_class *bysize[KS_SMALL_SIZE_MAX / KS_SMALL_SIZE_DIV + 1];
+	struct mcache_class *bycls[KS_NUM_SIZE_CLASSES];
 };
 
 struct mcache {
-	/* The span each span class allocates from (ks_emptyspan if none). */
-	struct mspan *alloc[KS_NUM_SPAN_CLASSES];
-	/* The same for collector-managed objects (kgc_alloc). */
-	struct mspan *gcalloc[KS_NUM_SPAN_CLASSES];
+	struct mcache_front front;         /* first: see ks_mcache_of */
+	int cpu;
+	uint64_t rng;                      /* word picks and span keys */
+	struct mcache_class cls[KS_NUM_SIZE_CLASSES];   /* kmalloc (noscan) */
 
-	/* Tiny allocator (Go's): the current 16-byte block and the offset of
-	 * its first free byte.  For collector-managed noscan objects only. */
-	uintptr_t tiny;
-	uintptr_t tinyoffset;
+	/* Remote frees (mm/mremote.c). */
+	struct ks_rbatch *out[KSPAN_MAX_CPUS];   /* being filled, per owner */
+	struct ks_rbatch *inbox;                 /* sent to this CPU (atomic) */
+	struct ks_rbatch *spare;                 /* empty batches kept here */
+	unsigned nspare;
 
-	/* Statistics, this CPU only. */
-	uint64_t fast_allocs;   /* served from alloc[] without a lock */
-	uint64_t slow_allocs;
-	uint64_t fast_frees;    /* freed into a span this CPU owns */
-	uint64_t slow_frees;
-	uint64_t refills;
-
-	/* Frees of objects in spans this CPU does not own, per span class:
-	 * reused first by this CPU's next allocations of the class that miss
-	 * the fast path, handed to mcentral when the buffer fills. */
-	struct ks_freebuf freebuf[KS_NUM_SPAN_CLASSES];
-	/* Frees of objects in spans another CPU owns: never reused here (the
-	 * object shares cache lines with what that CPU is allocating: Hoard's
-	 * passive false sharing), handed to mcentral in batches. */
-	struct ks_remotebuf remotebuf[KS_NUM_SPAN_CLASSES];
+	/* Counters, slow paths only (read on demand: kspan_cpu_stats). */
+	uint64_t slow_allocs;      /* allocations that missed the fast path */
+	uint64_t locked_frees;     /* frees that reached an mcentral lock */
+	uint64_t queued_frees;     /* frees queued for an unowned span */
+	uint64_t remote_frees;     /* frees sent to another CPU */
+	uint64_t remote_batches;   /* batches sent */
+	uint64_t received_frees;   /* frees other CPUs sent here, folded in */
+	uint64_t adoptions;        /* unowned spans taken over on a free */
+	uint64_t flushes;          /* flush requests served */
+#if KSPAN_GC
+	struct mcache_gc *gc;      /* collector classes, set up on first use */
+#endif
 } __attribute__((aligned(64)));
 
-extern struct mcache ks_mcaches[KSPAN_MAX_CPUS];
-/* Each CPU's cache, or ks_mcache_empty until the CPU first allocates (so
- * start-up touches no per-CPU memory).  The empty cache holds only
- * ks_emptyspan: its fast path always falls through to the slow path, which
- * sets the CPU's cache up. */
-extern struct mcache *ks_mcache_of[KSPAN_MAX_CPUS];
-extern struct mcache ks_mcache_empty;
+/* Each CPU's cache front, for the allocation fast path (see struct
+ * mcache_front).  Written by the CPU itself, and by another CPU only to
+ * swap in ks_front_flush.  Entry KSPAN_MAX_CPUS is always ks_front_empty:
+ * the slot of a host thread that has none of its own. */
+extern struct mcache_front *ks_mcache_of[KSPAN_MAX_CPUS + 1];
+extern struct mcache_front ks_front_empty, ks_front_flush;
+/* Each CPU's cache, NULL until it first allocates. */
+extern struct mcache *ks_mcache_real[KSPAN_MAX_CPUS];
+/* The word an empty class allocates from: always 0. */
+extern uint64_t ks_zero_word;
 /* Per-boot secret for the tag queued objects carry (mm/mcache.c). */
 extern uintptr_t ks_queue_secret;
-/* A span with no free object and no owner, so the fast path needs no NULL
- * test (Go's emptymspan). */
-extern struct mspan ks_emptyspan;
 
 /* secret: the per-boot secret of queue tags (kspan_init, from the seed). */
 void mcache_init_all(uint64_t secret);
-void mcache_setup(int cpu);
 
-/* This CPU's cache, set up on first use.  Interrupts off. */
-static inline struct mcache *mcache_get(int cpu)
-{
-	struct mcache *c = ks_mcache_of[cpu];
-	if (__builtin_expect(c == &ks_mcache_empty, 0)) {
-		mcache_setup(cpu);
-		c = ks_mcache_of[cpu];
-	}
-	return c;
-}
+/* This CPU's cache, set up (and a pending flush request served) on the
+ * way.  NULL if no memory was left for it.  Interrupts off. */
+struct mcache *mcache_get(int cpu);
 
 /* Has this CPU ever had a cache? */
-static inline int mcache_in_use(int cpu)
+static inline bool mcache_in_use(int cpu)
 {
-	return __atomic_load_n(&ks_mcache_of[cpu], __ATOMIC_ACQUIRE) != &ks_mcache_empty;
+	return __atomic_load_n(&ks_mcache_real[cpu], __ATOMIC_ACQUIRE) != NULL;
 }
 
-/* The slow path of allocation: refill alloc[sc] and allocate.  NULL when
- * out of memory.  Interrupts off, c is this CPU's. */
-void *mcache_alloc_slow(struct mcache *c, spanclass_t sc, int cpu);
-
-/* Take the next object of a span this CPU owns (allocCache non-zero). */
-static inline void *mcache_take(struct mspan *s)
+/* The fast paths' guard and CPU slot.  In the kernel and libkspan.a the
+ * guard is ks_plat_irq_save (interrupts and preemption off) and the slot
+ * ks_plat_cpu_id.  With KSPAN_THREAD_SLOTS (the host: a slot is a thread's
+ * own, lib/config.h) there is nothing to guard against, and the slot is
+ * ks_plat_own_slot, KSPAN_MAX_CPUS for a thread without one: that slot's
+ * cache is always empty and owns no span, so such a thread always falls
+ * to the slow paths, which take the real guard. */
+static inline ks_irqstate_t mcache_fast_enter(void)
 {
-	uint64_t m = s->allocCache;
-	s->allocCache = m & (m - 1);
-	unsigned obj = mspan_cache_obj(s, (unsigned)__builtin_ctzll(m));
-	return (void *)(s->groupbase + (uintptr_t)obj * s->elemsize);
+	return KSPAN_THREAD_SLOTS ? 0 : ks_plat_irq_save();
 }
 
-/* Queue the free of object p of small span s, which this CPU does not own.
- * Stops with a message if p is queued already (a double free).
- * Interrupts off. */
-void mcache_free_slow(struct mcache *c, struct mspan *s, uintptr_t p, int cpu);
+static inline unsigned mcache_fast_slot(void)
+{
+#if KSPAN_THREAD_SLOTS
+	return ks_plat_own_slot();
+#else
+	return ks_plat_cpu_id();
+#endif
+}
 
-/* Allocate a collector-managed object of span class sc.  Interrupts off. */
-void *mcache_gc_alloc(struct mcache *c, spanclass_t sc, int cpu);
+static inline void mcache_fast_exit(ks_irqstate_t st)
+{
+	if (!KSPAN_THREAD_SLOTS)
+		ks_plat_irq_restore(st);
+	(void)st;
+}
 
-/* Give everything this cache holds back to mcentral.  Interrupts off. */
-void mcache_drain(struct mcache *c, int cpu);
+/* Set class pc up over central, its spans to be owned by owner (the CPU,
+ * plus KS_OWNER_GC for collector classes). */
+void mcache_class_init(struct mcache_class *pc, struct mcentral *central, int owner);
 
-/* Give back only the collector's spans and the tiny block (the collector
- * does this for every CPU with the world stopped).  cpu: whose cache. */
-void mcache_drain_gc(struct mcache *c, int cpu);
+/* The fast path of allocation: an object of pc's class, or NULL when the
+ * word it allocates from is empty (then mcache_alloc_slow).  Interrupts
+ * off, pc this CPU's. */
+static inline void *mcache_take(struct mcache_class *pc)
+{
+	uint64_t *wp = pc->word;
+	uint64_t m = __atomic_load_n(wp, __ATOMIC_RELAXED);
+	if (__builtin_expect(m == 0, 0))
+		return NULL;
+	__atomic_store_n(wp, m & (m - 1), __ATOMIC_RELAXED);
+	unsigned b = (unsigned)__builtin_ctzll(m);
+	if (KSPAN_RANDOMIZE)
+		b ^= pc->key;
+	return (void *)(pc->base + (uintptr_t)b * pc->size);
+}
 
-/* Tiny allocation: size < 16 bytes, no pointers, never freed explicitly
- * (collector-managed).  Interrupts off. */
-void *mcache_tiny_alloc(struct mcache *c, size_t size, int cpu);
+/* The slow path of allocation: fold in remote frees, move to another word
+ * or span, reuse a queued free, or take a span from mcentral; then take an
+ * object.  NULL when out of memory.  Interrupts off, c this CPU's. */
+void *mcache_alloc_slow(struct mcache *c, struct mcache_class *pc);
+
+/* Free object p (index idx) of small span s, which this CPU's fast path
+ * did not take (another CPU or none owns s, or the bit was set: a double
+ * free).  pc: this CPU's class of s.  Interrupts off. */
+void mcache_free_slow(struct mcache *c, struct mcache_class *pc,
+                      struct mspan *s, uintptr_t p, uint32_t idx, const char *fn);
+
+/* Give back everything class pc holds (queue, owned spans).  Interrupts
+ * off. */
+void mcache_class_drain(struct mcache *c, struct mcache_class *pc);
+
+/* Give everything this cache holds back: queued frees, remote batches
+ * (sent), frees sent here (folded in), every owned span.  park: the CPU
+ * stops (a host thread exits, kspan_drain_cpu): from now on batches for it
+ * are freed by their senders (mm/mremote.c), so it leaves nothing behind;
+ * its next slow path takes batches again.  Interrupts off, c this CPU's. */
+void mcache_drain(struct mcache *c, bool park);
+
+/* Ask every other CPU with a cache to give back what it holds: each does
+ * at its next allocation (ks_front_flush). */
+void mcache_request_flush(int self);
+
+/* This CPU's class of kmalloc span s (kmalloc classes only). */
+static inline struct mcache_class *mcache_class_of(struct mcache *c, const struct mspan *s)
+{
+	return &c->cls[ks_spanclass_sizeclass(s->spanclass)];
+}
 
 #endif

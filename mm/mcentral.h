@@ -1,49 +1,66 @@
 /*
- * mcentral: the central free lists, one per span class.  See mm/mcentral.c.
+ * mcentral: the central lists of one class.  See mm/mcentral.c.
  */
 #ifndef KSPAN_MM_MCENTRAL_H
 #define KSPAN_MM_MCENTRAL_H
 
 #include <stdint.h>
-#include "mm/mspan.h"
 #include "lib/spinlock.h"
+#include "mm/mspan.h"
 
 struct mcentral {
 	struct ks_spinlock lock;
-	spanclass_t spanclass;
+	/* The class: what its spans hold (read-only after init). */
+	uint32_t elemsize;
+	uint16_t nelems;
+	uint8_t npages;
+	spanclass_t spanclass;   /* kmalloc / collector class, 0 for a cache */
 	uint8_t gc;              /* central of collector-managed spans */
-	struct mspan *nonempty;  /* not cached, some objects free */
-	struct mspan *empty;     /* cached by a CPU, or no object free */
-	uint64_t nspans;         /* spans of this class */
-	uint64_t nrefills;       /* spans handed to caches */
+	uint64_t divmagic;       /* ks_divmagic(elemsize) */
+	/* Spans no CPU owns (lock held). */
+	struct mspan *partial;   /* some objects free */
+	struct mspan *full;      /* no object free */
+	uint64_t nspans;         /* spans of this class, owned ones too */
+	uint64_t nrefills;       /* spans handed to CPUs */
+	uint64_t nadopted;       /* of those, taken over by a CPU freeing into them */
 } __attribute__((aligned(64)));
 
 extern struct mcentral ks_mcentral[KS_NUM_SPAN_CLASSES];   /* kmalloc */
+#if KSPAN_GC
 extern struct mcentral ks_gccentral[KS_NUM_SPAN_CLASSES];  /* collector */
+#endif
 
 void mcentral_init(void);
 
-/* Hand a span with free objects to a CPU's cache: the span is owned by
- * owner (the CPU's id, plus KS_OWNER_GC for collector spans) and its first
- * free word is loaded.  Grows from the heap if needed.
- * NULL when out of memory.  Interrupts off. */
-struct mspan *mcentral_cache_span(struct mcentral *c, int owner);
+/* Set c up for objects of size bytes in spans of npages pages. */
+void mcentral_init_class(struct mcentral *c, const char *lockname,
+                         uint32_t size, uint8_t npages, spanclass_t sc, bool gc);
 
-/* The owning CPU gives span s back (it ran out of objects, or the cache is
- * being drained).  Interrupts off. */
+/* Hand a span with free objects to CPU owner (a CPU id, plus KS_OWNER_GC
+ * for collector spans): one from the partial list, or a fresh one from the
+ * heap (key: its random order).  NULL when out of memory.  Interrupts
+ * off. */
+struct mspan *mcentral_cache_span(struct mcentral *c, int owner, uint8_t key);
+
+/* Let CPU owner take over unowned span s (it is freeing into it).
+ * Returns false if s is owned by now.  Interrupts off. */
+bool mcentral_adopt(struct mcentral *c, struct mspan *s, int owner);
+
+/* The owning CPU gives span s back (it is full, over the CPU's bound, or
+ * the CPU drains): filed by its free objects, or returned to the heap if
+ * they are all free.  Interrupts off. */
 void mcentral_uncache_span(struct mcentral *c, struct mspan *s);
 
-/* Free n small objects of this class that the calling CPU (cpu) does not
- * own the spans of.  Each object was checked to be an object's start.
+/* Free n objects of this class, each checked to be an object's start, on
+ * behalf of CPU cpu.  Objects of unowned spans (and spans cpu owns) are
+ * freed here; those of spans another CPU owns are handed back in *fwd
+ * (*nfwd of them, at most n) for the caller to send to their owner.
  * Detects double frees.  Interrupts off. */
 void mcentral_free_objects(struct mcentral *c, void *const *objs, unsigned n,
-                           int cpu);
+                           int cpu, void **fwd, unsigned *nfwd);
 
 /* Walk the lists and validate every span (mspan_check), the counts and
  * that each span is on the list its state says. */
 void mcentral_check(struct mcentral *c);
-
-/* Objects in use and spans of this class (approximate while CPUs run). */
-void mcentral_count(struct mcentral *c, uint64_t *inuse, uint64_t *spans);
 
 #endif

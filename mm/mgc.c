@@ -46,6 +46,7 @@
 #include "mm/mbitmap.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
+#include "mm/meta.h"
 #include "mm/mgc.h"
 #include "mm/mheap.h"
 
@@ -60,6 +61,7 @@ static int collecting;
 static struct kgc_config config;
 static bool gc_ready, gc_enabled;
 
+static struct fixalloc gcclass_pool;   /* struct mcache_gc, one per CPU */
 static struct gc_root roots[MAX_ROOTS];
 static unsigned nroots;
 static struct mspan *gclarge;          /* collector large spans */
@@ -78,6 +80,8 @@ int kgc_init(const struct kgc_config *cfg)
 {
 	KS_CHECK(!gc_ready, "kgc_init: called twice");
 	config = *cfg;
+	KS_CHECK(meta_pool_init(&gcclass_pool, sizeof(struct mcache_gc), KSPAN_MAX_CPUS) == 0,
+	         "kgc_init: no address space for the per-CPU collector caches");
 	if (!config.min_trigger)
 		config.min_trigger = DEFAULT_MIN_TRIGGER;
 	next_trigger = config.min_trigger;
@@ -92,6 +96,75 @@ void kgc_enable(bool on)
 }
 
 /* ---- allocation -------------------------------------------------------- */
+
+
+/* CPU c's collector classes, set up on first use; NULL without memory. */
+static struct mcache_gc *gc_classes(struct mcache *c)
+{
+	struct mcache_gc *g = c->gc;
+	if (ks_likely(g))
+		return g;
+	g = meta_alloc(&gcclass_pool);
+	if (!g)
+		return NULL;
+	for (unsigned sc = 2; sc < KS_NUM_SPAN_CLASSES; sc++)
+		mcache_class_init(&g->cls[sc], &ks_gccentral[sc], c->cpu + KS_OWNER_GC);
+	c->gc = g;
+	return g;
+}
+
+/* An object of collector span class sc from this CPU's cache.  Interrupts
+ * off. */
+static void *gc_small(spanclass_t sc)
+{
+	struct mcache *c = mcache_get((int)ks_plat_cpu_id());
+	struct mcache_gc *g = c ? gc_classes(c) : NULL;
+	if (!g)
+		return NULL;
+	void *p = mcache_take(&g->cls[sc]);
+	return p ? p : mcache_alloc_slow(c, &g->cls[sc]);
+}
+
+/* Go's tiny allocator: size < 16 bytes, no pointers, packed into 16-byte
+ * noscan collector blocks (never freed explicitly).  Interrupts off. */
+static void *tiny_alloc(size_t size)
+{
+	struct mcache *c = mcache_get((int)ks_plat_cpu_id());
+	struct mcache_gc *g = c ? gc_classes(c) : NULL;
+	if (!g)
+		return NULL;
+	/* Align as the size needs (Go: 8, 4 or 2 by the low bits). */
+	uintptr_t off = g->tinyoffset;
+	if ((size & 7) == 0)
+		off = (off + 7) & ~(uintptr_t)7;
+	else if ((size & 3) == 0)
+		off = (off + 3) & ~(uintptr_t)3;
+	else if ((size & 1) == 0)
+		off = (off + 1) & ~(uintptr_t)1;
+	if (g->tiny && off + size <= KS_TINY_SIZE) {
+		g->tinyoffset = off + size;
+		return (void *)(g->tiny + off);
+	}
+	void *block = gc_small(ks_make_spanclass(KS_TINY_SIZE_CLASS, true));
+	if (!block)
+		return NULL;
+	/* Keep whichever block has more room left (Go does the same). */
+	if (!g->tiny || size < g->tinyoffset) {
+		g->tiny = (uintptr_t)block;
+		g->tinyoffset = size;
+	}
+	return block;
+}
+
+void ks_gc_drain_cpu(struct mcache *c)
+{
+	struct mcache_gc *g = c->gc;
+	if (!g)
+		return;
+	for (unsigned sc = 2; sc < KS_NUM_SPAN_CLASSES; sc++)
+		mcache_class_drain(c, &g->cls[sc]);
+	g->tiny = g->tinyoffset = 0;
+}
 
 /* Write the heap bitmap of a new scan object: word i is a pointer if it is
  * among the first reqwords and the type's mask (repeating every period
@@ -165,8 +238,7 @@ static void *gc_alloc(size_t size, const struct kgc_type *type, bool noscan)
 		if (size <= KS_MAX_SMALL_SIZE) {
 			spanclass_t sc = ks_make_spanclass(ks_size_to_class(size), noscan);
 			ks_irqstate_t st = ks_plat_irq_save();
-			int cpu = (int)ks_plat_cpu_id();
-			p = mcache_gc_alloc(mcache_get(cpu), sc, cpu);
+			p = gc_small(sc);
 			objsize = ks_class_to_size[ks_spanclass_sizeclass(sc)];
 			if (p && !noscan)
 				set_heap_bits((uintptr_t)p, objsize / 8, (size + 7) / 8, type);
@@ -200,10 +272,14 @@ void *kgc_alloc_noscan(size_t size)
 	if (size > 0 && size < KS_TINY_SIZE) {
 		KS_CHECK(gc_ready, "kgc_alloc_noscan: kgc_init has not been called");
 		maybe_collect(size);
-		void *p = ks_tiny_alloc(size);
+		ks_irqstate_t st = ks_plat_irq_save();
+		void *p = tiny_alloc(size);
+		ks_plat_irq_restore(st);
 		if (!p) {
 			kgc_collect();
-			p = ks_tiny_alloc(size);
+			st = ks_plat_irq_save();
+			p = tiny_alloc(size);
+			ks_plat_irq_restore(st);
 		}
 		if (p)
 			__builtin_memset(p, 0, size);
@@ -228,10 +304,11 @@ void kgc_root_add(const void *addr, size_t len)
 		KS_CHECK(s->state == MSPAN_INUSE && a >= s->base && a + len <= mspan_end(s),
 		         "kgc_root_add(%p, %lu): the range is in free heap memory",
 		         addr, (unsigned long)len);
-		if (s->spanclass) {
-			uint32_t idx = mspan_obj_index(s, a);
+		if (s->central) {
+			bool exact;
+			uint32_t idx = mspan_index(s, a - s->base, &exact);
 			uintptr_t obj = s->base + (uintptr_t)idx * s->elemsize;
-			KS_CHECK(idx < s->nelems && !mspan_obj_is_free(s, idx) &&
+			KS_CHECK(a - s->base < s->limit && !mspan_obj_is_free(s, idx) &&
 			         a + len <= obj + s->elemsize,
 			         "kgc_root_add(%p, %lu): the range is not inside one "
 			         "allocated heap object", addr, (unsigned long)len);
@@ -310,7 +387,7 @@ size_t kgc_collect(void)
 	/* 1. Every CPU's collector spans back to the central lists. */
 	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++)
 		if (mcache_in_use((int)cpu))
-			mcache_drain_gc(ks_mcache_of[cpu], (int)cpu);
+			ks_gc_drain_cpu(ks_mcache_real[cpu]);
 
 	/* 2. Mark.  The roots are copied: kgc_root_add may not run now. */
 	static struct gc_root snapshot[MAX_ROOTS];
@@ -375,15 +452,23 @@ bool kgc_is_live(const void *ptr)
 	struct mspan *s = spanof(p);
 	if (!s || s->state != MSPAN_INUSE || !s->gc || p < s->base || p >= mspan_end(s))
 		return false;
-	if (s->spanclass == 0)
+	if (!s->central)
 		return true;
-	uint32_t idx = mspan_obj_index(s, p);
-	return idx < s->nelems && !mspan_obj_is_free(s, idx);
+	if (p - s->base >= s->limit)
+		return false;
+	bool exact;
+	uint32_t idx = mspan_index(s, p - s->base, &exact);
+	return !mspan_obj_is_free(s, idx);
 }
 #else
 #include "mm/mgc.h"
 void ks_gc_for_each_lock(void (*fn)(struct ks_spinlock *))
 {
 	(void)fn;
+}
+
+void ks_gc_drain_cpu(struct mcache *c)
+{
+	(void)c;
 }
 #endif /* KSPAN_GC */

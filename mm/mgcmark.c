@@ -17,6 +17,8 @@
  *
  * Runs on one CPU with the world stopped: no locks.
  */
+#include "lib/config.h"
+#if KSPAN_GC
 #include "mm/mgc.h"
 
 #include "mm/arena.h"
@@ -54,7 +56,7 @@ static void mark_value(uintptr_t v)
 	struct mspan *s = spanof(v);
 	if (!s || s->state != MSPAN_INUSE || !s->gc || v < s->base || v >= mspan_end(s))
 		return;
-	if (s->spanclass == 0) {
+	if (!s->central) {
 		if (s->markbits[0] & 1)
 			return;
 		s->markbits[0] |= 1;
@@ -62,11 +64,12 @@ static void mark_value(uintptr_t v)
 			push(s->base, (s->npages << KS_PAGE_SHIFT) / 8);
 		return;
 	}
-	uint32_t idx = mspan_obj_index(s, v);
-	if (idx >= s->nelems)
+	if (v - s->base >= s->limit)
 		return;   /* tail waste after the last object */
-	uint32_t w = idx / 64;
-	uint64_t bit = 1ull << (idx % 64);
+	bool exact;
+	uint32_t idx = mspan_index(s, v - s->base, &exact);
+	uint32_t pos = mspan_bitpos(s, idx), w = pos / 64;
+	uint64_t bit = 1ull << (pos % 64);
 	if ((s->markbits[w] & bit) || (s->freebits[w] & bit))
 		return;   /* marked already, or a free slot */
 	s->markbits[w] |= bit;
@@ -101,11 +104,12 @@ static void rescan_marked(struct gc_markstats *st)
 		if (ks_spanclass_noscan((spanclass_t)sc))
 			continue;
 		struct mcentral *c = &ks_gccentral[sc];
-		struct mspan *lists[2] = { c->nonempty, c->empty };
+		struct mspan *lists[2] = { c->partial, c->full };
 		for (int l = 0; l < 2; l++)
 			for (struct mspan *s = lists[l]; s; s = s->next)
 				for (uint32_t idx = 0; idx < s->nelems; idx++)
-					if (s->markbits[idx / 64] >> (idx % 64) & 1) {
+					if (s->markbits[mspan_bitpos(s, idx) / 64] >>
+					    (mspan_bitpos(s, idx) % 64) & 1) {
 						scan_object(s->base + (uintptr_t)idx * s->elemsize,
 						            s->elemsize / 8, st);
 						drain(st);
@@ -115,7 +119,7 @@ static void rescan_marked(struct gc_markstats *st)
 	uintptr_t p = ks_arena.arena_start;
 	while (p < ks_arena.arena_used) {
 		struct mspan *s = ks_arena.spans[arena_page(p)];
-		if (s->state == MSPAN_INUSE && s->gc && s->spanclass == 0 &&
+		if (s->state == MSPAN_INUSE && s->gc && !s->central &&
 		    !s->noscan && (s->markbits[0] & 1)) {
 			scan_object(s->base, (s->npages << KS_PAGE_SHIFT) / 8, st);
 			drain(st);
@@ -142,3 +146,4 @@ void gc_mark(const struct gc_root *roots, unsigned n, struct gc_markstats *st)
 		rescan_marked(st);
 	}
 }
+#endif /* KSPAN_GC */

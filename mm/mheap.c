@@ -37,6 +37,7 @@
  */
 #include "mm/mheap.h"
 #include "mm/arena.h"
+#include "mm/spanlist.h"
 #include "lib/check.h"
 
 struct mheap ks_mheap;
@@ -55,32 +56,12 @@ int mheap_init(size_t scav_bytes)
 
 /* ---- free structures ------------------------------------------------ */
 
-static void list_push(struct mspan **head, struct mspan *s)
-{
-	s->prev = NULL;
-	s->next = *head;
-	if (*head)
-		(*head)->prev = s;
-	*head = s;
-}
-
-static void list_remove(struct mspan **head, struct mspan *s)
-{
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		*head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
-}
-
 /* Add a free span to the free structures and the counters. */
 static void free_insert(struct mheap *h, struct mspan *s)
 {
 	KS_ASSERT(s->state == MSPAN_FREE);
 	if (s->npages < KS_MAX_MHEAP_LIST) {
-		list_push(&h->free[s->npages], s);
+		spanlist_push(&h->free[s->npages], s);
 		h->freemask[s->npages / 64] |= 1ull << (s->npages % 64);
 		s->list = MSPAN_ON_HEAP_FREE;
 	} else {
@@ -94,7 +75,7 @@ static void free_insert(struct mheap *h, struct mspan *s)
 static void free_remove(struct mheap *h, struct mspan *s)
 {
 	if (s->list == MSPAN_ON_HEAP_FREE) {
-		list_remove(&h->free[s->npages], s);
+		spanlist_remove(&h->free[s->npages], s);
 		if (!h->free[s->npages])
 			h->freemask[s->npages / 64] &= ~(1ull << (s->npages % 64));
 	} else {
@@ -201,11 +182,14 @@ static void make_free_piece(struct mheap *h, struct mspan *t, uintptr_t base,
 static void mark_inuse(struct mheap *h, struct mspan *s)
 {
 	s->state = MSPAN_INUSE;
+	s->central = NULL;
 	s->spanclass = 0;
 	s->manual = 0;
 	s->gc = 0;
 	s->noscan = 0;
+#if KSPAN_GC
 	s->markbits[0] = 0;
+#endif
 	s->owner = KS_NO_OWNER;
 	s->nscav = 0;
 	s->list = MSPAN_ON_NONE;
@@ -368,10 +352,12 @@ void mheap_free(struct mspan *s)
 	         "(state %u)", (void *)s, (void *)s->base, (unsigned)s->state);
 	h->pages_inuse -= s->npages;
 	s->state = MSPAN_FREE;
+	s->central = NULL;
 	s->spanclass = 0;
 	s->manual = 0;
 	s->gc = 0;
 	s->owner = KS_NO_OWNER;
+	s->list = MSPAN_ON_NONE;
 	s->nscav = s->npages - arena_count_committed(arena_page(s->base), s->npages);
 	coalesce(h, s);
 	free_insert(h, s);

@@ -6,30 +6,36 @@
  * A span is in one of three states:
  *   MSPAN_FREE    in the page heap's free structures (mheap.c); the spans
  *                 array maps its first and last page to it.
- *   MSPAN_INUSE   handed out; every page maps to it.  spanclass != 0: small
- *                 objects of one size class; spanclass == 0: one large
- *                 object (or a kpages_alloc block when manual is set).
+ *   MSPAN_INUSE   handed out; every page maps to it.  central != NULL:
+ *                 small objects of one class (a kmalloc size class, a
+ *                 collector class or an object cache); central == NULL: one
+ *                 large object (or a kpages_alloc block when manual is set).
  *   MSPAN_DEAD    its struct is back in the fixalloc (recycled).
  *
  * Objects of a small span are tracked by free bits, one per object (1 =
- * free), 64 to a word.  The word the owning CPU is allocating from is held
- * in allocCache (Go's name; here it holds the free bits themselves, not a
- * shifted complement) and freebits[curword] reads 0 while it is there; so
- * every free object has exactly one set bit in exactly one place, which is
- * what makes double frees detectable.  nfree counts the set bits of
- * freebits while the span is not cached; the owning CPU does not keep it up
- * to date (that would cost the fast paths an instruction each) and
- * recounts it when it gives the span back.  nremote counts the bits parked
- * in remotebits (see below).
+ * free), 64 to a word, out of band: no free-list pointer ever lives in a
+ * free object.  The bits are the state: allocation clears an object's bit,
+ * free sets it, and a free that finds its bit set is a double free.  Bits
+ * past the last object are 0 and stay 0 (a free past limit is refused
+ * before any bit is touched).  nfree counts the set bits while no CPU owns
+ * the span; an owner does not keep it up to date (that would cost its fast
+ * paths an instruction each) and recounts it when it gives the span back.
  *
- * Ownership: a span cached by a CPU's mcache (owner = that CPU) has its
- * allocCache, curword and freebits changed only by that CPU, with
- * interrupts off, and no lock.  A span not cached (owner = KS_NO_OWNER) is
- * changed only under its mcentral's lock.  A CPU that frees an object of a
- * span another CPU owns sets the object's bit in remotebits with an atomic
- * OR (under the mcentral lock, so the owner cannot uncache in between); the
- * owner folds remotebits into freebits when it runs out of free objects,
- * and mcentral does it when the span is uncached.
+ * Ownership.  owner is the CPU slot whose mcache holds the span (as the
+ * span a class allocates from, or one of the class's partial spans), or
+ * KS_NO_OWNER.  The owner changes the bits alone, with interrupts off, no
+ * lock and no atomic read-modify-write (plain relaxed loads and stores, so
+ * that readers elsewhere, the collector's kgc_is_live, see whole words).
+ * A span no CPU owns changes only under its mcentral's lock.  Another CPU
+ * never writes an owned span's bits: it sends its frees to the owner in
+ * batches (mm/mremote.c).  owner is written only under the mcentral lock
+ * (cache, adopt, uncache) and read without a lock by the free path: only
+ * the CPU itself ever writes its own id there, or clears it.
+ *
+ * Randomised order (KSPAN_RANDOMIZE): a span gets a random key when it is
+ * carved, and object i of a word sits at bit i ^ key of that word, so the
+ * objects of a word come out in a scrambled order (the lowest set bit is
+ * taken); the word the owner allocates from next is picked at random.
  */
 #ifndef KSPAN_MM_MSPAN_H
 #define KSPAN_MM_MSPAN_H
@@ -45,6 +51,8 @@
 #define KS_PAGE_SIZE  ((uintptr_t)1 << KS_PAGE_SHIFT)
 
 #define KS_NUM_SPAN_CLASSES (KS_NUM_SIZE_CLASSES << 1)
+/* Free-bit words of a span: enough for the most objects any span holds
+ * (the 8-byte class: 1024 per page; object caches are held to it too). */
 #define KS_FREE_WORDS       ((KS_MAX_OBJS_PER_SPAN + 63) / 64)
 #define KS_NO_OWNER         (-1)
 /* Added to a CPU's id in mspan.owner for collector-managed spans, so that
@@ -69,27 +77,41 @@ enum mspan_state {
 
 /* Which list a span is on (checked by validators). */
 enum mspan_list_id {
-	MSPAN_ON_NONE = 0,
+	MSPAN_ON_NONE = 0,      /* in use by a large object, or owned by a CPU */
 	MSPAN_ON_HEAP_FREE,     /* mheap.free[npages] */
 	MSPAN_ON_HEAP_TREAP,    /* mheap.freelarge */
-	MSPAN_ON_NONEMPTY,      /* mcentral.nonempty: has free objects */
-	MSPAN_ON_EMPTY,         /* mcentral.empty: full, or cached by a CPU */
+	MSPAN_ON_PARTIAL,       /* mcentral.partial: no owner, some objects free */
+	MSPAN_ON_FULL,          /* mcentral.full: no owner, no object free */
+	MSPAN_ON_CPU,           /* a CPU's mcache (cur or partial) */
 };
 
-struct mspan {
-	struct mspan *next;         /* list links (lists are circular-free */
-	struct mspan *prev;         /*   doubly linked, NULL-terminated) */
+struct mcentral;
 
+struct mspan {
+	/* ---- read by the free fast path (one cache line) ----------------- */
 	uintptr_t base;             /* address of the first page */
-	uintptr_t npages;           /* pages in the span */
+	uint64_t divmagic;          /* ceil(2^64 / elemsize), see mspan_index */
+	uintptr_t limit;            /* nelems * elemsize: objects lie below */
+	int32_t owner;              /* CPU slot owning it, or KS_NO_OWNER */
+	uint32_t elemsize;          /* object size */
+	uint16_t nelems;            /* objects in the span */
+	uint16_t nwords;            /* words of freebits in use */
+	uint8_t key;                /* KSPAN_RANDOMIZE: object i at bit i ^ key */
 	uint8_t state;              /* enum mspan_state */
 	uint8_t list;               /* enum mspan_list_id */
-	spanclass_t spanclass;      /* 0 for large objects and free spans */
+	spanclass_t spanclass;      /* kmalloc/collector span class, 0 if none */
 	uint8_t manual;             /* kpages_alloc block, not a kmalloc object */
 	uint8_t gc;                 /* objects are collector-managed (mm/mgc.c) */
 	uint8_t noscan;             /* gc large object without pointers */
 	uint8_t needzero;           /* in-use: some page was in use before and
 	                               may hold old data (else all read zero) */
+	uint16_t curword;           /* owner: the word its mcache allocates from */
+	uint32_t nfree;             /* free objects (exact while unowned) */
+	struct mcentral *central;   /* the class's central lists, NULL if large */
+
+	struct mspan *next;         /* list links (mheap's lists, mcentral's, */
+	struct mspan *prev;         /*   an owner's partial list) */
+	uintptr_t npages;           /* pages in the span */
 
 	/* ---- free spans (mheap) ------------------------------------------ */
 	uintptr_t nscav;            /* pages of it that are decommitted */
@@ -99,61 +121,13 @@ struct mspan {
 	uint32_t tprio;
 
 	/* ---- small-object spans ----------------------------------------- */
-	uint32_t elemsize;          /* object size */
-	uint32_t divmul;            /* off / elemsize == (off * divmul) >> 32 */
-	uint16_t nelems;            /* objects in the span */
-	uint16_t nwords;            /* words of freebits in use */
-	uint16_t curword;           /* word held in allocCache */
-	uint8_t rot;                /* random rotation of allocCache: object
-	                               order within a word starts at a random
-	                               object */
-	int16_t owner;              /* CPU slot caching it, or KS_NO_OWNER */
-	uint32_t nfree;             /* free objects in freebits (not cached) */
-	uint32_t nremote;           /* bits waiting in remotebits (atomic) */
-	uint64_t allocCache;        /* free bits of word curword, rotated right
-	                               by rot (KSPAN_RANDOMIZE) */
-	uintptr_t groupbase;        /* address of object curword * 64 */
 	uint64_t freebits[KS_FREE_WORDS];
-	uint64_t remotebits[KS_FREE_WORDS];
+#if KSPAN_GC
 	uint64_t markbits[KS_FREE_WORDS];   /* collector: reached this cycle */
-
-	/* ---- collector-managed large objects ------------------------------ */
 	struct mspan *gcnext;       /* list of gc large spans (mm/mgc.c) */
 	struct mspan *gcprev;
+#endif
 };
-
-/* Randomised object order (KSPAN_RANDOMIZE, on by default): allocCache
- * holds the current word's free bits rotated right by a random amount, so
- * objects come out in an order that starts at a random object of the
- * word, and the word itself is picked at random.  Real bit b of the word
- * sits at position (b - rot) mod 64 of allocCache. */
-
-static inline unsigned mspan_rot(const struct mspan *s)
-{
-	return KSPAN_RANDOMIZE ? s->rot : 0;
-}
-
-static inline uint64_t ks_rotr64(uint64_t x, unsigned r)
-{
-	return (x >> (r & 63)) | (x << ((64 - r) & 63));
-}
-
-static inline uint64_t ks_rotl64(uint64_t x, unsigned r)
-{
-	return (x << (r & 63)) | (x >> ((64 - r) & 63));
-}
-
-/* The allocCache bit of object bit b of the current word. */
-static inline uint64_t mspan_cache_bit(const struct mspan *s, unsigned b)
-{
-	return 1ull << ((b - mspan_rot(s)) & 63);
-}
-
-/* The object (bit of the current word) at allocCache position pos. */
-static inline unsigned mspan_cache_obj(const struct mspan *s, unsigned pos)
-{
-	return (pos + mspan_rot(s)) & 63;
-}
 
 /* The address range a span covers. */
 static inline uintptr_t mspan_end(const struct mspan *s)
@@ -161,42 +135,69 @@ static inline uintptr_t mspan_end(const struct mspan *s)
 	return s->base + (s->npages << KS_PAGE_SHIFT);
 }
 
-/* Object index of p in small span s, and whether p is an object's start. */
-static inline uint32_t mspan_obj_index(const struct mspan *s, uintptr_t p)
+/* ceil(2^64 / size) for size >= 2: with it, for every off < 2^32,
+ *   off / size == (off * m) >> 64, and
+ *   off % size == 0  iff  (off * m) mod 2^64 < m
+ * (Lemire, Kaser, Kurz: "Faster remainder by direct computation", 2019),
+ * so the free path finds an object's index and checks that the pointer is
+ * its start with one multiply. */
+static inline uint64_t ks_divmagic(uint32_t size)
 {
-	return (uint32_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
+	return UINT64_MAX / size + 1;
 }
 
-/* Set a fresh span up for objects of spanclass sc: all objects free. */
-void mspan_init_small(struct mspan *s, spanclass_t sc);
+/* Index of the object at offset off (< limit) of s; *exact says whether
+ * off is that object's start. */
+static inline uintptr_t mspan_index(const struct mspan *s, uintptr_t off, bool *exact)
+{
+	unsigned __int128 prod = (unsigned __int128)off * s->divmagic;
+	*exact = (uint64_t)prod < s->divmagic;
+	return (uintptr_t)(prod >> 64);
+}
 
-/* Is object idx free?  Looks in every place a free bit can be (owner's
- * allocCache, freebits, remotebits).  For validators and the collector;
- * racy unless the caller owns the span or holds its mcentral lock. */
+/* The bit position of object idx in freebits (its word is idx / 64). */
+static inline uintptr_t mspan_bitpos(const struct mspan *s, uintptr_t idx)
+{
+	return KSPAN_RANDOMIZE ? idx ^ s->key : idx;
+}
+
+/* The object at bit position pos. */
+static inline uint32_t mspan_posobj(const struct mspan *s, uint32_t pos)
+{
+	return KSPAN_RANDOMIZE ? pos ^ s->key : pos;
+}
+
+/* Relaxed single-word access to the free bits (owner or lock holder
+ * writes; any CPU may read a whole word). */
+static inline uint64_t mspan_word(const struct mspan *s, unsigned w)
+{
+	return __atomic_load_n(&s->freebits[w], __ATOMIC_RELAXED);
+}
+static inline void mspan_set_word(struct mspan *s, unsigned w, uint64_t v)
+{
+	__atomic_store_n(&s->freebits[w], v, __ATOMIC_RELAXED);
+}
+
+/* Set a fresh span up for objects of c's class: all objects free, owner
+ * none; key: its random order (KSPAN_RANDOMIZE). */
+void mspan_init_small(struct mspan *s, struct mcentral *c, uint8_t key);
+
+/* Is object idx free (its bit set)?  Racy unless the caller owns the span
+ * or holds its mcentral lock: a concurrent free can make it miss. */
 bool mspan_obj_is_free(const struct mspan *s, uint32_t idx);
 
-/* Owner-side: fold remotebits into freebits.  Stops with a message if a
- * remotely freed object was already free (a double free). */
-void mspan_merge_remote(struct mspan *s);
+/* Owner or lock holder: set object idx's free bit; stops with a message
+ * naming p (fn: the function the program called) if it is already set
+ * (a double free). */
+void mspan_free_bit(struct mspan *s, uint32_t idx, uintptr_t p, const char *fn);
 
-/* Owner-side: free object idx (at address p, for the message): set its
- * free bit, stopping with a message if it is already set. */
-void mspan_free_owned(struct mspan *s, uint32_t idx, uintptr_t p);
+/* Count the set free bits (nfree is set to it). */
+uint32_t mspan_count_free(struct mspan *s);
 
-/* Owner-side: put allocCache back into freebits (the span is leaving the
- * cache, or moving to another word). */
-void mspan_release_word(struct mspan *s);
-
-/* Recount nfree from freebits. */
-void mspan_count_free(struct mspan *s);
-
-/* Seed the object-order random numbers (kspan_init). */
-void mspan_seed_order(uint64_t seed);
-
-/* Owner-side: load a word with free objects into allocCache (the first
- * one, or a random one with KSPAN_RANDOMIZE).
- * Returns false if the span has no free object in freebits. */
-bool mspan_load_word(struct mspan *s);
+/* Owner: pick the word to allocate from next, one with free objects (a
+ * random one with KSPAN_RANDOMIZE, else the first).  Returns false if no
+ * object is free. */
+bool mspan_pick_word(struct mspan *s, uint64_t rnd);
 
 /* Validate a span's fields and counts; stops with a message if wrong. */
 void mspan_check(const struct mspan *s);

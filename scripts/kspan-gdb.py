@@ -8,13 +8,13 @@
 #                             size and count, free objects, owner; for a
 #                             small span, which object ADDR falls in
 #   kspan-mcentral SC [gc]    mcentral[SC] (SC = span class = size class*2
-#                             + noscan; kmalloc's are odd): its nonempty and
-#                             empty lists, one line per span; "gc": the
-#                             collector's central instead
-#   kspan-mcache CPU          CPU's per-CPU cache: the spans it allocates
-#                             from (alloc[] entries that are not
-#                             ks_emptyspan), their free objects, the queued
-#                             frees (freebuf) and its counters
+#                             + noscan; kmalloc's are odd): its partial and
+#                             full lists and the spans CPUs own, one line
+#                             per span; "gc": the collector's central
+#   kspan-mcache CPU          CPU's per-CPU cache: per class the span it
+#                             allocates from and the other spans it owns,
+#                             their free objects, the queued frees, the
+#                             remote-free batches, and its counters
 #   kspan-heap                arena bounds and layout, mheap counters, free
 #                             lists and treap, spans per class
 #   kspan-dump [FILE]         the heap map of kspan_dump_heap() (the
@@ -35,7 +35,7 @@
 #                             and kspan-load the symbols
 #
 # The commands read kspan's globals (ks_arena, ks_mheap, ks_mcentral,
-# ks_mcaches) through the program's debug information, so the program must
+# ks_mcache_real) through the program's debug information, so the program must
 # be built with -g (every kspan build is).  They only read memory.
 import os
 import re
@@ -51,7 +51,7 @@ DEFAULT_LOG = os.path.join(ROOT, "build", "qemu", "debug.log")
 DEFAULT_ELF = os.path.join(ROOT, "build", "kernel", "kspan.elf")
 PAGE_SHIFT = 13
 LIST_NAMES = {0: "none", 1: "mheap free list", 2: "mheap treap (freelarge)",
-              3: "mcentral nonempty", 4: "mcentral empty"}
+              3: "mcentral partial", 4: "mcentral full", 5: "a CPU's cache"}
 STATE_NAMES = {0: "dead", 1: "free", 2: "inuse"}
 NO_OWNER = -1
 OWNER_GC = 0x100
@@ -118,14 +118,8 @@ def owner_text(owner):
 
 
 def free_objects(s):
-    """Free objects of a small span, counted wherever their bit may be:
-    freebits, remotebits and (while cached) allocCache."""
-    nwords = int(s["nwords"])
-    n = 0
-    for w in range(nwords):
-        n += popcount(int(s["freebits"][w]) | int(s["remotebits"][w]))
-    cache = popcount(s["allocCache"]) if int(s["owner"]) != NO_OWNER else 0
-    return n + cache, cache
+    """Free objects of a small span: its set free bits."""
+    return sum(popcount(int(s["freebits"][w])) for w in range(int(s["nwords"])))
 
 
 def span_brief(s):
@@ -133,8 +127,8 @@ def span_brief(s):
     sc = int(s["spanclass"])
     state = STATE_NAMES.get(int(s["state"]), str(int(s["state"])))
     out = f"span {int(s.address):#x} [{base:#x}-{base + (npages << PAGE_SHIFT):#x}) {npages} page{'s' if npages != 1 else ''} {state}"
-    if int(s["state"]) == 2 and sc:
-        nfree, _ = free_objects(s)
+    if int(s["state"]) == 2 and int(s["central"]):
+        nfree = free_objects(s)
         out += (f" class {sizeclass_of(sc)} ({int(s['elemsize'])} B) "
                 f"free {nfree}/{int(s['nelems'])} owner {owner_text(int(s['owner']))}")
     elif int(s["state"]) == 2:
@@ -202,7 +196,7 @@ class KspanSpan(gdb.Command):
             print(f"  free span: nscav {int(s['nscav'])} (decommitted pages)")
             return
         gc = int(s["gc"]) if has_field(s, "gc") else 0
-        if sc == 0:
+        if not int(s["central"]):
             kind = "kpages block (manual)" if int(s["manual"]) else "large object"
             if gc:
                 kind += ", collector-managed"
@@ -212,25 +206,21 @@ class KspanSpan(gdb.Command):
             return
         cls = sizeclass_of(sc)
         elem, nelems = int(s["elemsize"]), int(s["nelems"])
-        nfree, cache = free_objects(s)
+        nfree = free_objects(s)
         print(f"  spanclass {sc} = sizeclass {cls} {'noscan' if sc & 1 else 'scan'}"
               f"{', collector-managed' if gc else ''}, elemsize {elem}, nelems {nelems}")
-        print(f"  free {nfree} (nfree field {int(s['nfree'])}, allocCache {cache}, "
-              f"nremote {int(s['nremote'])}), inuse {nelems - nfree}")
+        print(f"  free {nfree} (nfree field {int(s['nfree'])}, exact while no CPU "
+              f"owns it), inuse {nelems - nfree}")
+        key = int(s["key"])
         print(f"  owner {owner_text(int(s['owner']))}, curword {int(s['curword'])}, "
-              f"nwords {int(s['nwords'])}, allocCache {int(s['allocCache']):#018x}")
+              f"nwords {int(s['nwords'])}, key {key}")
         off = addr - base
         idx = off // elem
         if idx >= nelems:
             print(f"  {addr:#x} is past the last object (tail waste)")
             return
-        w, bit = idx // 64, 1 << (idx % 64)
-        owner = int(s["owner"])
-        if owner != NO_OWNER and w == int(s["curword"]):
-            is_free = bool(int(s["allocCache"]) & bit)
-        else:
-            is_free = bool(int(s["freebits"][w]) & bit)
-        is_free = is_free or bool(int(s["remotebits"][w]) & bit)
+        pos = idx ^ key
+        is_free = bool(int(s["freebits"][pos // 64]) >> (pos % 64) & 1)
         where = "its start" if off == idx * elem else f"{off - idx * elem} bytes into it"
         print(f"  {addr:#x}: object {idx} at {base + idx * elem:#x} ({where}), "
               f"{'free' if is_free else 'allocated'}")
@@ -271,11 +261,47 @@ class KspanMcentral(gdb.Command):
               f"{'noscan' if sc & 1 else 'scan'}; nspans {int(c['nspans'])}, "
               f"nrefills {int(c['nrefills'])}; lock ticket {int(lock['owner'])}/"
               f"{int(lock['next'])}{' (held)' if int(lock['owner']) != int(lock['next']) else ''}")
-        for name in ("nonempty", "empty"):
+        for name in ("partial", "full"):
             spans = list(walk(c[name]))
             print(f"  {name}: {len(spans)} span{'s' if len(spans) != 1 else ''}")
             for s in spans:
                 print("    " + span_brief(s))
+        owned = [s for _, _, s in owned_spans(int(c.address))]
+        print(f"  owned by CPUs: {len(owned)} span{'s' if len(owned) != 1 else ''}")
+        for s in owned:
+            print("    " + span_brief(s))
+
+
+def mcache_of(cpu):
+    """CPU slot cpu's cache (ks_mcache_real[cpu]), or None."""
+    n = int(val("sizeof(ks_mcache_real) / sizeof(ks_mcache_real[0])"))
+    if not 0 <= cpu < n:
+        raise gdb.GdbError(f"cpu {cpu} is not in 0..{n - 1}")
+    p = int(val(f"ks_mcache_real[{cpu}]"))
+    return val(f"*ks_mcache_real[{cpu}]") if p else None
+
+
+def class_spans(pc):
+    """The spans a CPU's class owns: its current one, then its partials."""
+    if int(pc["cur"]):
+        yield "cur", span_at(int(pc["cur"]))
+    for s in walk(pc["partial"]):
+        yield "partial", s
+
+
+def owned_spans(central):
+    """(cpu, role, span) for every span of central that some CPU owns."""
+    n = int(val("sizeof(ks_mcache_real) / sizeof(ks_mcache_real[0])"))
+    ncls = int(val("sizeof(ks_mcache_real[0]->cls) / sizeof(ks_mcache_real[0]->cls[0])"))
+    for cpu in range(n):
+        c = mcache_of(cpu)
+        if c is None:
+            continue
+        for cls in range(ncls):
+            pc = c["cls"][cls]
+            if int(pc["central"]) == central:
+                for role, s in class_spans(pc):
+                    yield cpu, role, s
 
 
 class KspanMcache(gdb.Command):
@@ -288,44 +314,44 @@ class KspanMcache(gdb.Command):
         if not arg.strip():
             raise gdb.GdbError("usage: kspan-mcache CPU")
         cpu = int(val(arg))
-        ncpu = int(val("sizeof(ks_mcaches) / sizeof(ks_mcaches[0])"))
-        if not 0 <= cpu < ncpu:
-            raise gdb.GdbError(f"cpu {cpu} is not in 0..{ncpu - 1}")
-        c = val(f"ks_mcaches[{cpu}]")
-        empty = int(val("&ks_emptyspan"))
-        print(f"ks_mcaches[{cpu}]: fast_allocs {int(c['fast_allocs'])} "
-              f"slow_allocs {int(c['slow_allocs'])} fast_frees {int(c['fast_frees'])} "
-              f"slow_frees {int(c['slow_frees'])} refills {int(c['refills'])}")
-        nsc = int(val(f"sizeof(ks_mcaches[{cpu}].alloc) / sizeof(ks_mcaches[{cpu}].alloc[0])"))
-        arrays = ["alloc"] + (["gcalloc"] if has_field(c, "gcalloc") else [])
-        total = 0
-        for arr in arrays:
-            for sc in range(nsc):
-                p = int(c[arr][sc])
-                if not p or p == empty:
-                    continue
-                s = span_at(p)
-                nfree, cache = free_objects(s)
+        c = mcache_of(cpu)
+        if c is None:
+            print(f"cpu {cpu}: no cache yet (it never allocated)")
+            return
+        print(f"ks_mcache_real[{cpu}]: slow_allocs {int(c['slow_allocs'])} "
+              f"locked_frees {int(c['locked_frees'])} queued_frees {int(c['queued_frees'])} "
+              f"remote_frees {int(c['remote_frees'])} (batches {int(c['remote_batches'])}) "
+              f"received_frees {int(c['received_frees'])} adoptions {int(c['adoptions'])} "
+              f"flushes {int(c['flushes'])}")
+        ncls = int(val(f"sizeof(ks_mcache_real[{cpu}]->cls) / sizeof(ks_mcache_real[{cpu}]->cls[0])"))
+        total = queued = 0
+        for cls in range(1, ncls):
+            pc = c["cls"][cls]
+            for role, s in class_spans(pc):
                 total += 1
-                print(f"  {arr}[{sc}] class {sizeclass_of(sc)} ({int(s['elemsize'])} B): "
-                      f"span {p:#x} base {int(s['base']):#x} free {nfree}/{int(s['nelems'])} "
-                      f"(allocCache {cache} in word {int(s['curword'])}), owner "
+                print(f"  class {cls} ({int(pc['size'])} B): {role} span {int(s.address):#x} "
+                      f"base {int(s['base']):#x} free {free_objects(s)}/{int(s['nelems'])}"
+                      f"{' word ' + str(int(s['curword'])) if role == 'cur' else ''}, owner "
                       f"{owner_text(int(s['owner']))}")
-        if total == 0:
-            print("  no cached spans (every alloc[] entry is ks_emptyspan)")
-        queued = 0
-        for sc in range(nsc):
-            fb = c["freebuf"][sc]
-            n = int(fb["n"])
+            n = int(pc["nqueued"])
             if n:
                 queued += n
-                objs = ", ".join(f"{int(fb['obj'][i]):#x}" for i in range(min(n, 4)))
-                print(f"  freebuf[{sc}] class {sizeclass_of(sc)}: {n} queued "
-                      f"free{'s' if n != 1 else ''} ({objs}{', ...' if n > 4 else ''})")
+                objs = ", ".join(f"{int(pc['queue'][i]):#x}" for i in range(min(n, 4)))
+                print(f"  class {cls}: {n} queued free{'s' if n != 1 else ''} "
+                      f"({objs}{', ...' if n > 4 else ''})")
+        if total == 0:
+            print("  no owned spans")
         if not queued:
             print("  no queued frees")
-        if has_field(c, "tiny") and int(c["tiny"]):
-            print(f"  tiny block {int(c['tiny']):#x} offset {int(c['tinyoffset'])}")
+        nout = sum(1 for o in range(int(val("sizeof(ks_mcache_real[0]->out) / sizeof(ks_mcache_real[0]->out[0])")))
+                   if int(c["out"][o]))
+        print(f"  remote-free batches being filled: {nout}; inbox "
+              f"{'empty' if int(c['inbox']) in (0, 1) else 'has batches'}"
+              f"{' (parked: it drained)' if int(c['inbox']) == 1 else ''}")
+        if has_field(c, "gc") and int(c["gc"]):
+            g = c["gc"].dereference()
+            if int(g["tiny"]):
+                print(f"  tiny block {int(g['tiny']):#x} offset {int(g['tinyoffset'])}")
 
 
 def treap_walk(n, out, depth=0):
@@ -374,7 +400,7 @@ class KspanHeap(gdb.Command):
                  + (" ..." if len(big) > 8 else "") if big else ""))
         nsc = int(val("sizeof(ks_mcentral) / sizeof(ks_mcentral[0])"))
         cls = []
-        for sc in range(nsc):
+        for sc in range(2, nsc):
             n = int(val(f"ks_mcentral[{sc}].nspans"))
             if n:
                 cls.append(f"{sc}(class {sizeclass_of(sc)}):{n}")
@@ -403,14 +429,12 @@ class KspanDump(gdb.Command):
                 lines.append(f"bad {page}")
                 break
             state, sc = int(s["state"]), int(s["spanclass"])
-            kind = ("free" if state == 1 else
-                    ("pages" if int(s["manual"]) else "large") if sc == 0 else "small")
-            inuse = 0
-            if state == 2 and sc:
-                nfree, _ = free_objects(s)
-                inuse = int(s["nelems"]) - nfree
+            small = state == 2 and int(s["central"]) != 0
+            kind = ("free" if state == 1 else "small" if small else
+                    ("pages" if int(s["manual"]) else "large"))
+            inuse = int(s["nelems"]) - free_objects(s) if small else 0
             lines.append(f"span {page} {int(s['npages'])} {kind} {sc >> 1} {sc & 1} "
-                         f"{int(s['nelems']) if sc else 0} {inuse} "
+                         f"{int(s['nelems']) if small else 0} {inuse} "
                          f"{int(s['nscav']) if state == 1 else 0}")
             p += int(s["npages"]) << PAGE_SHIFT
         lines.append("end")

@@ -119,9 +119,11 @@ static pthread_mutex_t overflow_lock = PTHREAD_MUTEX_INITIALIZER;
  * overflow slot); otherwise the slot. */
 static HOST_TLS int my_slot = -1;
 static HOST_TLS unsigned guard_depth;
-/* my_slot when the thread has a slot of its own, else -1: the one value
- * the allocator's fast paths test (everything else is out of line). */
-static HOST_TLS int my_fast = -1;
+/* my_slot when the thread has a slot of its own, else KSPAN_MAX_CPUS: what
+ * the allocator's fast paths read (ks_plat_own_slot), one %fs load.  The
+ * allocator keeps slot KSPAN_MAX_CPUS's cache empty and owning nothing, so
+ * a thread without a slot of its own falls to the guarded slow paths. */
+static HOST_TLS unsigned my_fast = KSPAN_MAX_CPUS;
 
 static void slot_release(void *arg)
 {
@@ -134,7 +136,7 @@ static void slot_release(void *arg)
 		__atomic_fetch_and(&slot_used[my_slot / 64],
 		                   ~(1ull << (my_slot % 64)), __ATOMIC_RELEASE);
 	my_slot = -2; /* exited: late calls use the overflow slot */
-	my_fast = -1;
+	my_fast = KSPAN_MAX_CPUS;
 }
 
 static void slot_key_init(void)
@@ -202,16 +204,21 @@ HOST_COLD static unsigned cpu_id_slow(void)
 	if (my_slot < 0)
 		slot_claim();
 	if (my_slot != OVERFLOW_SLOT)
-		my_fast = my_slot;
+		my_fast = (unsigned)my_slot;
 	return (unsigned)my_slot;
 }
 
 unsigned ks_plat_cpu_id(void)
 {
-	int s = my_fast;
-	if (__builtin_expect(s < 0, 0))
+	unsigned s = my_fast;
+	if (__builtin_expect(s >= KSPAN_MAX_CPUS, 0))
 		return cpu_id_slow();
-	return (unsigned)s;
+	return s;
+}
+
+unsigned ks_plat_own_slot(void)
+{
+	return my_fast;
 }
 
 /* Threads that share the overflow slot take turns, as if each disabled
@@ -234,7 +241,7 @@ HOST_COLD static void overflow_leave(void)
 
 ks_irqstate_t ks_plat_irq_save(void)
 {
-	if (__builtin_expect(my_fast < 0, 0))
+	if (__builtin_expect(my_fast >= KSPAN_MAX_CPUS, 0))
 		return irq_save_slow();
 	return 0;
 }

@@ -262,20 +262,34 @@ static void *nomem(void)
  * the program's call site (the return address into the caller). */
 #define SITE __builtin_return_address(0)
 
-KS_EXPORT void *malloc(size_t size)
+/* Before kspan is set up its caches are empty (static) and its slow path
+ * returns NULL, so malloc needs no test of its own: a NULL sends it here,
+ * which sets kspan up and asks again. */
+__attribute__((noinline, cold))
+static void *malloc_miss(size_t size, void *site)
 {
 	ensure_init();
-	void *p = kspan_malloc_as(size, "malloc", SITE);
+	void *p = kspan_malloc_as(size, "malloc", site);
 	if (unlikely(!p))
 		return nomem();
 	return p;
 }
 
-KS_EXPORT void free(void *p)
+/* flatten: kmalloc's fast path inlined whole (its slow paths stay out of
+ * line), so that malloc keeps nothing live across a call. */
+KS_EXPORT __attribute__((flatten)) void *malloc(size_t size)
 {
+	void *p = kspan_malloc_as(size, "malloc", SITE);
 	if (unlikely(!p))
-		return;
-	ensure_init();
+		return malloc_miss(size, SITE);
+	return p;
+}
+
+/* free(NULL) and frees before set-up need no test here: NULL, like any
+ * pointer outside the heap, takes kspan's slow path, which returns for
+ * NULL (and before set-up the heap holds nothing to free). */
+KS_EXPORT __attribute__((flatten)) void free(void *p)
+{
 	kspan_free_as(p, "free", SITE);
 }
 

@@ -55,6 +55,15 @@ void   kfree(void *p);
 size_t ksize(const void *p);                        /* usable size */
 void  *kmalloc_aligned(size_t size, size_t align);  /* power-of-two align */
 
+/* Bulk calls (as Linux's kmem_cache_alloc_bulk / kmem_cache_free_bulk):
+ * n objects of size bytes into out[0..n), returning n, or 0 with nothing
+ * allocated when memory ran out; free n objects (each checked as kfree
+ * checks it).  Cheaper per object than n single calls: one interrupt
+ * guard for the call, and a span looked up once for consecutive objects
+ * in it. */
+size_t kmalloc_bulk(size_t size, size_t n, void **out);
+void   kfree_bulk(size_t n, void **p);
+
 /* For wrappers around kspan (a libc-style malloc, C++ operator new): the
  * same as kmalloc, kfree, ksize, kmalloc_aligned, krealloc and kcalloc,
  * except that a report names fn as the function the program called, and
@@ -108,21 +117,28 @@ size_t kspan_scavenge(void);
 struct kspan_class_stats {
 	uint32_t size;        /* object size in bytes */
 	uint32_t npages;      /* pages per span */
-	uint64_t inuse;       /* objects handed out and not freed (objects
-	                         queued in a CPU's free buffer count here) */
+	uint64_t inuse;       /* objects handed out and not freed */
+	uint64_t queued;      /* freed, but still queued on a CPU for their
+	                         span (reused there, or handed back at its next
+	                         flush or drain); not counted in inuse */
 	uint64_t spans;       /* spans of this class */
 	uint64_t bytes;       /* bytes of those spans */
 	uint64_t refills;     /* spans handed to per-CPU caches */
 };
 
+/* The per-CPU caches count only on their slow paths: the fast paths (an
+ * allocation or a free that stays in the CPU's own spans) touch no counter.
+ * A caller that knows how many operations it made gets the fast ones as
+ * the difference. */
 struct kspan_heap_stats {
 	uint64_t arena_bytes;       /* reserved arena */
 	uint64_t spans_bytes;       /* spans array */
-	uint64_t bitmap_bytes;      /* heap bitmap */
+	uint64_t bitmap_bytes;      /* heap bitmap (0 without the collector) */
 	uint64_t meta_committed;    /* metadata with memory behind it: the
 	                               spans and bitmap shadows of the arena
-	                               used so far, the committed-page bits and
-	                               the mspan structs (kept, not scavenged) */
+	                               used so far, the committed-page bits, the
+	                               mspan structs, the per-CPU caches and the
+	                               remote-free batches */
 	uint64_t pages_total;       /* heap pages in the arena */
 	uint64_t pages_free;        /* pages in free spans */
 	uint64_t pages_committed;   /* pages with memory behind them */
@@ -130,25 +146,35 @@ struct kspan_heap_stats {
 	uint64_t pages_scavenged_total; /* pages ever returned to the platform */
 	uint64_t large_inuse;       /* large objects in use */
 	uint64_t large_bytes;       /* bytes of large objects in use */
-	uint64_t fast_allocs;       /* served by the per-CPU cache, no lock */
-	uint64_t slow_allocs;       /* small allocations that needed a refill */
-	uint64_t fast_frees;        /* small frees that never reached a lock:
-	                               into a span this CPU owns, or queued on
-	                               this CPU and not (yet) flushed */
-	uint64_t slow_frees;        /* small frees handed to mcentral */
+	uint64_t slow_allocs;       /* small allocations that missed the fast path */
+	uint64_t locked_frees;      /* small frees that reached an mcentral lock */
+	uint64_t queued_frees;      /* small frees queued on a CPU (unowned span) */
+	uint64_t remote_frees;      /* small frees sent to the CPU owning the span */
+	uint64_t remote_batches;    /* batches those went in */
+	uint64_t adoptions;         /* unowned spans a freeing CPU took over */
 	uint64_t refills;           /* spans handed to per-CPU caches */
+	uint64_t queued_objects;    /* now: freed objects queued on CPUs */
+	uint64_t remote_pending;    /* now: freed objects on their way to the
+	                               CPU that owns their span */
+	uint64_t owned_spans;       /* now: spans the CPUs' caches hold */
 };
 
 #define KSPAN_NUM_CLASSES 67
 
-/* One CPU slot's share of the fast/slow counters of kspan_heap_stats
- * (zero for a slot that never allocated).  A snapshot while it runs. */
+/* One CPU slot's share of those counters (zero for a slot that never
+ * allocated).  A snapshot while it runs. */
 struct kspan_cpu_stats {
-	uint64_t fast_allocs;
 	uint64_t slow_allocs;
-	uint64_t fast_frees;
-	uint64_t slow_frees;
+	uint64_t locked_frees;
+	uint64_t queued_frees;
+	uint64_t remote_frees;
+	uint64_t remote_batches;
+	uint64_t received_frees;    /* frees other CPUs sent this one */
+	uint64_t adoptions;
 	uint64_t refills;
+	uint64_t flushes;           /* flush requests it served */
+	uint64_t queued_objects;    /* now */
+	uint64_t owned_spans;       /* now */
 };
 void kspan_cpu_stats(unsigned cpu, struct kspan_cpu_stats *out);
 

@@ -60,6 +60,16 @@ typedef uintptr_t ks_irqstate_t;
 ks_irqstate_t ks_plat_irq_save(void);
 void ks_plat_irq_restore(ks_irqstate_t st);
 
+#if defined(KSPAN_THREAD_SLOTS) && KSPAN_THREAD_SLOTS
+/* Only for platforms whose CPU slots are threads (kspan's host platform,
+ * built with KSPAN_THREAD_SLOTS=1; a kernel never provides it): the
+ * calling thread's own slot, which no interrupt or other thread ever uses,
+ * or KSPAN_MAX_CPUS if it has none yet (or shares one).  No guard needed:
+ * the fast paths call it instead of ks_plat_irq_save + ks_plat_cpu_id, and
+ * take the guard on their slow paths. */
+unsigned ks_plat_own_slot(void);
+#endif
+
 /* Called in spin loops (x86: pause; host: may yield after a while). */
 void ks_plat_cpu_relax(void);
 

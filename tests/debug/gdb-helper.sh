@@ -62,8 +62,8 @@ sect outside | grep -q "is not in the used arena" || fail "outside: an address o
 sect mcentral | grep -q "ks_mcentral\[17\]: size class 8 ($k0 B), noscan" || fail "mcentral: header"; \
 sect mcentral | grep -q "class 8 ($k0 B) free [0-9]*/73 owner cpu 0" || fail "mcentral: the span cpu 0 caches"; \
 [ $(sect mcentral | grep -c "^    span ") -eq 3 ] || fail "mcentral: 3 spans of class 8 (150 objects, 73 per span)"; \
-sect mcache | grep -q "alloc\[17\] class 8 ($k0 B)" || fail "mcache: alloc[17]"; \
-sect mcache | grep -q "alloc\[63\] class 31 ($k3 B)" || fail "mcache: alloc[63]"; \
+sect mcache | grep -q "class 8 ($k0 B): cur span" || fail "mcache: class 8's current span"; \
+sect mcache | grep -q "class 31 ($k3 B): cur span" || fail "mcache: class 31's current span"; \
 sect heap | grep -q "^arena: \[0x" || fail "heap: arena line"; \
 sect heap | grep -Eq "large_inuse [1-9]" || fail "heap: large objects"; \
 sect heap | grep -q "17(class 8):3" || fail "heap: spans per class"; \

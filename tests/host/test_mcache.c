@@ -1,234 +1,502 @@
 /*
- * The per-CPU cache and the central lists: fast-path hits, refills, queued
- * frees handed to mcentral in batches, span list transitions, draining,
- * and the tiny allocator.
+ * The per-CPU caches: fast paths that take no lock, the bounded set of
+ * spans a CPU owns per class (adopted on free, given back when full),
+ * drain, remote frees in batches (delivered, delivered to a CPU that has
+ * stopped, pending while the sender idles), flush requests, bulk calls,
+ * and double frees on every path.  Threads stand in for CPUs: each worker
+ * is a thread with a CPU slot of its own, driven step by step from the
+ * test, so the interleavings are the test's, not the scheduler's.
  */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include <kspan/kmalloc.h>
-#include <kspan/platform.h>
-#include "mm/arena.h"
+#include "arch/host/platform.h"
 #include "mm/mcache.h"
-#include "mm/mcentral.h"
+#include "mm/mspan.h"
+#include "mm/arena.h"
+#include "mm/mremote.h"
 #include "tests/host/heap_fixture.h"
 #include "tests/host/support.h"
 
-#include "mm/mgc.h"
+/* ---- workers: a thread that runs the steps it is given ------------------ */
 
-static struct mcache *my_cache(void)
-{
-	return &ks_mcaches[ks_plat_cpu_id()];
-}
-
-static void test_fast_path_and_refill(void **state)
-{
-	(void)state;
-	uint64_t before = heap_free_pages();
-	struct mcache *c = my_cache();
-	unsigned cls = ks_size_to_class(256);
-	spanclass_t sc = ks_make_spanclass(cls, true);
-	unsigned nelems = ks_class_to_nelems[cls];
-	uint64_t fast0 = c->fast_allocs, slow0 = c->slow_allocs, ref0 = c->refills;
-	void *p[64];
-	assert_true(nelems + 1 <= 64);
-	for (unsigned i = 0; i < nelems + 1; i++)
-		p[i] = kmalloc(256);
-	/* One refill for the first span, one when it ran out. */
-	assert_int_equal(c->refills - ref0, 2);
-	assert_true(c->fast_allocs - fast0 >= nelems - 2);
-	assert_true(c->slow_allocs - slow0 <= 3);
-	assert_true(c->alloc[sc] != &ks_emptyspan);
-	assert_int_equal(c->alloc[sc]->owner, (int)ks_plat_cpu_id());
-	for (unsigned i = 0; i < nelems + 1; i++)
-		kfree(p[i]);
-	kspan_drain_cpu();
-	assert_ptr_equal(c->alloc[sc], &ks_emptyspan);
-	assert_int_equal(ks_mcentral[sc].nspans, 0);
-	assert_int_equal(heap_free_pages(), before);
-}
-
-static void test_queued_frees_batch(void **state)
-{
-	(void)state;
-	uint64_t before = heap_free_pages();
-	struct mcache *c = my_cache();
-	unsigned cls = ks_size_to_class(1024);   /* 8 objects per span */
-	spanclass_t sc = ks_make_spanclass(cls, true);
-	enum { N = 80 };
-	void *p[N];
-	for (int i = 0; i < N; i++)
-		p[i] = kmalloc(1024);
-	/* p[0..7] are in a span this CPU no longer owns. */
-	struct mspan *first = spanof((uintptr_t)p[0]);
-	assert_int_equal(first->owner, KS_NO_OWNER);
-	assert_int_equal(first->list, MSPAN_ON_EMPTY);
-	assert_int_equal(first->nfree, 0);
-	kfree(p[0]);
-	/* Queued, not yet in the span. */
-	assert_int_equal(c->freebuf[sc].n, 1);
-	assert_int_equal(first->nfree, 0);
-	/* Fill the queue; the next free flushes it to mcentral. */
-	for (int i = 1; i < KS_FREEBUF_SIZE; i++)
-		kfree(p[i]);
-	assert_int_equal(c->freebuf[sc].n, KS_FREEBUF_SIZE);
-	kfree(p[KS_FREEBUF_SIZE]);
-	assert_int_equal(c->freebuf[sc].n, 1);
-	/* p[0..7] all reached their span: it went back to the heap. */
-	assert_true(first->state != MSPAN_INUSE || first->base != (uintptr_t)p[0]);
-	for (int i = KS_FREEBUF_SIZE + 1; i < N; i++)
-		kfree(p[i]);
-	assert_int_equal(heap_free_pages(), before);
-}
-
-/* A queued free is what the next allocation that misses the fast path
- * gets back, without a lock. */
-static void test_queued_frees_reused(void **state)
-{
-	(void)state;
-	unsigned cls = ks_size_to_class(2048);   /* 4 objects per span */
-	spanclass_t sc = ks_make_spanclass(cls, true);
-	void *p[12];
-	for (int i = 0; i < 12; i++)
-		p[i] = kmalloc(2048);
-	/* Spans of p[0..7] are no longer owned: their frees are queued. */
-	kfree(p[5]);
-	kfree(p[2]);
-	struct mcache *c = my_cache();
-	assert_int_equal(c->freebuf[sc].n, 2);
-	/* The owned span (p[8..11]) is full, so allocation misses the fast
-	 * path and takes the queued objects, last freed first. */
-	void *a = kmalloc(2048), *b = kmalloc(2048);
-	assert_ptr_equal(a, p[2]);
-	assert_ptr_equal(b, p[5]);
-	assert_int_equal(c->freebuf[sc].n, 0);
-	p[2] = a;
-	p[5] = b;
-	for (int i = 0; i < 12; i++)
-		kfree(p[i]);
-	kspan_drain_cpu();
-}
-
-static void double_queued(void *arg)
-{
-	(void)arg;
-	void *p[12];
-	for (int i = 0; i < 12; i++)
-		p[i] = kmalloc(2048);
-	kfree(p[1]);
-	kfree(p[1]);
-}
-
-static void test_double_free_in_queue(void **state)
-{
-	(void)state;
-	ks_expect_abort(double_queued, NULL, "double free (object already freed on this CPU)");
-}
-
-static void test_partial_span_goes_to_nonempty(void **state)
-{
-	(void)state;
-	unsigned cls = ks_size_to_class(2048);
-	spanclass_t sc = ks_make_spanclass(cls, true);
-	void *p[8];
-	for (int i = 0; i < 8; i++)
-		p[i] = kmalloc(2048);
-	struct mspan *s = spanof((uintptr_t)p[0]);
-	kspan_drain_cpu();
-	assert_int_equal(s->owner, KS_NO_OWNER);
-	assert_int_equal(s->list, MSPAN_ON_EMPTY);     /* full */
-	kfree(p[3]);
-	kspan_drain_cpu();                             /* flush the queue */
-	assert_int_equal(s->list, MSPAN_ON_NONEMPTY);
-	assert_ptr_equal(ks_mcentral[sc].nonempty, s);
-	assert_int_equal(s->nfree, 1);
-	/* The next allocation of the class takes that span and that object. */
-	void *q = kmalloc(2048);
-	assert_ptr_equal(q, p[3]);
-	assert_int_equal(s->list, MSPAN_ON_EMPTY);
-	p[3] = q;
-	for (int i = 0; i < 8; i++)
-		kfree(p[i]);
-	mcentral_check(&ks_mcentral[sc]);
-	kspan_drain_cpu();
-}
-
-static struct {
-	void *obj[100];
-	pthread_mutex_t lock;
-} shared = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static void *owner_thread(void *arg)
-{
-	(void)arg;
-	for (int i = 0; i < 100; i++)
-		shared.obj[i] = kmalloc(48);
-	/* The span is owned by this thread's slot; stay alive while main
-	 * frees remotely, then drain at exit. */
-	pthread_mutex_lock(&shared.lock);
-	pthread_mutex_unlock(&shared.lock);
-	return NULL;
-}
-
-static void test_remote_frees(void **state)
-{
-	(void)state;
-	uint64_t before = heap_free_pages();
-	pthread_mutex_lock(&shared.lock);
+struct worker {
 	pthread_t t;
-	pthread_create(&t, NULL, owner_thread, NULL);
-	while (!__atomic_load_n(&shared.obj[99], __ATOMIC_ACQUIRE))
-		;
-	struct mspan *s = spanof((uintptr_t)shared.obj[0]);
-	assert_true(s->owner != KS_NO_OWNER && s->owner != (int)ks_plat_cpu_id());
-	for (int i = 0; i < 100; i++)
-		kfree(shared.obj[i]);
-	kspan_drain_cpu();            /* flush: they land in remotebits */
-	assert_int_equal(__atomic_load_n(&s->nremote, __ATOMIC_ACQUIRE), 100);
-	pthread_mutex_unlock(&shared.lock);
-	pthread_join(t, NULL);        /* owner drains: remote bits merge */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	void (*step)(struct worker *w, void *arg);
+	void *arg;
+	int busy, quit;
+	unsigned slot;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	w->slot = ks_plat_cpu_id();
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->busy && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->busy) {
+			pthread_mutex_unlock(&w->mu);
+			w->step(w, w->arg);
+			pthread_mutex_lock(&w->mu);
+			w->busy = 0;
+			pthread_cond_broadcast(&w->cv);
+			continue;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;   /* the thread's exit drains its cache (heap fixture) */
+}
+
+static void step_noop(struct worker *w, void *arg);
+
+static void worker_do(struct worker *w, void (*fn)(struct worker *, void *), void *arg);
+
+static void worker_start(struct worker *w)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	pthread_create(&w->t, NULL, worker_main, w);
+	worker_do(w, step_noop, NULL);   /* it has its slot now */
+}
+
+/* Run fn(w, arg) on the worker and wait for it. */
+static void worker_do(struct worker *w, void (*fn)(struct worker *, void *), void *arg)
+{
+	pthread_mutex_lock(&w->mu);
+	w->step = fn;
+	w->arg = arg;
+	w->busy = 1;
+	pthread_cond_broadcast(&w->cv);
+	while (w->busy)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void worker_stop(struct worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->quit = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->t, NULL);
+}
+
+static void step_noop(struct worker *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+}
+
+static struct kspan_cpu_stats cpu_stats(unsigned slot)
+{
+	struct kspan_cpu_stats s;
+	kspan_cpu_stats(slot, &s);
+	return s;
+}
+
+static struct mspan *span_of(const void *p)
+{
+	return spanof((uintptr_t)p);
+}
+
+/* ---- one CPU ------------------------------------------------------------- */
+
+static void test_fast_paths_take_no_lock(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	unsigned me = ks_plat_cpu_id();
+	void *warm = kmalloc(48);
+	struct kspan_cpu_stats s0 = cpu_stats(me);
+	for (int i = 0; i < 100000; i++)
+		kfree(kmalloc(48));
+	struct kspan_cpu_stats s1 = cpu_stats(me);
+	/* The same object again and again: the word never runs dry. */
+	assert_int_equal(s1.slow_allocs - s0.slow_allocs, 0);
+	assert_int_equal(s1.locked_frees - s0.locked_frees, 0);
+	assert_int_equal(s1.queued_frees - s0.queued_frees, 0);
+	kfree(warm);
 	assert_int_equal(heap_free_pages(), before);
 }
 
-static void test_tiny(void **state)
+/* Objects of one class, more spans of them than a CPU may own. */
+enum { BOUND_CLS_SIZE = 64, BOUND_SPANS = 3 * KS_OWN_MAX };
+
+static void test_owned_spans_bounded(void **state)
 {
 	(void)state;
-	/* Sixteen 1-byte objects fit one 16-byte block. */
-	uintptr_t first = (uintptr_t)ks_tiny_alloc(1);
-	uintptr_t block = first & ~(uintptr_t)15;
-	int same = 1;
-	for (int i = 1; i < 16; i++) {
-		uintptr_t p = (uintptr_t)ks_tiny_alloc(1);
-		same += (p & ~(uintptr_t)15) == block;
+	uint64_t before = heap_free_pages();
+	unsigned me = ks_plat_cpu_id();
+	unsigned per = KS_PAGE_SIZE / BOUND_CLS_SIZE, n = per * BOUND_SPANS;
+	void **p = calloc(n, sizeof(void *));
+	uint64_t rng = ks_test_rng(__LINE__);
+	for (unsigned i = 0; i < n; i++) {
+		p[i] = kmalloc(BOUND_CLS_SIZE);
+		assert_non_null(p[i]);
+		assert_true(cpu_stats(me).owned_spans <= KS_OWN_MAX);
 	}
-	assert_true(same >= 15 - (int)(first - block));
-	/* Alignment by size: 8-byte objects 8-aligned, 4-byte 4-aligned. */
-	for (int i = 0; i < 50; i++) {
-		assert_int_equal((uintptr_t)ks_tiny_alloc(8) % 8, 0);
-		assert_int_equal((uintptr_t)ks_tiny_alloc(4) % 4, 0);
-		assert_int_equal((uintptr_t)ks_tiny_alloc(6) % 2, 0);
-		assert_non_null(ks_tiny_alloc(3));
+	/* Free in random order: full spans left the CPU; frees into them
+	 * take them over while the set has room, are queued after that. */
+	for (unsigned i = n - 1; i > 0; i--) {
+		unsigned j = (unsigned)(ks_test_rand(&rng) % (i + 1));
+		void *t = p[i];
+		p[i] = p[j];
+		p[j] = t;
 	}
-	assert_null(ks_tiny_alloc(16));
-	assert_null(ks_tiny_alloc(0));
-	/* Tiny blocks are collector-managed: they stay allocated here. */
+	struct kspan_cpu_stats s0 = cpu_stats(me);
+	for (unsigned i = 0; i < n; i++) {
+		kfree(p[i]);
+		assert_true(cpu_stats(me).owned_spans <= KS_OWN_MAX);
+	}
+	struct kspan_cpu_stats s1 = cpu_stats(me);
+	assert_true(s1.adoptions > s0.adoptions);
+	assert_true(s1.queued_frees > s0.queued_frees);
+	free(p);
 	kspan_drain_cpu();
+	struct kspan_cpu_stats s2 = cpu_stats(me);
+	assert_int_equal(s2.owned_spans, 0);
+	assert_int_equal(s2.queued_objects, 0);
+	assert_int_equal(heap_free_pages(), before);
+}
+
+static void test_bulk(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	enum { N = 3000 };
+	static void *p[N];
+	static const size_t sizes[] = { 8, 48, 200, 1000, 5000, 40000 };
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t n = sizes[k] > 30000 ? 50 : N;
+		assert_int_equal(kmalloc_bulk(sizes[k], n, p), n);
+		for (size_t i = 0; i < n; i++) {
+			assert_non_null(p[i]);
+			assert_true(ksize(p[i]) >= sizes[k]);
+			fill_pattern(p[i], sizes[k], i ^ k);
+		}
+		for (size_t i = 0; i < n; i++)
+			assert_true(check_pattern(p[i], sizes[k], i ^ k));
+		/* Free half one by one, the rest in bulk. */
+		for (size_t i = 0; i < n; i += 2)
+			kfree(p[i]);
+		for (size_t i = 1, j = 0; i < n; i += 2)
+			p[j++] = p[i];
+		kfree_bulk(n / 2, p);
+	}
+	assert_int_equal(kmalloc_bulk(64, 0, p), 0);
+	kfree_bulk(0, p);
+	assert_int_equal(heap_free_pages(), before);
+}
+
+static void test_bulk_all_or_nothing(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	size_t committed = ks_host_committed();
+	ks_host_set_commit_limit(committed + (2u << 20));
+	static void *p[100000];
+	/* 100000 objects of 1 KiB do not fit in 2 MiB: none are kept. */
+	assert_int_equal(kmalloc_bulk(1024, 100000, p), 0);
+	ks_host_set_commit_limit(0);
+	assert_int_equal(heap_free_pages(), before);
+}
+
+/* ---- two CPUs -------------------------------------------------------------- */
+
+struct remote_ctx {
+	void *obj[200];
+	unsigned n;
+	size_t size;
+	void *other[400];      /* allocated on the way, not in an owned span */
+	unsigned nother;
+};
+
+static void step_alloc(struct worker *w, void *arg)
+{
+	(void)w;
+	struct remote_ctx *r = arg;
+	for (unsigned i = 0; i < r->n; i++) {
+		r->obj[i] = kmalloc(r->size);
+		assert_non_null(r->obj[i]);
+	}
+}
+
+/* Allocate r->n objects that lie in spans this CPU owns (the others, in
+ * spans that filled up and left it on the way, go to r->other). */
+static void step_alloc_owned(struct worker *w, void *arg)
+{
+	struct remote_ctx *r = arg;
+	unsigned got = 0;
+	while (got < r->n) {
+		void *p = kmalloc(r->size);
+		assert_non_null(p);
+		r->obj[got++] = p;
+		if (got == r->n)
+			for (unsigned i = 0; i < got; i++)
+				if (spanof((uintptr_t)r->obj[i])->owner != (int)w->slot) {
+					assert_true(r->nother < 400);
+					r->other[r->nother++] = r->obj[i];
+					r->obj[i] = r->obj[--got];
+					i--;
+				}
+	}
+}
+
+static void step_free_other(struct worker *w, void *arg)
+{
+	(void)w;
+	struct remote_ctx *r = arg;
+	for (unsigned i = 0; i < r->nother; i++)
+		kfree(r->other[i]);
+	r->nother = 0;
+}
+
+static void step_free(struct worker *w, void *arg)
+{
+	(void)w;
+	struct remote_ctx *r = arg;
+	for (unsigned i = 0; i < r->n; i++)
+		kfree(r->obj[i]);
+}
+
+static void step_drain(struct worker *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	kspan_drain_cpu();
+}
+
+/* Allocate until the slow path runs (it folds in what was sent). */
+static void step_churn(struct worker *w, void *arg)
+{
+	(void)w;
+	struct remote_ctx *r = arg;
+	void *tmp[512];
+	for (unsigned i = 0; i < 512; i++)
+		tmp[i] = kmalloc(r->size);
+	for (unsigned i = 0; i < 512; i++)
+		kfree(tmp[i]);
+}
+
+static void test_remote_batches(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	struct worker a, b;
+	worker_start(&a);
+	worker_start(&b);
+	worker_do(&a, step_noop, NULL);
+	worker_do(&b, step_noop, NULL);
+	/* 60 objects in spans A owns, freed by B: remote frees. */
+	static struct remote_ctx r = { .n = 60, .size = 112 };
+	worker_do(&a, step_alloc_owned, &r);
+	for (unsigned i = 0; i < r.n; i++)
+		assert_int_equal(span_of(r.obj[i])->owner, (int)a.slot);
+	struct kspan_cpu_stats b0 = cpu_stats(b.slot), a0 = cpu_stats(a.slot);
+	worker_do(&b, step_free, &r);    /* 60 < one batch: still B's */
+	struct kspan_cpu_stats b1 = cpu_stats(b.slot);
+	assert_int_equal(b1.remote_frees - b0.remote_frees, 60);
+	assert_int_equal(b1.remote_batches - b0.remote_batches, 0);
+	assert_int_equal(b1.locked_frees - b0.locked_frees, 0);
+	/* The sender drains (as a CPU does before it idles): the batch goes. */
+	worker_do(&b, step_drain, NULL);
+	assert_int_equal(cpu_stats(b.slot).remote_batches - b0.remote_batches, 1);
+	worker_do(&a, step_churn, &r);
+	assert_int_equal(cpu_stats(a.slot).received_frees - a0.received_frees, 60);
+	/* A full batch goes at once: a batch's worth of objects in A's
+	 * spans, sent with one atomic. */
+	static struct remote_ctx r2 = { .n = KS_RBATCH_OBJS, .size = 48 };
+	worker_do(&a, step_alloc_owned, &r2);
+	b0 = cpu_stats(b.slot);
+	worker_do(&b, step_free, &r2);
+	b1 = cpu_stats(b.slot);
+	assert_int_equal(b1.remote_frees - b0.remote_frees, KS_RBATCH_OBJS);
+	assert_int_equal(b1.remote_batches - b0.remote_batches, 1);
+	worker_do(&a, step_free_other, &r);
+	worker_do(&a, step_free_other, &r2);
+	worker_stop(&a);
+	worker_stop(&b);
+	assert_int_equal(heap_free_pages(), before);
+}
+
+/* The owner stops (its thread exits: drain and park) while another CPU
+ * holds a batch for it: that CPU frees them itself when it sends. */
+static void test_remote_batch_to_stopped_cpu(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	struct worker a, b;
+	worker_start(&a);
+	worker_start(&b);
+	static struct remote_ctx r = { .n = 40, .size = 96 };
+	worker_do(&a, step_alloc_owned, &r);
+	worker_do(&a, step_free_other, &r);
+	uint64_t sent = cpu_stats(b.slot).remote_batches;
+	worker_do(&b, step_free, &r);    /* pending in B's batch for A */
+	assert_int_equal(cpu_stats(b.slot).remote_batches, sent);
+	worker_stop(&a);                 /* A drains and parks */
+	worker_do(&b, step_drain, NULL); /* B sends: A is parked */
+	worker_stop(&b);
+	struct kspan_heap_stats hs;
+	kspan_heap_stats(&hs);
+	assert_int_equal(hs.remote_pending, 0);
+	assert_int_equal(heap_free_pages(), before);
+}
+
+/* A CPU that idles (here: blocks, touching nothing) with a batch pending
+ * and spans cached: a flush request is served by its next allocation. */
+static void test_flush_request(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	struct worker a, b;
+	worker_start(&a);
+	worker_start(&b);
+	static struct remote_ctx r = { .n = 30, .size = 256 };
+	worker_do(&a, step_alloc_owned, &r);
+	worker_do(&a, step_free_other, &r);
+	worker_do(&b, step_free, &r);     /* B: a batch pending for A */
+	static struct remote_ctx keep = { .n = 10, .size = 512 };
+	worker_do(&b, step_alloc, &keep); /* B: spans cached */
+	assert_true(cpu_stats(b.slot).owned_spans > 0);
+	uint64_t f0 = cpu_stats(b.slot).flushes;
+	mcache_request_flush((int)ks_plat_cpu_id());
+	static struct remote_ctx one = { .n = 1, .size = 16 };
+	worker_do(&b, step_alloc, &one);  /* its next allocation serves it */
+	assert_int_equal(cpu_stats(b.slot).flushes - f0, 1);
+	worker_do(&b, step_free, &one);
+	worker_do(&b, step_free, &keep);
+	worker_stop(&a);
+	worker_stop(&b);
+	assert_int_equal(heap_free_pages(), before);
+}
+
+/* ---- double frees on every path ----------------------------------------- */
+
+static void df_owner(void *arg)
+{
+	(void)arg;
+	void *keep = kmalloc(40), *p = kmalloc(40);
+	(void)keep;
+	kfree(p);
+	kfree(p);       /* the fast path finds the bit set */
+}
+
+static struct remote_ctx df;
+
+static void step_free_twice(struct worker *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	kfree(df.obj[0]);
+	kfree(df.obj[0]);
+}
+
+static void df_remote_batch(void *arg)
+{
+	(void)arg;
+	struct worker a, b;
+	worker_start(&a);
+	worker_start(&b);
+	df = (struct remote_ctx){ .n = 2, .size = 80 };
+	worker_do(&a, step_alloc_owned, &df);
+	worker_do(&b, step_free_twice, NULL);   /* both into B's open batch */
+}
+
+static void step_free_first(struct worker *w, void *arg)
+{
+	(void)w;
+	(void)arg;
+	kfree(df.obj[0]);
+}
+
+static void df_remote_then_local(void *arg)
+{
+	(void)arg;
+	struct worker a, b;
+	worker_start(&a);
+	worker_start(&b);
+	df = (struct remote_ctx){ .n = 2, .size = 80 };
+	worker_do(&a, step_alloc_owned, &df);
+	worker_do(&b, step_free_first, NULL);   /* on its way to A */
+	worker_do(&a, step_free_first, NULL);   /* A frees it again */
+}
+
+static void df_delivered_twice(void *arg)
+{
+	(void)arg;
+	struct worker a, b, c;
+	worker_start(&a);
+	worker_start(&b);
+	worker_start(&c);
+	df = (struct remote_ctx){ .n = 2, .size = 80 };
+	worker_do(&a, step_alloc_owned, &df);
+	worker_do(&b, step_free_first, NULL);
+	worker_do(&b, step_drain, NULL);        /* sent */
+	worker_do(&c, step_free_first, NULL);
+	worker_do(&c, step_drain, NULL);        /* sent again */
+	df.size = 80;
+	worker_do(&a, step_churn, &df);         /* A folds both in */
+}
+
+static void df_queued(void *arg)
+{
+	(void)arg;
+	/* Objects of a class this thread never allocates: its frees of
+	 * them are queued, not taken over. */
+	struct worker a;
+	worker_start(&a);
+	df = (struct remote_ctx){ .n = 80, .size = 144 };
+	worker_do(&a, step_alloc, &df);         /* 56 a span: one full span */
+	worker_stop(&a);                        /* A's spans are unowned now */
+	kfree(df.obj[3]);
+	kfree(df.obj[3]);
+}
+
+static void df_bulk(void *arg)
+{
+	(void)arg;
+	void *p[8];
+	kmalloc_bulk(32, 8, p);
+	p[5] = p[2];
+	kfree_bulk(8, p);
+}
+
+static void test_double_frees(void **state)
+{
+	(void)state;
+	ks_expect_abort(df_owner, NULL, "double free");
+	ks_expect_abort(df_remote_batch, NULL, "double free");
+	ks_expect_abort(df_remote_then_local, NULL, "double free");
+	ks_expect_abort(df_delivered_twice, NULL, "double free");
+	ks_expect_abort(df_queued, NULL, "double free");
+	ks_expect_abort(df_bulk, NULL, "double free");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fast_path_and_refill),
-		cmocka_unit_test(test_queued_frees_batch),
-		cmocka_unit_test(test_queued_frees_reused),
-		cmocka_unit_test(test_double_free_in_queue),
-		cmocka_unit_test(test_partial_span_goes_to_nonempty),
-		cmocka_unit_test(test_remote_frees),
-		cmocka_unit_test(test_tiny),
+		cmocka_unit_test(test_fast_paths_take_no_lock),
+		cmocka_unit_test(test_owned_spans_bounded),
+		cmocka_unit_test(test_bulk),
+		cmocka_unit_test(test_bulk_all_or_nothing),
+		cmocka_unit_test(test_remote_batches),
+		cmocka_unit_test(test_remote_batch_to_stopped_cpu),
+		cmocka_unit_test(test_flush_request),
+		cmocka_unit_test(test_double_frees),
 	};
 	return KS_TEST_MAIN("mcache", tests, heap_fixture_setup, NULL);
 }

@@ -13,9 +13,10 @@
  *      then 10^6 measured operations.  Two working sets: 256 slots of
  *      8..256 bytes (each size class fits in the one span the CPU owns)
  *      and 1024 slots of 8..512 bytes (the larger classes need several
- *      spans, so some frees land in spans the CPU no longer owns).  From the per-CPU
- *      counters (fast = served by the CPU's own span, no lock, no atomic):
- *      fast_allocs / all small allocs and fast_frees / all small frees.
+ *      spans).  From the per-CPU counters, which count only the slow
+ *      paths: allocations that did not miss the fast path / all small
+ *      allocations, and frees that never reached a lock (into a span the
+ *      CPU owns, queued on it, or sent to another CPU) / all small frees.
  *
  * Under QEMU's TCG the vCPUs are host threads sharing the host's cores (and
  * whatever else runs there), so more vCPUs than host cores cannot scale;
@@ -88,16 +89,15 @@ static void steady_fn(void *arg)
 	unsigned ws = (unsigned)b->pairs;
 	uint64_t rng = ks_selftest_rng(0x5eed0000ull + b->cpu);
 	struct kspan_cpu_stats c;
-	uint64_t fa = 0, sa = 0, ff = 0, sf = 0;
+	uint64_t sa = 0, sf = 0, nalloc = 0, nfree = 0;
 	barrier(b->active);
 	uint64_t t0 = 0;
 	for (uint64_t op = 0; op < WARMUP + STEADY; op++) {
 		if (op == WARMUP) {
 			kspan_cpu_stats(b->cpu, &c);
-			fa = c.fast_allocs;
 			sa = c.slow_allocs;
-			ff = c.fast_frees;
-			sf = c.slow_frees;
+			sf = c.locked_frees;
+			nalloc = nfree = 0;
 			t0 = rdtsc();
 		}
 		uint64_t r = ks_rand(&rng);
@@ -105,7 +105,9 @@ static void steady_fn(void *arg)
 		if (slot[i]) {
 			kfree(slot[i]);
 			slot[i] = NULL;
+			nfree++;
 		} else {
+			nalloc++;
 			slot[i] = kmalloc(8 + (r >> 32) % (b->maxsize - 7));
 			if (!slot[i])
 				b->failures++;
@@ -114,11 +116,12 @@ static void steady_fn(void *arg)
 			ks_run_tick();
 	}
 	b->cycles = rdtsc() - t0;
+	/* The fast paths count nothing: fast = all - slow. */
 	kspan_cpu_stats(b->cpu, &c);
-	b->fa = c.fast_allocs - fa;
 	b->sa = c.slow_allocs - sa;
-	b->ff = c.fast_frees - ff;
-	b->sf = c.slow_frees - sf;
+	b->sf = c.locked_frees - sf;
+	b->fa = nalloc - b->sa;
+	b->ff = nfree - b->sf;
 	for (unsigned i = 0; i < ws; i++)
 		kfree(slot[i]);
 }

@@ -48,8 +48,8 @@ int main(int argc, char **argv)
 	}
 	struct kspan_heap_stats hs;
 	kspan_heap_stats(&hs);
-	printf("pairs %ld sum %lu fast_allocs %lu slow_allocs %lu fast_frees %lu slow_frees %lu\n",
-	       n * batch, sum, (unsigned long)hs.fast_allocs, (unsigned long)hs.slow_allocs,
-	       (unsigned long)hs.fast_frees, (unsigned long)hs.slow_frees);
+	printf("pairs %ld sum %lu slow_allocs %lu locked_frees %lu queued_frees %lu\n",
+	       n * batch, sum, (unsigned long)hs.slow_allocs,
+	       (unsigned long)hs.locked_frees, (unsigned long)hs.queued_frees);
 	return 0;
 }
