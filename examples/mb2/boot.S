@@ -14,10 +14,10 @@
  *                kernel, linked there with -mcmodel=kernel.
  *
  * It then enables PAE, long mode (EFER.LME), paging with write protection,
- * loads a 64-bit GDT, far-jumps into 64-bit code, switches to the
- * higher-half kernel stack, clears .bss and calls
- * kmain(magic, info_phys).  A CPU without long mode gets a message on COM1
- * and a failing QEMU exit instead of a silent hang.
+ * loads the kernel's GDT (idt.c fills in its TSS slot later), far-jumps
+ * into 64-bit code, switches to the higher-half kernel stack, clears .bss
+ * and calls kmain(magic, info_phys).  A CPU without long mode gets a
+ * message on COM1 and a failing QEMU exit instead of a silent hang.
  *
  * Invariant: everything this file touches before the jump to the higher
  * half lives in .boot* (low addresses); the page tables stay in use for the
@@ -173,12 +173,16 @@ long_mode_entry:
 	movabsq $kernel_high_entry, %rax
 	jmp *%rax
 
+	/* The GDT for the life of the kernel (reached through the identity
+	 * map): idt.c fills in the TSS descriptor and loads it. */
 	.section .boot.data, "aw"
 	.balign 16
+	.globl boot_gdt
 boot_gdt:
 	.quad 0
 	.quad 0x00af9a000000ffff        /* 0x08: 64-bit code, DPL 0 */
 	.quad 0x00cf92000000ffff        /* 0x10: data */
+	.quad 0, 0                      /* 0x18: 64-bit TSS (16 bytes) */
 boot_gdt_end:
 	.balign 8
 boot_gdt_ptr:
@@ -189,7 +193,6 @@ no_lm_msg:
 
 	.section .boot.bss, "aw", @nobits
 	.balign 4096
-	.globl boot_pml4
 boot_tables:
 boot_pml4:      .skip 4096
 boot_pdpt_low:  .skip 4096

@@ -1,17 +1,30 @@
 /*
- * COM1 serial output and kprintf for the mb2 example kernel.
- *
- * The UART is programmed once (115200 baud, 8N1, FIFO on) and then written
- * by polling the transmit-holding-empty bit, so output works with
- * interrupts off and from any context.  kprintf formats into a small stack
- * buffer piece by piece; it supports only what this kernel prints.
+ * The mb2 example kernel's console and exits: COM1 at 115200 8N1, written
+ * by polling (so it works with interrupts off, in exception handlers and
+ * in panics, and never allocates), QEMU's isa-debug-exit device, and
+ * panic().  Formatting is kspan's (<kspan/fmt.h>): this file only moves
+ * bytes.
  */
+#include <stdarg.h>
 #include <stdint.h>
+#include <kspan/fmt.h>
 
-#include "console.h"
-#include "cpu.h"
+#include "kernel.h"
 
-#define COM1 0x3f8
+#define COM1     0x3f8
+#define LSR_THRE 0x20           /* line status: transmit holding empty */
+
+static inline void outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
 
 void serial_init(void)
 {
@@ -26,7 +39,7 @@ void serial_init(void)
 
 static void serial_putc(char c)
 {
-	while (!(inb(COM1 + 5) & 0x20))
+	while (!(inb(COM1 + 5) & LSR_THRE))
 		;
 	outb(COM1, (uint8_t)c);
 }
@@ -40,144 +53,22 @@ void serial_write(const char *s, size_t n)
 	}
 }
 
-/* Buffered output of one kprintf call. */
-struct pbuf {
-	char buf[128];
-	size_t len;
-};
-
-static void pb_flush(struct pbuf *b)
+/* If the device is missing (real hardware), stop the CPU instead. */
+void qemu_exit(uint32_t code)
 {
-	serial_write(b->buf, b->len);
-	b->len = 0;
+	__asm__ volatile("outl %0, %1" : : "a"(code), "Nd"((uint16_t)QEMU_EXIT_PORT));
+	for (;;)
+		__asm__ volatile("cli; hlt");
 }
 
-static void pb_putc(struct pbuf *b, char c)
-{
-	if (b->len == sizeof(b->buf))
-		pb_flush(b);
-	b->buf[b->len++] = c;
-}
-
-static void pb_pad(struct pbuf *b, const char *s, size_t n, int width,
-                   int left, char pad)
-{
-	int fill = width > (int)n ? width - (int)n : 0;
-	if (!left)
-		while (fill-- > 0)
-			pb_putc(b, pad);
-	for (size_t i = 0; i < n; i++)
-		pb_putc(b, s[i]);
-	if (left)
-		while (fill-- > 0)
-			pb_putc(b, ' ');
-}
-
-static void pb_num(struct pbuf *b, uint64_t v, int neg, unsigned base,
-                   int width, int left, char pad)
-{
-	char tmp[24];
-	int i = (int)sizeof(tmp);
-	do {
-		tmp[--i] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	if (neg) {
-		if (pad == '0') {
-			pb_putc(b, '-');
-			width--;
-		} else {
-			tmp[--i] = '-';
-		}
-	}
-	pb_pad(b, tmp + i, sizeof(tmp) - (size_t)i, width, left, pad);
-}
-
-void kvprintf(const char *fmt, va_list ap)
-{
-	struct pbuf b;
-	b.len = 0;
-	for (const char *p = fmt; *p; p++) {
-		if (*p != '%') {
-			pb_putc(&b, *p);
-			continue;
-		}
-		const char *start = p++;
-		int left = 0, width = 0, lng = 0;
-		char pad = ' ';
-		for (; *p == '-' || *p == '0'; p++) {
-			if (*p == '-')
-				left = 1;
-			else
-				pad = '0';
-		}
-		for (; *p >= '0' && *p <= '9'; p++)
-			width = width * 10 + (*p - '0');
-		for (; *p == 'l' || *p == 'z'; p++)
-			lng++;
-		if (left)
-			pad = ' ';
-		switch (*p) {
-		case 'd': {
-			int64_t v = lng ? va_arg(ap, int64_t) : va_arg(ap, int);
-			pb_num(&b, v < 0 ? -(uint64_t)v : (uint64_t)v, v < 0, 10,
-			       width, left, pad);
-			break;
-		}
-		case 'u':
-		case 'x': {
-			uint64_t v = lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned);
-			pb_num(&b, v, 0, *p == 'x' ? 16 : 10, width, left, pad);
-			break;
-		}
-		case 'p':
-			pb_putc(&b, '0');
-			pb_putc(&b, 'x');
-			pb_num(&b, (uintptr_t)va_arg(ap, void *), 0, 16, width, left, pad);
-			break;
-		case 's': {
-			const char *s = va_arg(ap, const char *);
-			size_t n = 0;
-			if (!s)
-				s = "(null)";
-			while (s[n])
-				n++;
-			pb_pad(&b, s, n, width, left, ' ');
-			break;
-		}
-		case 'c':
-			pb_putc(&b, (char)va_arg(ap, int));
-			break;
-		case '%':
-			pb_putc(&b, '%');
-			break;
-		default:        /* unknown: show it as written */
-			for (; start <= p && *start; start++)
-				pb_putc(&b, *start);
-			if (!*p)
-				p--;
-			break;
-		}
-	}
-	pb_flush(&b);
-}
-
-void kprintf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	kvprintf(fmt, ap);
-	va_end(ap);
-}
-
-void kpanic(const char *fmt, ...)
+void panic(const char *fmt, ...)
 {
 	va_list ap;
 	__asm__ volatile("cli");
-	kprintf("\nPANIC: ");
+	serial_write("\nPANIC: ", 8);
 	va_start(ap, fmt);
-	kvprintf(fmt, ap);
+	ks_vprint_to(serial_write, fmt, ap);
 	va_end(ap);
-	kprintf("\n");
+	serial_write("\n", 1);
 	qemu_exit(QEMU_EXIT_FAIL);
 }

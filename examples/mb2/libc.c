@@ -1,8 +1,10 @@
 /*
- * memset, memcpy, memmove, memcmp for the mb2 example kernel.  libkspan.a
- * needs exactly these four from the kernel besides its hooks (compilers
- * emit calls to them for struct copies and zeroing even in freestanding
- * code).  Written with string instructions in inline assembly so that the
+ * memset, memcpy, memmove, memcmp for the mb2 example kernel: a
+ * freestanding C program must provide them, because compilers emit calls
+ * to them for struct copies, zeroing and large initializers even with
+ * -ffreestanding.  libkspan.a needs memset and memcpy besides its hooks
+ * (docs/porting.md, section 3); the other two complete the set.  memset,
+ * memcpy and memmove are string instructions in inline assembly, so the
  * compiler cannot turn a loop back into a call to the function itself.
  */
 #include <stddef.h>

@@ -17,13 +17,13 @@
  *      then exit QEMU: QEMU_EXIT_PASS only if nothing failed.
  */
 #include <stdint.h>
+#include <kspan/fmt.h>
+#include <kspan/frame.h>
 #include <kspan/kmalloc.h>
 #include <kspan/memmap.h>
+#include <kspan/platform.h>
 
-#include "console.h"
-#include "cpu.h"
 #include "kernel.h"
-#include <kspan/frame.h>
 
 #define MAP_CAP 256
 
@@ -33,66 +33,50 @@ void kmain(uint32_t magic, uint64_t info);
 
 static void print_map(const char *title, const struct ks_memrange *m, size_t n)
 {
-	kprintf("mb2: %s (%lu entries)\n", title, (uint64_t)n);
+	ks_printf("mb2: %s (%lu entries)\n", title, (uint64_t)n);
 	for (size_t i = 0; i < n; i++)
-		kprintf("  [0x%012lx - 0x%012lx) %10lu KiB  %s\n", m[i].base,
-		        m[i].base + m[i].len, m[i].len >> 10,
-		        ks_memtype_name(m[i].type));
+		ks_printf("  [0x%012lx - 0x%012lx) %10lu KiB  %s\n", m[i].base,
+		          m[i].base + m[i].len, m[i].len >> 10,
+		          ks_memtype_name(m[i].type));
 }
 
 static void add_range(size_t *n, uint64_t base, uint64_t len, uint32_t type)
 {
 	if (*n >= MAP_CAP)
-		kpanic("memory map full (%d entries) adding [0x%lx, +0x%lx)",
-		       MAP_CAP, base, len);
-	memmap[*n].base = base;
-	memmap[*n].len = len;
-	memmap[*n].type = type;
-	memmap[*n].flags = 0;
+		panic("memory map full (%d entries) adding [0x%lx, +0x%lx)",
+		      MAP_CAP, base, len);
+	memmap[*n] = (struct ks_memrange){ .base = base, .len = len, .type = type };
 	(*n)++;
 }
 
-/* Unmap the page below the kernel stack, so an overflow faults (#PF on its
- * own IST stack) instead of overwriting .bss. */
+/* Unmap the page below the kernel stack, so an overflow faults (#PF on the
+ * exception stack) instead of overwriting .bss. */
 static void guard_stack(void)
 {
 	uintptr_t g = (uintptr_t)boot_stack_guard;
 	uint64_t phys = g - KERNEL_VMA;
 	if (phys >= 0x200000) {
-		kprintf("mb2: note: stack guard at phys 0x%lx is outside the 4 KiB-"
-		        "mapped first 2 MiB; no guard page\n", phys);
+		ks_printf("mb2: note: stack guard at phys 0x%lx is outside the 4 KiB-"
+		          "mapped first 2 MiB; no guard page\n", phys);
 		return;
 	}
 	if (pg_unmap(g) != phys)
-		kpanic("stack guard %p was not mapped to 0x%lx", (void *)g, phys);
-}
-
-static const char *find_arg(const char *cmdline, const char *key)
-{
-	for (const char *p = cmdline; *p; p++) {
-		const char *a = p, *k = key;
-		while (*k && *a == *k) {
-			a++;
-			k++;
-		}
-		if (!*k && (p == cmdline || p[-1] == ' '))
-			return a;
-	}
-	return 0;
+		panic("stack guard %p was not mapped to 0x%lx", (void *)g, phys);
 }
 
 void kmain(uint32_t magic, uint64_t info)
 {
+	/* 1. Console, exceptions, stack guard. */
 	serial_init();
-	kprintf("\nmb2: kspan example kernel: Multiboot2, long mode, kernel at %p\n",
-	        (void *)kmain);
+	ks_printf("\nmb2: kspan example kernel: Multiboot2, long mode, kernel at %p\n",
+	          (void *)kmain);
 	idt_init();
 	guard_stack();
 
 	uint32_t info_size = mb2_check(magic, info);
 	const char *cmdline = mb2_cmdline(info);
-	kprintf("mb2: boot info at 0x%lx (%u bytes), command line \"%s\"\n",
-	        info, info_size, cmdline);
+	ks_printf("mb2: boot info at 0x%lx (%u bytes), command line \"%s\"\n",
+	          info, info_size, cmdline);
 
 	/* 2. The memory map. */
 	size_t n = 0;
@@ -110,15 +94,14 @@ void kmain(uint32_t magic, uint64_t info)
 		/* This kernel reaches physical memory only through its identity
 		 * map: whatever lies above it must never become a frame. */
 		uint64_t lost = 0;
-		for (size_t i = 0; i < n; i++)
-			if (memmap[i].type == KS_MEM_USABLE &&
-			    memmap[i].base + memmap[i].len > IDENTITY_TOP)
-				lost += memmap[i].base + memmap[i].len -
-				        (memmap[i].base > IDENTITY_TOP ? memmap[i].base
-				                                       : IDENTITY_TOP);
-		kprintf("mb2: addresses above 0x%lx are not identity mapped: marked "
-		        "reserved (%lu MiB of usable RAM left out)\n",
-		        (uint64_t)IDENTITY_TOP, lost >> 20);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t b = memmap[i].base, e = b + memmap[i].len;
+			if (memmap[i].type == KS_MEM_USABLE && e > IDENTITY_TOP)
+				lost += e - (b > IDENTITY_TOP ? b : IDENTITY_TOP);
+		}
+		ks_printf("mb2: addresses above 0x%lx are not identity mapped: marked "
+		          "reserved (%lu MiB of usable RAM left out)\n",
+		          (uint64_t)IDENTITY_TOP, lost >> 20);
 		add_range(&n, IDENTITY_TOP, top - IDENTITY_TOP, KS_MEM_RESERVED);
 	}
 
@@ -126,41 +109,30 @@ void kmain(uint32_t magic, uint64_t info)
 	size_t bad = 0;
 	long m = ks_memmap_normalize(memmap, n, MAP_CAP, &bad);
 	if (m < 0)
-		kpanic("ks_memmap_normalize failed with %ld at entry %lu "
-		       "[0x%lx, +0x%lx) type %u", m, (uint64_t)bad, memmap[bad].base,
-		       memmap[bad].len, memmap[bad].type);
+		panic("ks_memmap_normalize failed with %ld at entry %lu "
+		      "[0x%lx, +0x%lx) type %u", m, (uint64_t)bad, memmap[bad].base,
+		      memmap[bad].len, memmap[bad].type);
 	print_map("normalized memory map", memmap, (size_t)m);
 	uint64_t usable = ks_memmap_total(memmap, (size_t)m, KS_MEM_USABLE);
 	if (ks_frame_init(memmap, (size_t)m, 0, phys_to_virt) != 0)
-		kpanic("ks_frame_init failed");
+		panic("ks_frame_init failed");
 	struct ks_frame_stats fs;
 	ks_frame_stats(&fs);
-	kprintf("mb2: frame map: %lu usable frames (%lu MiB), %lu free, %lu for "
-	        "the map itself, %lu ranges\n", fs.usable_frames,
-	        fs.usable_frames >> 8, fs.free_frames, fs.meta_frames, fs.ranges);
+	ks_printf("mb2: frame map: %lu usable frames (%lu MiB), %lu free, %lu for "
+	          "the map itself, %lu ranges\n", fs.usable_frames,
+	          fs.usable_frames >> 8, fs.free_frames, fs.meta_frames, fs.ranges);
 
 	/* 4. The heap. */
 	struct kspan_config cfg = { .arena_bytes = usable, .scavenge_threshold = 0 };
-	uint64_t t0 = rdtsc();
+	uint64_t t0 = ks_plat_now();
 	if (kspan_init(&cfg) != 0)
-		kpanic("kspan_init(arena_bytes = %lu) failed", (uint64_t)usable);
-	kprintf("mb2: kspan_init: arena %lu MiB, %lu KiB committed for metadata "
-	        "(%lu cycles)\n", (uint64_t)usable >> 20,
-	        plat_committed_bytes() >> 10, rdtsc() - t0);
+		panic("kspan_init(arena_bytes = %lu) failed", (uint64_t)usable);
+	ks_printf("mb2: kspan_init: arena %lu MiB, %lu KiB committed for metadata "
+	          "(%lu cycles)\n", (uint64_t)usable >> 20,
+	          plat_committed_bytes() >> 10, ks_plat_now() - t0);
 
 	/* 5. Tests. */
-	const char *ft = find_arg(cmdline, "failtest=");
-	if (ft) {
-		char name[32];
-		size_t i = 0;
-		while (ft[i] && ft[i] != ' ' && i < sizeof(name) - 1) {
-			name[i] = ft[i];
-			i++;
-		}
-		name[i] = 0;
-		failtest_run(name);
-		kpanic("unknown failtest \"%s\"", name);
-	}
+	failtest_run(cmdline);          /* returns only without failtest= */
 	int failed = smoke_run();
 	qemu_exit(failed ? QEMU_EXIT_FAIL : QEMU_EXIT_PASS);
 }

@@ -14,7 +14,6 @@
  */
 #include <stdint.h>
 
-#include "console.h"
 #include "kernel.h"
 
 #define TAG_END     0
@@ -38,27 +37,27 @@ struct mmap_entry {
 uint32_t mb2_check(uint32_t magic, uint64_t info_phys)
 {
 	if (magic != MB2_BOOT_MAGIC)
-		kpanic("not started by a Multiboot2 loader: EAX = 0x%x, expected 0x%x",
-		       magic, MB2_BOOT_MAGIC);
+		panic("not started by a Multiboot2 loader: EAX = 0x%x, expected 0x%x",
+		      magic, MB2_BOOT_MAGIC);
 	if (info_phys == 0 || (info_phys & 7))
-		kpanic("Multiboot2 info at 0x%lx: not 8-byte aligned or NULL",
-		       info_phys);
+		panic("Multiboot2 info at 0x%lx: not 8-byte aligned or NULL",
+		      info_phys);
 	const uint32_t *hdr = phys_to_virt(info_phys);
 	uint32_t total = hdr[0];
 	if (total < 16 || total > INFO_MAX || (total & 7))
-		kpanic("Multiboot2 info at 0x%lx: bad total_size %u", info_phys, total);
+		panic("Multiboot2 info at 0x%lx: bad total_size %u", info_phys, total);
 
 	/* Walk the tags once: sizes must stay inside the block, and it must
 	 * end with the end tag. */
 	uint32_t off = 8;
 	for (;;) {
 		if (off + sizeof(struct tag) > total)
-			kpanic("Multiboot2 info at 0x%lx: tag at offset %u runs past "
-			       "total_size %u", info_phys, off, total);
+			panic("Multiboot2 info at 0x%lx: tag at offset %u runs past "
+			      "total_size %u", info_phys, off, total);
 		const struct tag *t = phys_to_virt(info_phys + off);
 		if (t->size < sizeof(struct tag) || t->size > total - off)
-			kpanic("Multiboot2 info at 0x%lx: tag type %u at offset %u has "
-			       "bad size %u", info_phys, t->type, off, t->size);
+			panic("Multiboot2 info at 0x%lx: tag type %u at offset %u has "
+			      "bad size %u", info_phys, t->type, off, t->size);
 		if (t->type == TAG_END)
 			break;
 		off += (t->size + 7) & ~7u;
@@ -92,7 +91,7 @@ const char *mb2_cmdline(uint64_t info_phys)
 	for (size_t i = 0; i < max; i++)
 		if (s[i] == 0)
 			return s;
-	kpanic("Multiboot2 command line tag at %p is not NUL-terminated", (const void *)t);
+	panic("Multiboot2 command line tag at %p is not NUL-terminated", (const void *)t);
 }
 
 static uint32_t ks_type_of(uint32_t mb2_type)
@@ -111,16 +110,16 @@ void mb2_memmap(uint64_t info_phys, struct ks_memrange *out, size_t *n,
 {
 	const struct tag *t = find_tag(info_phys, TAG_MMAP);
 	if (!t)
-		kpanic("Multiboot2 info at 0x%lx has no memory map tag", info_phys);
+		panic("Multiboot2 info at 0x%lx has no memory map tag", info_phys);
 	if (t->size < 16)
-		kpanic("Multiboot2 memory map tag at %p: size %u is too small",
-		       (const void *)t, t->size);
+		panic("Multiboot2 memory map tag at %p: size %u is too small",
+		      (const void *)t, t->size);
 	const uint32_t *h = (const uint32_t *)(t + 1);
 	uint32_t esize = h[0];
 	if (esize < sizeof(struct mmap_entry) || (esize & 7))
-		kpanic("Multiboot2 memory map tag at %p: entry_size %u (need a "
-		       "multiple of 8, >= %u)", (const void *)t, esize,
-		       (unsigned)sizeof(struct mmap_entry));
+		panic("Multiboot2 memory map tag at %p: entry_size %u (need a "
+		      "multiple of 8, >= %u)", (const void *)t, esize,
+		      (unsigned)sizeof(struct mmap_entry));
 	const uint8_t *p = (const uint8_t *)(h + 2);
 	const uint8_t *end = (const uint8_t *)t + t->size;
 	for (; p + esize <= end; p += esize) {
@@ -128,8 +127,8 @@ void mb2_memmap(uint64_t info_phys, struct ks_memrange *out, size_t *n,
 		if (e->len == 0)
 			continue;
 		if (*n >= cap)
-			kpanic("Multiboot2 memory map at %p has more than %lu entries",
-			       (const void *)t, (uint64_t)cap);
+			panic("Multiboot2 memory map at %p has more than %lu entries",
+			      (const void *)t, (uint64_t)cap);
 		out[*n].base = e->base;
 		out[*n].len = e->len;
 		out[*n].type = ks_type_of(e->type);
@@ -137,6 +136,6 @@ void mb2_memmap(uint64_t info_phys, struct ks_memrange *out, size_t *n,
 		(*n)++;
 	}
 	if (p != end)
-		kpanic("Multiboot2 memory map tag at %p: %ld trailing bytes are not "
-		       "a whole entry of %u", (const void *)t, (long)(end - p), esize);
+		panic("Multiboot2 memory map tag at %p: %ld trailing bytes are not "
+		      "a whole entry of %u", (const void *)t, (long)(end - p), esize);
 }

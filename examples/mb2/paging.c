@@ -17,11 +17,9 @@
  *   - the caller serialises (platform.c holds interrupts off; single CPU).
  */
 #include <stdint.h>
-
-#include "console.h"
-#include "cpu.h"
-#include "kernel.h"
 #include <kspan/frame.h>
+
+#include "kernel.h"
 
 #define PTE_P     ((uint64_t)0x1)
 #define PTE_W     ((uint64_t)0x2)
@@ -30,11 +28,18 @@
 
 static uint64_t table_frames;
 
+static uint64_t *pml4(void)
+{
+	uint64_t cr3;
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	return phys_to_virt(cr3 & PTE_ADDR);
+}
+
 void *phys_to_virt(uint64_t phys)
 {
 	if (phys >= IDENTITY_TOP)
-		kpanic("phys_to_virt(0x%lx): above the identity map (0x%lx)",
-		       phys, (uint64_t)IDENTITY_TOP);
+		panic("phys_to_virt(0x%lx): above the identity map (0x%lx)",
+		      phys, (uint64_t)IDENTITY_TOP);
 	return (void *)(uintptr_t)phys;
 }
 
@@ -48,7 +53,7 @@ static uint64_t *table_of(uint64_t entry)
  * was left for one. */
 static uint64_t *walk(uintptr_t va, int create)
 {
-	uint64_t *table = phys_to_virt(read_cr3() & PTE_ADDR);
+	uint64_t *table = pml4();
 	for (int level = 3; level > 0; level--) {
 		unsigned idx = (unsigned)(va >> (12 + 9 * level)) & 511;
 		uint64_t *e = &table[idx];
@@ -64,8 +69,8 @@ static uint64_t *walk(uintptr_t va, int create)
 			table_frames++;
 			*e = f | PTE_P | PTE_W;
 		} else if (*e & PTE_PS) {
-			kpanic("page walk for %p: level-%d entry 0x%lx is a large page",
-			       (void *)va, level, *e);
+			panic("page walk for %p: level-%d entry 0x%lx is a large page",
+			      (void *)va, level, *e);
 		}
 		table = table_of(*e);
 	}
@@ -75,13 +80,13 @@ static uint64_t *walk(uintptr_t va, int create)
 int pg_map(uintptr_t va, uint64_t pa)
 {
 	if ((va | pa) & (KS_FRAME_SIZE - 1))
-		kpanic("pg_map(%p, 0x%lx): not 4 KiB aligned", (void *)va, pa);
+		panic("pg_map(%p, 0x%lx): not 4 KiB aligned", (void *)va, pa);
 	uint64_t *pte = walk(va, 1);
 	if (!pte)
 		return -1;
 	if (*pte & PTE_P)
-		kpanic("pg_map(%p, 0x%lx): already mapped to 0x%lx", (void *)va, pa,
-		       *pte & PTE_ADDR);
+		panic("pg_map(%p, 0x%lx): already mapped to 0x%lx", (void *)va, pa,
+		      *pte & PTE_ADDR);
 	*pte = pa | PTE_P | PTE_W;
 	return 0;
 }
@@ -93,7 +98,7 @@ uint64_t pg_unmap(uintptr_t va)
 		return 0;
 	uint64_t pa = *pte & PTE_ADDR;
 	*pte = 0;
-	invlpg(va);
+	__asm__ volatile("invlpg (%0)" : : "r"(va) : "memory");
 	return pa;
 }
 

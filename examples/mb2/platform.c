@@ -2,10 +2,13 @@
  * kspan's porting hooks (include/kspan/platform.h) for the mb2 example
  * kernel: one CPU, no preemption, interrupts kept off.
  *
- *   output     ks_plat_write -> COM1; ks_plat_abort -> "PANIC: kspan: ..."
- *              on COM1, then QEMU exits with the failure status.
+ *   output     ks_plat_write -> COM1 (kspan's ks_printf, which this kernel
+ *              uses for all its output, writes through it too);
+ *              ks_plat_abort -> "PANIC: kspan: ..." on COM1, then QEMU
+ *              exits with the failure status.
  *   CPU        always slot 0; the guard is pushfq / cli ... popfq-style
- *              (IF restored only if it was set), so it nests.
+ *              (IF restored only if it was set), so it nests; the clock
+ *              is the TSC.
  *   memory     ks_plat_reserve hands out aligned pieces of one 512 GiB
  *              window at HEAP_WINDOW_BASE (its own PML4 slot), bump-style:
  *              reservations are never returned (platform.h has no release).
@@ -22,12 +25,11 @@
  * the address and the reason.
  */
 #include <stdint.h>
+#include <kspan/fmt.h>
+#include <kspan/frame.h>
 #include <kspan/platform.h>
 
-#include "console.h"
-#include "cpu.h"
 #include "kernel.h"
-#include <kspan/frame.h>
 
 #define PAGE      ((uint64_t)KS_FRAME_SIZE)
 #define MAX_RES   64
@@ -52,7 +54,7 @@ void ks_plat_write(const char *s, size_t n)
 
 void ks_plat_abort(const char *msg)
 {
-	kpanic("kspan: %s", msg);
+	panic("kspan: %s", msg);
 }
 
 /* ---- CPU and the interrupt guard ---- */
@@ -82,7 +84,9 @@ void ks_plat_cpu_relax(void)
 
 uint64_t ks_plat_now(void)
 {
-	return rdtsc();
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
 }
 
 /* ---- address space ---- */
@@ -97,7 +101,7 @@ void *ks_plat_reserve(size_t len, size_t align)
 	uintptr_t base = (window_next + align - 1) & ~(uintptr_t)(align - 1);
 	size_t rlen = (len + PAGE - 1) & ~(size_t)(PAGE - 1);
 	if (nres == MAX_RES) {
-		kprintf("mb2: ks_plat_reserve: all %d reservation slots used\n", MAX_RES);
+		ks_printf("mb2: ks_plat_reserve: all %d reservation slots used\n", MAX_RES);
 	} else if (base >= window_next && base < end && rlen >= len &&
 	           rlen <= end - base) {
 		res[nres].base = base;
@@ -126,8 +130,8 @@ static void check_range(const char *who, uintptr_t va, size_t len)
 			what = "not inside one reservation";
 	}
 	if (what)
-		kpanic("kspan: %s(%p, 0x%lx): %s", who, (void *)va, (uint64_t)len,
-		       what);
+		panic("kspan: %s(%p, 0x%lx): %s", who, (void *)va, (uint64_t)len,
+		      what);
 }
 
 int ks_plat_commit(void *addr, size_t len)

@@ -1,6 +1,8 @@
 /*
- * Smoke test of libkspan.a inside a real kernel: every public allocation
- * call, through the kernel's own hooks (platform.c) and page tables.
+ * Smoke test of libkspan.a inside a real kernel: the allocation API
+ * (kmalloc, kzalloc, kcalloc, krealloc, kfree, ksize, kmalloc_aligned,
+ * kpages_*, kspan_scavenge), through the kernel's own hooks (platform.c)
+ * and page tables.
  *
  * Output is TAP: "ok N - name" or "not ok N - name" per test, "# ..." lines
  * for the details of a failure, then the plan "1..N" and the plain line
@@ -14,12 +16,12 @@
  * own count of committed pages.
  */
 #include <stdint.h>
-#include <kspan/kmalloc.h>
-
-#include "console.h"
-#include "cpu.h"
-#include "kernel.h"
+#include <kspan/fmt.h>
 #include <kspan/frame.h>
+#include <kspan/kmalloc.h>
+#include <kspan/platform.h>
+
+#include "kernel.h"
 
 static int cur_failed;  /* checks failed in the running test */
 static int n_run, n_passed, n_failed;
@@ -28,8 +30,8 @@ static int n_run, n_passed, n_failed;
 	do {                                                                 \
 		if (!(cond)) {                                               \
 			check_failed(__LINE__, #cond);                       \
-			kprintf("#   " __VA_ARGS__);                         \
-			kprintf("\n");                                       \
+			ks_printf("#   " __VA_ARGS__);                       \
+			ks_printf("\n");                                     \
 		}                                                            \
 	} while (0)
 
@@ -37,22 +39,22 @@ static void check_failed(int line, const char *cond)
 {
 	/* Report the first few failures of a test in full, then count. */
 	if (cur_failed++ < 8)
-		kprintf("# smoke.c:%d: check failed: %s\n", line, cond);
+		ks_printf("# smoke.c:%d: check failed: %s\n", line, cond);
 }
 
 static void run(const char *name, void (*fn)(void))
 {
 	cur_failed = 0;
-	uint64_t t0 = rdtsc();
+	uint64_t t0 = ks_plat_now();
 	fn();
-	uint64_t dt = rdtsc() - t0;
+	uint64_t dt = ks_plat_now() - t0;
 	n_run++;
 	if (cur_failed) {
 		n_failed++;
-		kprintf("not ok %d - %s (%d checks failed)\n", n_run, name, cur_failed);
+		ks_printf("not ok %d - %s (%d checks failed)\n", n_run, name, cur_failed);
 	} else {
 		n_passed++;
-		kprintf("ok %d - %s # %lu Mcycles\n", n_run, name, dt / 1000000);
+		ks_printf("ok %d - %s # %lu Mcycles\n", n_run, name, dt / 1000000);
 	}
 }
 
@@ -494,7 +496,7 @@ int smoke_run(void)
 {
 	kspan_class_stats(cls0);
 	kspan_heap_stats(&hs0);
-	kprintf("TAP version 13\n");
+	ks_printf("TAP version 13\n");
 	run("kmalloc sizes, alignment, ksize, no overlap", t_sizes_alignment);
 	run("kmalloc(0) unique", t_zero_size_unique);
 	run("kzalloc zeroes recycled memory", t_kzalloc);
@@ -507,8 +509,8 @@ int smoke_run(void)
 	run("out of memory: NULL, consistent, recovers", t_out_of_memory);
 	run("kspan_scavenge returns frames", t_scavenge);
 	run("everything freed: stats balance, kspan_check, ks_frame_check", t_balance);
-	kprintf("1..%d\n", n_run);
+	ks_printf("1..%d\n", n_run);
 	kspan_print_stats();
-	kprintf("%d passed, %d failed\n", n_passed, n_failed);
+	ks_printf("%d passed, %d failed\n", n_passed, n_failed);
 	return n_failed;
 }
