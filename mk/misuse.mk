@@ -12,7 +12,7 @@
 #                      controls) always, and the guard configurations of
 #                      the debug shim (kspan-guard: KSPAN_GUARD=all;
 #                      kspan-guard-below: KSPAN_GUARD=all KSPAN_GUARD_BELOW=1)
-#                      once arch/host/shim.c has the guard mode
+#                      once shim/shim.c has the guard mode
 #   make misuse-bin    build the cases only
 #
 # Knobs: MISUSE_REQUIRE=a,b (configurations test-misuse requires, instead of

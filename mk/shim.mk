@@ -5,7 +5,7 @@
 #                        its malloc family replaces libc's) and
 #                        build/host/libkspan-debug.so (the debug heap with
 #                        internal assertions; KSPAN_GUARD=... selects guarded
-#                        allocations, see arch/host/shim.c)
+#                        allocations, see shim/shim.c)
 #   make test-preload    smoke run (part of `make test`): the C checks of
 #                        tests/preload/smoke.c under LD_PRELOAD and linked
 #                        with libkspan.a, deliberate misuse that must stop
@@ -18,7 +18,7 @@
 #                        and without kspan, and a table of wall times
 #
 # The release libraries are one build of lib/ + phys/ + mm/ +
-# arch/host/platform.c + arch/host/shim.c: -O2, no assertions, randomised
+# arch/host/platform.c + shim/shim.c: -O2, no assertions, randomised
 # order off, -fPIC, hidden visibility (only the malloc family is exported),
 # no semantic interposition, and LTO (gcc: a single partition), so that
 # the platform's slot and guard hooks (initial-exec TLS) inline into
@@ -45,7 +45,7 @@ SHIM_BASE := -std=gnu11 -O2 -g $(WARN) -Werror -Iinclude -I. -pthread -fPIC \
              -fno-builtin-free
 SHIM_LDFLAGS := -shared -pthread $(SHIM_LINKER) -Wl,-z,defs -Wl,-z,now \
                 -Wl,--as-needed
-SHIM_SRCS := $(KSPAN_SRCS) $(HOST_PLAT_SRCS) arch/host/shim.c
+SHIM_SRCS := $(KSPAN_SRCS) $(HOST_PLAT_SRCS) shim/shim.c
 
 # (The flags stamp names the compiler, so SHIM_CC=clang rebuilds all.)
 $(eval $(call objset,shim,$(SHIM_CC),$(SHIM_BASE) $(call features,0,0,1,0,1),$(SHIM_SRCS)))

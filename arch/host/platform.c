@@ -16,7 +16,7 @@
  *     inside one reservation, or the process aborts with a message.  It
  *     counts committed bytes exactly (a bit per 4 KiB page) and can be told
  *     to fail commits beyond a limit, for out-of-memory tests;
- *   - fork support for the LD_PRELOAD shim (arch/host/shim.c): the shim
+ *   - fork support for the LD_PRELOAD shim (shim/shim.c): the shim
  *     takes this file's two mutexes around fork, in lock order, and in the
  *     child the slots of the threads that did not survive the fork are
  *     retired for good (see ks_host_atfork_child).

@@ -1,6 +1,6 @@
 /*
  * Host-only controls of the host platform (arch/host/platform.c), for tests
- * and the LD_PRELOAD shim (arch/host/shim.c).  mm/ never includes this.
+ * and the LD_PRELOAD shim (shim/shim.c).  mm/ never includes this.
  */
 #ifndef KSPAN_ARCH_HOST_PLATFORM_H
 #define KSPAN_ARCH_HOST_PLATFORM_H

@@ -76,6 +76,7 @@
 #include <kspan/kmalloc.h>
 #include <kspan/platform.h>
 #include "arch/host/platform.h"
+#include "mm/malloc.h"
 
 
 #define KS_EXPORT __attribute__((visibility("default")))
@@ -262,35 +263,56 @@ static void *nomem(void)
  * the program's call site (the return address into the caller). */
 #define SITE __builtin_return_address(0)
 
-/* Before kspan is set up its caches are empty (static) and its slow path
- * returns NULL, so malloc needs no test of its own: a NULL sends it here,
- * which sets kspan up and asks again. */
-__attribute__((noinline, cold))
-static void *malloc_miss(size_t size, void *site)
+/* malloc's slow path, a tail call from its fast path: kspan's own slow
+ * path, and on a NULL (before kspan is set up its caches are empty and its
+ * slow path returns NULL, so malloc needs no test of its own) kspan set
+ * up and asked again. */
+#if !KSPAN_DEBUG_HEAP
+__attribute__((noinline))
+static void *malloc_miss(size_t size)
 {
+	void *p = ks_malloc_slow(size);
+	if (likely(p))
+		return p;
 	ensure_init();
-	void *p = kspan_malloc_as(size, "malloc", site);
+	p = kspan_malloc_as(size, "malloc", NULL);
 	if (unlikely(!p))
 		return nomem();
 	return p;
 }
+#endif
 
-/* flatten: kmalloc's fast path inlined whole (its slow paths stay out of
- * line), so that malloc keeps nothing live across a call. */
-KS_EXPORT __attribute__((flatten)) void *malloc(size_t size)
+/* The release shim inlines kspan's fast paths (mm/malloc.h): a hit is
+ * straight-line code, a miss a tail call.  The debug shim's every call
+ * goes through the debug heap, which records the call site. */
+KS_EXPORT void *malloc(size_t size)
 {
+#if !KSPAN_DEBUG_HEAP
+	void *p;
+	if (likely(ks_malloc_fast(size, &p)))
+		return p;
+	return malloc_miss(size);
+#else
+	ensure_init();
 	void *p = kspan_malloc_as(size, "malloc", SITE);
 	if (unlikely(!p))
-		return malloc_miss(size, SITE);
+		return nomem();
 	return p;
+#endif
 }
 
 /* free(NULL) and frees before set-up need no test here: NULL, like any
  * pointer outside the heap, takes kspan's slow path, which returns for
  * NULL (and before set-up the heap holds nothing to free). */
-KS_EXPORT __attribute__((flatten)) void free(void *p)
+KS_EXPORT void free(void *p)
 {
+#if !KSPAN_DEBUG_HEAP
+	if (likely(ks_free_fast(p)))
+		return;
+	ks_free_slow(p, "free");
+#else
 	kspan_free_as(p, "free", SITE);
+#endif
 }
 
 KS_EXPORT void cfree(void *p)
