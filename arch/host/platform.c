@@ -37,15 +37,20 @@
  */
 #define _GNU_SOURCE
 #include <kspan/platform.h>
+#include <kspan/kmalloc.h>
 #include "arch/host/platform.h"
+#include "lib/config.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define HOST_PAGE 4096u
@@ -414,3 +419,77 @@ void ks_host_atfork_child(void)
 		slot_lost[w] |= lost;
 	}
 }
+
+/* ---- guard-mode faults ------------------------------------------------ */
+
+/* Only in builds with assertions or the debug heap: the release shim has
+ * no guard mode, and its libkspan.a needs nothing of libc beyond what
+ * tests/preload/check-lib.sh allows. */
+#if KSPAN_DEBUG || KSPAN_DEBUG_HEAP
+static struct sigaction prev_segv;
+
+static void guard_fault(int sig, siginfo_t *si, void *ucv)
+{
+	int access = -1;
+#if defined(__x86_64__)
+	const ucontext_t *uc = ucv;
+	access = (uc->uc_mcontext.gregs[REG_ERR] & 2) ? 1 : 0;   /* #PF error code: W */
+#endif
+	char line[512] = "kspan: ";
+	if (si->si_code > 0 &&
+	    kspan_guard_fault((uintptr_t)si->si_addr, access, line + 7, sizeof(line) - 8)) {
+		size_t n = strlen(line);
+		line[n++] = '\n';
+		ks_plat_write(line, n);
+		abort();
+	}
+	/* Not the pool's: whoever handled SIGSEGV before, or the default. */
+	if ((prev_segv.sa_flags & SA_SIGINFO) && prev_segv.sa_sigaction) {
+		prev_segv.sa_sigaction(sig, si, ucv);
+		return;
+	}
+	if (!(prev_segv.sa_flags & SA_SIGINFO) && prev_segv.sa_handler != SIG_DFL &&
+	    prev_segv.sa_handler != SIG_IGN) {
+		prev_segv.sa_handler(sig);
+		return;
+	}
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	if (si->si_code <= 0)
+		raise(sig);   /* sent, not a fault: it would not repeat */
+	/* A fault: returning runs the instruction again, which now kills the
+	 * process as if no handler had been installed. */
+}
+
+int ks_host_guard_faults(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = guard_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	struct sigaction old;
+	if (sigaction(SIGSEGV, &sa, &old) != 0)
+		return -1;
+	if (old.sa_sigaction != guard_fault)
+		prev_segv = old;
+	return 0;
+}
+
+unsigned long ks_host_max_map_count(void)
+{
+	int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 65530;
+	char buf[32];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	unsigned long v = 0;
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		v = v * 10 + (unsigned long)(buf[i] - '0');
+	return v ? v : 65530;
+}
+#endif
