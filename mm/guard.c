@@ -276,6 +276,8 @@ void kspan_guard_stats(struct kspan_guard_stats *out)
 	ks_irqstate_t s = ks_spin_lock_irqsave(&guard_lock);
 	*out = st;
 	out->quarantined = q_len;
+	out->sample = __atomic_load_n(&sample_every, __ATOMIC_RELAXED);
+	out->below = (uint64_t)below_mode;
 	ks_spin_unlock_irqrestore(&guard_lock, s);
 }
 
