@@ -240,6 +240,7 @@ static int pool_create(void)
 	pool_bytes = bytes;
 	region_shift = shift;
 	st.pool_bytes = bytes;
+	st.pool_base = (uintptr_t)p;
 	__atomic_store_n(&pool_base, (uintptr_t)p, __ATOMIC_RELEASE);
 	return 0;
 }

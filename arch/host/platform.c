@@ -256,7 +256,23 @@ struct reservation {
 	uintptr_t base;
 	size_t len;
 	uint64_t *committed; /* one bit per HOST_PAGE */
+	uint64_t *touched;   /* guard-marker mode: one bit per MARKER_CHUNK
+	                        whose uncommitted pages carry guard markers;
+	                        NULL: PROT_NONE mode */
 };
+
+/* Guard-marker mode (ks_host_guard_markers): Linux 6.13's lightweight
+ * guard regions.  The reservation is one read-write mapping; pages not
+ * committed carry guard markers (an access faults, like PROT_NONE), put
+ * in 2 MiB at a time around the first commit there; commit removes them,
+ * decommit puts them back (which also discards the pages).  No mapping is
+ * split, so the number of live guarded objects is not bounded by
+ * vm.max_map_count, and a commit or decommit is one madvise. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE  103
+#endif
+#define MARKER_CHUNK ((uintptr_t)2 << 20)
 
 static struct reservation resv[MAX_RESERVATIONS];
 static int nresv;
@@ -308,7 +324,7 @@ void *ks_plat_reserve(size_t len, size_t align)
 	pthread_mutex_lock(&resv_lock);
 	if (nresv == MAX_RESERVATIONS)
 		ks_plat_abort("ks_plat_reserve: too many reservations");
-	resv[nresv++] = (struct reservation){ base, len, bits };
+	resv[nresv++] = (struct reservation){ base, len, bits, NULL };
 	pthread_mutex_unlock(&resv_lock);
 	return (void *)base;
 }
@@ -345,7 +361,32 @@ int ks_plat_commit(void *addr, size_t len)
 		pthread_mutex_unlock(&resv_lock);
 		return -1;
 	}
-	if (fresh && mprotect(addr, len, PROT_READ | PROT_WRITE) != 0) {
+	if (fresh && r->touched) {
+		/* Markers on the chunks around the range first, as far from it
+		 * as it is long (so that the rest of a guarded slot, and the
+		 * pages next to it, fault), then none on the range. */
+		uintptr_t margin = len + HOST_PAGE;
+		uintptr_t lo = p - r->base > margin ? p - margin : r->base;
+		uintptr_t hi = r->base + r->len - (p + len) > margin ? p + len + margin
+		                                                     : r->base + r->len;
+		for (uintptr_t c = (lo - r->base) / MARKER_CHUNK;
+		     c <= (hi - 1 - r->base) / MARKER_CHUNK; c++) {
+			if (r->touched[c / 64] & (1ull << (c % 64)))
+				continue;
+			uintptr_t cs = r->base + c * MARKER_CHUNK;
+			size_t cl = cs + MARKER_CHUNK <= r->base + r->len ? MARKER_CHUNK
+			                                                  : r->base + r->len - cs;
+			if (madvise((void *)cs, cl, MADV_GUARD_INSTALL) != 0) {
+				pthread_mutex_unlock(&resv_lock);
+				return -1;
+			}
+			r->touched[c / 64] |= 1ull << (c % 64);
+		}
+		if (madvise(addr, len, MADV_GUARD_REMOVE) != 0) {
+			pthread_mutex_unlock(&resv_lock);
+			return -1;
+		}
+	} else if (fresh && mprotect(addr, len, PROT_READ | PROT_WRITE) != 0) {
 		pthread_mutex_unlock(&resv_lock);
 		return -1;
 	}
@@ -370,12 +411,50 @@ void ks_plat_decommit(void *addr, size_t len)
 			gone++;
 		}
 	}
-	if (gone) {
+	if (gone && r->touched) {
+		/* Installing markers discards the pages under them. */
+		if (madvise(addr, len, MADV_GUARD_INSTALL) != 0)
+			ks_plat_abort("ks_plat_decommit: MADV_GUARD_INSTALL failed");
+	} else if (gone) {
 		madvise(addr, len, MADV_DONTNEED);
 		mprotect(addr, len, PROT_NONE);
 	}
 	committed_bytes -= gone * HOST_PAGE;
 	pthread_mutex_unlock(&resv_lock);
+}
+
+int ks_host_guard_markers(void *addr, size_t len)
+{
+	uintptr_t p = (uintptr_t)addr;
+	pthread_mutex_lock(&resv_lock);
+	struct reservation *r = resv_find(p, len, "ks_host_guard_markers");
+	int rc = -1;
+	if (r->base != p || r->len != len || r->touched)
+		goto out;
+	for (size_t i = 0; i < (len / HOST_PAGE + 63) / 64; i++)
+		if (r->committed[i])
+			goto out;   /* only a reservation nothing was committed in */
+	size_t tbytes = ((len / MARKER_CHUNK + 1 + 63) / 64) * 8;
+	uint64_t *touched = mmap(NULL, tbytes, PROT_READ | PROT_WRITE,
+	                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (touched == MAP_FAILED)
+		goto out;
+	/* Read-write over the whole reservation, then markers on the first
+	 * page to see that the kernel has them (EINVAL before 6.13). */
+	void *m = mmap(addr, len, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	if (m != addr || madvise(addr, HOST_PAGE, MADV_GUARD_INSTALL) != 0) {
+		if (mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		         MAP_NORESERVE | MAP_FIXED, -1, 0) != addr)
+			ks_plat_abort("ks_host_guard_markers: cannot restore the reservation");
+		munmap(touched, tbytes);
+		goto out;
+	}
+	r->touched = touched;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&resv_lock);
+	return rc;
 }
 
 /* ---- fork ------------------------------------------------------------ */

@@ -39,6 +39,14 @@ void ks_host_atfork_prepare_memory(void);
 void ks_host_atfork_parent(void);
 void ks_host_atfork_child(void);
 
+/* Put the reservation [addr, addr + len), in which nothing is committed
+ * yet, in guard-marker mode: one read-write mapping whose uncommitted
+ * pages carry Linux's lightweight guard markers (MADV_GUARD_INSTALL, Linux
+ * 6.13), so that commits and decommits split no mapping.  Returns 0, or -1
+ * (the kernel has no guard markers, or addr/len is not a whole fresh
+ * reservation): it stays as it was, PROT_NONE where not committed. */
+int ks_host_guard_markers(void *addr, size_t len);
+
 /* The guard mode's fault handler (builds with assertions or the debug
  * heap; not the release shim).  Installs a SIGSEGV handler (SA_SIGINFO,
  * SA_ONSTACK) that asks kspan_guard_fault about the faulting address, with

@@ -65,10 +65,13 @@
  *                              sizes need it: CPython needs 8); the slack
  *                              left is checked on free
  *
- * Live guarded objects are also limited to (vm.max_map_count - 16384) / 2
- * (each costs two mappings; 24573 with Linux's default), so that the
- * program keeps mappings of its own.  An allocation past a limit gets a
- * red zone instead.  A SIGSEGV in the pool prints one line
+ * On Linux 6.13 and later the pool is one mapping whose unused pages carry
+ * guard markers (MADV_GUARD_INSTALL; ks_host_guard_markers), and live
+ * guarded objects are bounded by KSPAN_GUARD_MAX_MB only.  On older
+ * kernels uncommitted pages are PROT_NONE, every live guarded object costs
+ * two mappings, and they are also limited to (vm.max_map_count - 16384) / 2
+ * (24573 with Linux's default), so that the program keeps mappings of its
+ * own.  An allocation past a limit gets a red zone instead.  A SIGSEGV in the pool prints one line
  *   kspan: use-after-free read at 0x...: object 0x... of N bytes allocated at 0x..., freed at 0x...
  *   kspan: out-of-bounds write at 0x...: object 0x... of N bytes allocated at 0x...
  * and aborts; other SIGSEGVs keep their behaviour (ks_host_guard_faults).
@@ -311,6 +314,15 @@ static void guard_init(void)
 		}
 		if (rc != 0)
 			die("cannot reserve a guard pool of even 1 GiB (address space limit?)");
+	}
+	/* With guard markers (Linux 6.13) a live slot costs no mapping of
+	 * its own: no bound on live objects but the committed memory. */
+	struct kspan_guard_stats gs;
+	kspan_guard_stats(&gs);
+	if (ks_host_guard_markers((void *)(uintptr_t)gs.pool_base, gs.pool_bytes) == 0) {
+		cfg.max_live = 0;
+		if (kspan_guard_configure(&cfg) != 0)
+			die("kspan_guard_configure failed");
 	}
 	if (ks_host_guard_faults() != 0)
 		die("cannot install the guard mode's SIGSEGV handler");

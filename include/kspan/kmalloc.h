@@ -137,7 +137,8 @@ struct kspan_guard_stats {
 	uint64_t peak_live;
 	uint64_t peak_committed;
 	uint64_t quarantined;     /* freed slots in quarantine now */
-	uint64_t pool_bytes;      /* reserved address space (0: no pool yet) */
+	uint64_t pool_base;       /* the pool's address (0: no pool yet) */
+	uint64_t pool_bytes;      /* its reserved address space */
 	uint64_t meta_committed;  /* bytes committed for slot records */
 	uint64_t sample;          /* the settings now: kspan_guard_sample's N */
 	uint64_t below;           /* and kspan_guard_config.below */

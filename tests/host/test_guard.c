@@ -46,6 +46,55 @@ static void defaults(void)
 	configure(0, 0, 0, 0, 0);
 }
 
+static int count_mappings(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	assert_non_null(f);
+	int n = 0, c;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* First: the pool in guard-marker mode when the kernel has guard markers
+ * (Linux 6.13), so that the rest of the suite runs in it; 2000 live
+ * objects then add no mapping.  Without them, PROT_NONE mode (dbg_guard
+ * always runs in that one). */
+static void test_marker_mode(void **state)
+{
+	(void)state;
+	defaults();
+	void *first = ks_guard_alloc(8, SITE_A);   /* creates the pool */
+	struct kspan_guard_stats st;
+	kspan_guard_stats(&st);
+	assert_true(st.pool_base != 0 && st.pool_bytes >= (size_t)1 << 30);
+	/* Not a whole fresh reservation: refused. */
+	assert_int_equal(ks_host_guard_markers((void *)(uintptr_t)st.pool_base,
+	                                       PAGE), -1);
+	/* Something is committed in it: refused. */
+	assert_int_equal(ks_host_guard_markers((void *)(uintptr_t)st.pool_base,
+	                                       st.pool_bytes), -1);
+	ks_guard_free_as((uintptr_t)first, "kfree", SITE_F);
+	configure(0, 0, 0, 0, 0);
+	int rc = ks_host_guard_markers((void *)(uintptr_t)st.pool_base, st.pool_bytes);
+	print_message("guard markers: %s\n", rc == 0 ? "yes" : "no (PROT_NONE mode)");
+	if (rc != 0)
+		return;
+	/* The first object's pages are decommitted already, so this fails
+	 * only if something was still committed. */
+	int before = count_mappings();
+	static void *p[2000];
+	for (int i = 0; i < 2000; i++) {
+		p[i] = ks_guard_alloc((size_t)(i % 3000) + 1, SITE_A);
+		assert_non_null(p[i]);
+		memset(p[i], 1, (size_t)(i % 3000) + 1);
+	}
+	assert_true(count_mappings() < before + 10);
+	for (int i = 0; i < 2000; i++)
+		ks_guard_free_as((uintptr_t)p[i], "kfree", SITE_F);
+}
+
 static void test_kmalloc_guarded_contract(void **state)
 {
 	(void)state;
@@ -491,6 +540,7 @@ static void test_bad_frees(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_marker_mode),
 		cmocka_unit_test(test_kmalloc_guarded_contract),
 		cmocka_unit_test(test_placement_above),
 		cmocka_unit_test(test_placement_below),
