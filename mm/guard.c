@@ -32,8 +32,8 @@
  * quarantine, a FIFO of at most `quarantine` slots (65536 by default),
  * whose oldest slot is then released to its region's free list (LIFO),
  * which allocations use before fresh slots.  A region with no free or
- * fresh slot releases quarantined slots early, oldest first, until one of
- * its own comes out.  A released slot keeps its record (sites, size)
+ * fresh slot but some in quarantine releases quarantined slots early,
+ * oldest first, until one of its own comes out.  A released slot keeps its record (sites, size)
  * until it is used again, so a stale access is still reported as a use
  * after free.  Slot records (struct gslot, 40 bytes) live in a second
  * reservation, committed as regions use fresh slots; data pages are
@@ -94,6 +94,7 @@ struct gclass {
 	uint32_t fresh;       /* slots used at least once (release store) */
 	uint32_t meta_done;   /* slots whose records are committed */
 	uint32_t free_head;   /* released slots, LIFO (id + 1) */
+	uint32_t quarantined; /* slots of the region in the quarantine */
 };
 
 static struct ks_spinlock guard_lock = KS_SPINLOCK_INIT("guard", KS_RANK_GUARD);
@@ -308,6 +309,14 @@ static int meta_commit(struct gclass *k, uint32_t upto)
 	return 0;
 }
 
+static unsigned class_of_id(uint32_t id)
+{
+	unsigned c = 0;
+	while (c + 1 < NCLASS && cls[c + 1].cap && cls[c + 1].first <= id)
+		c++;
+	return c;
+}
+
 /* Move the oldest quarantined slot to its region's free list. */
 static void release_oldest(void)
 {
@@ -317,9 +326,8 @@ static void release_oldest(void)
 	if (!q_head)
 		q_tail = NONE;
 	q_len--;
-	unsigned c = 0;
-	while (c + 1 < NCLASS && cls[c + 1].first <= id)
-		c++;
+	unsigned c = class_of_id(id);
+	cls[c].quarantined--;
 	g->next = cls[c].free_head;
 	cls[c].free_head = id + 1;
 	st.released++;
@@ -342,8 +350,8 @@ static uint32_t take_slot(unsigned c)
 			__atomic_store_n(&k->fresh, k->fresh + 1, __ATOMIC_RELEASE);
 			return id + 1;
 		}
-		if (!q_head)
-			return NONE;
+		if (!k->quarantined)
+			return NONE;        /* every slot of the region is live */
 		release_oldest();   /* early, oldest first, until one of ours comes out */
 	}
 }
@@ -577,6 +585,7 @@ void ks_guard_free_as(uintptr_t p, const char *fn, void *site)
 		q_head = (uint32_t)id + 1;
 	q_tail = (uint32_t)id + 1;
 	q_len++;
+	cls[class_of_id((uint32_t)id)].quarantined++;
 	while (q_len > qmax)
 		release_oldest();
 	ks_spin_unlock_irqrestore(&guard_lock, s);

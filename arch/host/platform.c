@@ -19,7 +19,13 @@
  *   - fork support for the LD_PRELOAD shim (arch/host/shim.c): the shim
  *     takes this file's two mutexes around fork, in lock order, and in the
  *     child the slots of the threads that did not survive the fork are
- *     retired for good (see ks_host_atfork_child).
+ *     retired for good (see ks_host_atfork_child);
+ *   - for the guard mode (mm/guard.c): a reservation can be switched to
+ *     guard-marker mode (ks_host_guard_markers: one read-write mapping,
+ *     uncommitted pages marked with MADV_GUARD_INSTALL, so no mapping is
+ *     split per object), and the SIGSEGV handler that turns a fault in the
+ *     guarded pool into kspan's one-line report (ks_host_guard_faults; not
+ *     in the release shim).
  *
  * The same file serves the cmocka suites (ASan, -O1) and the release shim
  * (-O2, LTO, -fPIC).  For the shim the per-thread variables use the

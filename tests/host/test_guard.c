@@ -231,6 +231,25 @@ static void test_bounds(void **state)
 	assert_int_equal(after.committed, before.committed);
 	/* A size no slot holds is not guarded. */
 	assert_null(ks_guard_alloc((size_t)1 << 40, SITE_A));
+	/* The largest slots: one in the default pool.  Full, with nothing of
+	 * its size in quarantine: not guarded, and the quarantine stays. */
+	defaults();
+	size_t huge = (size_t)200 << 20;
+	void *h = ks_guard_alloc(huge, SITE_A);
+	assert_non_null(h);
+	void *s1 = ks_guard_alloc(64, SITE_A);
+	ks_guard_free_as((uintptr_t)s1, "kfree", SITE_F);
+	kspan_guard_stats(&before);
+	assert_null(ks_guard_alloc(huge, SITE_A));
+	kspan_guard_stats(&after);
+	assert_int_equal(after.quarantined, before.quarantined);
+	/* Its slot in quarantine: released early (with what is older) for it. */
+	ks_guard_free_as((uintptr_t)h, "kfree", SITE_F);
+	void *h2 = ks_guard_alloc(huge, SITE_A);
+	assert_ptr_equal(h2, h);
+	kspan_guard_stats(&after);
+	assert_true(after.quarantined < before.quarantined);
+	ks_guard_free_as((uintptr_t)h2, "kfree", SITE_F);
 	defaults();
 }
 
