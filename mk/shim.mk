@@ -10,8 +10,12 @@
 #                        tests/preload/smoke.c under LD_PRELOAD and linked
 #                        with libkspan.a, deliberate misuse that must stop
 #                        with kspan's message, and python3, sort and sqlite3
-#                        compared byte for byte with and without kspan; the
-#                        same smoke under the debug shim
+#                        compared byte for byte with and without kspan; then
+#                        the debug shim (tests/preload/debug.py): forks from
+#                        threaded C and python3 (through a bash wrapper),
+#                        the malloc family in every guard mode, call sites
+#                        resolved with addr2line and gdb, reports naming the
+#                        function called, bad KSPAN_GUARD* values
 #   make stress-preload  longer runs of real programs unchanged under
 #                        LD_PRELOAD (python3 and its own test modules,
 #                        sqlite3, gcc, git, sort on 50 MB), same output with
@@ -77,7 +81,7 @@ $(SHIM_A): $(BUILD)/shim/kspan-host.o
 PRELOAD_DIR    := $(BUILD)/host/preload
 PRELOAD_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -pthread -fno-builtin
 PRELOAD_PY     ?= python3
-PRELOAD_BINS   := $(PRELOAD_DIR)/smoke $(PRELOAD_DIR)/smoke-linked
+PRELOAD_BINS   := $(PRELOAD_DIR)/smoke $(PRELOAD_DIR)/smoke-linked $(PRELOAD_DIR)/debugshim
 
 $(PRELOAD_DIR)/smoke: tests/preload/smoke.c
 	@mkdir -p $(dir $@)
@@ -87,12 +91,18 @@ $(PRELOAD_DIR)/smoke-linked: tests/preload/smoke.c $(SHIM_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(SHIM_CC) $(PRELOAD_CFLAGS) -DLINKED_KSPAN=1 $< $(SHIM_A) -o $@ -ldl
 
+# -O0: the call sites the debug shim reports must map to the marked lines.
+$(PRELOAD_DIR)/debugshim: tests/preload/debugshim.c
+	@mkdir -p $(dir $@)
+	$(Q)$(SHIM_CC) $(filter-out -O1,$(PRELOAD_CFLAGS)) -O0 $< -o $@ -ldl
+
 .PHONY: host test-preload stress-preload
 host: $(SHIM_SO) $(SHIM_A) $(SHIM_DEBUG_SO)
 
 test-preload: deps host $(PRELOAD_BINS)
 	$(Q)bash tests/preload/check-lib.sh $(SHIM_SO) $(SHIM_A)
 	$(Q)$(PRELOAD_PY) tests/preload/run.py smoke --lib $(SHIM_SO) --bin $(PRELOAD_DIR)
+	$(Q)$(PRELOAD_PY) tests/preload/debug.py --lib $(SHIM_DEBUG_SO) --release $(SHIM_SO) --bin $(PRELOAD_DIR)
 
 stress-preload: deps host
 	$(Q)$(PRELOAD_PY) tests/preload/run.py stress --lib $(SHIM_SO) --bin $(PRELOAD_DIR)

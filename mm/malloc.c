@@ -545,6 +545,10 @@ void *kspan_aligned_as(size_t size, size_t align, const char *fn, void *site)
 
 void *kspan_realloc_as(void *ptr, size_t size, const char *fn, void *site)
 {
+#if KSPAN_DEBUG_HEAP
+	/* Red zones are re-armed in place; guarded objects always move. */
+	return ks_debug_realloc(ptr, size, fn, site);
+#endif
 	if (!ptr)
 		return kspan_malloc_as(size, fn, site);
 	size_t have = kspan_size_as(ptr, fn);

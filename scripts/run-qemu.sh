@@ -18,7 +18,9 @@
 #                    the self-tests (fw_cfg file opt/kspan/bench = 1)
 #   --fw-cfg K=V     pass fw_cfg file opt/kspan/K with the string V (test
 #                    hooks, e.g. smp-phantom=200: also try to start a CPU
-#                    with APIC id 200, which does not exist)
+#                    with APIC id 200, which does not exist; boot options,
+#                    e.g. guard=1/100 or guard=all with guard-below=1: the
+#                    debug heap's guard mode, docs/debugging.md)
 #   --               everything after is passed to QEMU as extra arguments
 # Environment: QEMU (default qemu-system-x86_64), OVMF_DIR (default: the
 # ovmf package's folder), KSPAN_TEST_SEED (the seed of the kernel's
@@ -64,8 +66,8 @@ while [ $# -gt 0 ]; do
 	--quiet) quiet=1; shift ;;
 	--bench) bench=1; shift ;;
 	--fw-cfg)
-		[[ ${2:-} =~ ^[a-z0-9-]+=[A-Za-z0-9._-]*$ ]] ||
-			die "--fw-cfg wants NAME=VALUE (letters, digits, -), not '${2:-}'"
+		[[ ${2:-} =~ ^[a-z0-9-]+=[A-Za-z0-9._/-]*$ ]] ||
+			die "--fw-cfg wants NAME=VALUE (letters, digits, . _ / -), not '${2:-}'"
 		fwcfg+=(-fw_cfg "name=opt/kspan/${2%%=*},string=${2#*=}"); shift 2 ;;
 	--) shift; extra=("$@"); break ;;
 	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;

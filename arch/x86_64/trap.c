@@ -37,10 +37,11 @@
 #include "serial.h"
 #include "lib/fmt.h"
 
-/* Who can explain a page fault's address (the heap's guarded pool). */
-static int (*fault_describer)(uintptr_t addr, char *buf, size_t cap);
+/* Who can explain a page fault's address (the heap's guarded pool):
+ * access 0 read, 1 write (the error code's W bit). */
+static int (*fault_describer)(uintptr_t addr, int access, char *buf, size_t cap);
 
-void ks_trap_set_fault_describer(int (*fn)(uintptr_t addr, char *buf, size_t cap))
+void ks_trap_set_fault_describer(int (*fn)(uintptr_t addr, int access, char *buf, size_t cap))
 {
 	fault_describer = fn;
 }
@@ -266,7 +267,7 @@ void ks_trap(struct ks_trapframe *tf)
 		    (tf->error & 0x20) ? ", protection key" : "");
 	if (tf->vector == 14 && fault_describer) {
 		char what[256];
-		if (fault_describer(cr2, what, sizeof(what)))
+		if (fault_describer(cr2, (tf->error & 2) ? 1 : 0, what, sizeof(what)))
 			out("kspan: %s\n", what);
 	}
 	where("rip=", tf->rip);
