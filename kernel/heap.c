@@ -4,7 +4,7 @@
  * of physical addresses), start kspan, print what it reserved, and start
  * the collector (include/kspan/gc.h) with the kernel's hooks:
  *
- *   stop_world / start_world   arch/x86_64/smp.c (STOP IPI to every other
+ *   stop_world / start_world   arch/x86_64/smp_call.c (STOP IPI to every other
  *                              CPU; no-ops while one CPU runs)
  *   is_mapped                  the page tables (every page of the range
  *                              present)
