@@ -132,6 +132,23 @@ static uint64_t first_used(const struct frame_range *r, uint64_t from,
 	return to;
 }
 
+/* First clear bit in [from, to), or to if there is none. */
+static uint64_t first_free(const struct frame_range *r, uint64_t from,
+                           uint64_t to)
+{
+	while (from < to) {
+		unsigned b = (unsigned)(from % WORD_BITS);
+		unsigned cnt = WORD_BITS - b;
+		if (cnt > to - from)
+			cnt = (unsigned)(to - from);
+		uint64_t w = ~r->bits[from / WORD_BITS] & word_mask(b, cnt);
+		if (w)
+			return (from - b) + (uint64_t)__builtin_ctzll(w);
+		from += cnt;
+	}
+	return to;
+}
+
 /* ---- Init --------------------------------------------------------------- */
 
 static void reset_locked(void)
@@ -397,23 +414,42 @@ void ks_frame_free(uint64_t phys, size_t n)
 
 	uint64_t f0 = phys / KS_FRAME_SIZE;
 	ks_irqstate_t irq = ks_spin_lock_irqsave(&fm.lock);
-	/* Check every frame before freeing any. */
-	for (uint64_t i = 0; i < n; i++) {
+	/* Check every frame before freeing any, a range's worth at a time:
+	 * the first frame of each piece in full, the rest of it a word at a
+	 * time (meta frames, frames not in use).  The report names the first
+	 * frame that cannot be freed. */
+	for (uint64_t i = 0; i < n;) {
 		struct frame_range *r = NULL;
-		const char *why = free_problem(f0 + i, &r);
+		uint64_t f = f0 + i;
+		const char *why = free_problem(f, &r);
+		uint64_t cnt = 1;
+		if (!why) {
+			uint64_t idx = f - r->base;
+			cnt = r->nframes - idx;
+			if (cnt > n - i)
+				cnt = n - i;
+			uint64_t bad = first_free(r, idx, idx + cnt);
+			uint64_t mb = fm.meta_base, me = mb + fm.st.meta_frames;
+			if (mb < f + cnt && me > f && (mb > f ? mb : f) - r->base < bad)
+				bad = (mb > f ? mb : f) - r->base;
+			if (bad < idx + cnt) {
+				f = r->base + bad;
+				why = free_problem(f, &r);
+			}
+		}
 		if (why) {
 			uint32_t type = r ? r->type : 0;
 			ks_spin_unlock_irqrestore(&fm.lock, irq);
 			if (r && !r->bits)
 				ks_panic("ks_frame_free: frame 0x%llx %s (type %s)",
-				         (unsigned long long)((f0 + i) *
-				                              KS_FRAME_SIZE),
+				         (unsigned long long)(f * KS_FRAME_SIZE),
 				         why, ks_memtype_name(type));
 			ks_panic("ks_frame_free: frame 0x%llx %s (freeing %zu "
 			         "frames at 0x%llx)",
-			         (unsigned long long)((f0 + i) * KS_FRAME_SIZE),
+			         (unsigned long long)(f * KS_FRAME_SIZE),
 			         why, n, (unsigned long long)phys);
 		}
+		i += cnt;
 	}
 	for (uint64_t i = 0; i < n;) {
 		struct frame_range *r = find_range(f0 + i);
