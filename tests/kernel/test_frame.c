@@ -56,8 +56,9 @@ static uint64_t mark_seen(struct sweep *s, uint64_t f, uint64_t n)
 }
 
 /* A grabbed run: inside free-RAM ranges of the map, never frame 0, marked
- * in use (its first and last frame and one frame per 2 MiB between), and
- * no frame of it handed out before. */
+ * in use (its first and last frame and 64 frames spread between: a run is
+ * one allocation, or single frames that came out contiguous), and no
+ * frame of it handed out before. */
 static int check_run(uint64_t base, uint64_t frames, void *arg)
 {
 	struct sweep *s = arg;
@@ -78,12 +79,13 @@ static int check_run(uint64_t base, uint64_t frames, void *arg)
 		}
 		p = r->base + r->len < end ? r->base + r->len : end;
 	}
-	for (uint64_t i = 0; i < frames; i += 512) {
-		uint64_t p = base + i * KS_FRAME_SIZE;
-		if (ks_frame_state(p) != 1 ||
-		    ks_frame_state(end - KS_FRAME_SIZE) != 1) {
+	/* In use: the first and last frame, and 64 frames spread between. */
+	uint64_t stride = frames / 64 > 1 ? frames / 64 : 1;
+	for (uint64_t i = 0; i < frames + stride; i += stride) {
+		uint64_t p = i < frames ? base + i * KS_FRAME_SIZE : end - KS_FRAME_SIZE;
+		if (ks_frame_state(p) != 1) {
 			s->why = "handed out but not marked in use";
-			s->bad = ks_frame_state(p) != 1 ? p : end - KS_FRAME_SIZE;
+			s->bad = p;
 			return 1;
 		}
 	}
