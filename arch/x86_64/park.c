@@ -9,7 +9,7 @@
  *   wake_seq             bumped by ks_park_trap_entry for every interrupt
  *                        and NMI on this CPU; the halt window halts only
  *                        if it has not moved since prepare.
- *   park_halted          0 running; 1 in the halt window (park.S), where
+ *   park_halted          0 running; 1 in the halt window (park_halt.S), where
  *                        the CPU touches nothing but this block and the
  *                        word; 2 = a TLB shootdown was deferred to it.
  *                        1 -> 2 by other CPUs (compare-and-swap), -> 0 by
