@@ -4,7 +4,7 @@
  * of physical addresses), start kspan, print what it reserved, and start
  * the collector (include/kspan/gc.h) with the kernel's hooks:
  *
- *   stop_world / start_world   arch/x86_64/smp.c (STOP IPI to every other
+ *   stop_world / start_world   arch/x86_64/smp_call.c (STOP IPI to every other
  *                              CPU; no-ops while one CPU runs)
  *   is_mapped                  the page tables (every page of the range
  *                              present)
@@ -180,6 +180,18 @@ void ks_kernel_heap_report(void)
 	ks_kernel_heap_drain_all();
 	kspan_check();
 	kspan_print_stats();
+	struct kspan_heap_stats hs;
+	struct ks_frame_stats fs;
+	kspan_heap_stats(&hs);
+	ks_frame_stats(&fs);
+	uint64_t usable = fs.usable_frames * KS_FRAME_SIZE;
+	uint64_t per10k = usable ? hs.meta_committed * 10000 / usable : 0;
+	kprintf("kspan heap metadata: %llu KiB committed (spans and bitmap "
+	        "shadows of the arena used so far, committed-page bits, mspans) "
+	        "of %llu MiB arena: %llu.%02llu%% of usable RAM\n",
+	        (unsigned long long)(hs.meta_committed >> 10),
+	        (unsigned long long)(hs.arena_bytes >> 20),
+	        (unsigned long long)(per10k / 100), (unsigned long long)(per10k % 100));
 #if KSPAN_GC
 	struct kgc_stats g;
 	kgc_stats(&g);

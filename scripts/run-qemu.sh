@@ -4,7 +4,15 @@
 #
 # Usage: scripts/run-qemu.sh [options]
 #   --kernel FILE    EFI image (default: build/kernel/kspan.efi)
-#   --mem SIZE       guest RAM, QEMU syntax (default 512M)
+#   --mem SIZE       guest RAM, QEMU syntax (default 512M).  Always a
+#                    memory-backend-ram with prealloc=off,reserve=off: the
+#                    host backs only what the guest touches and reserves
+#                    nothing up front, so a guest may have more RAM than
+#                    the host (-m 256G on a 24 GiB host; a plain -m 64G is
+#                    refused there).  Above 480 GiB the CPU gets the
+#                    physical address bits the RAM needs (TCG's default of
+#                    40 covers about 1 TiB of address space, and QEMU
+#                    puts RAM above 4 GiB and devices above RAM)
 #   --smp N          CPUs (default 1); the kernel is told N (fw_cfg file
 #                    opt/kspan/cpus) and its SMP self-test checks that
 #                    exactly N came online
@@ -116,6 +124,24 @@ cp "$kernel" "$esp/EFI/BOOT/BOOTX64.EFI"
 cp "$ovmf_vars" "$vars"
 chmod u+w "$vars"
 
+# Physical address bits for the guest's RAM: RAM above 4 GiB, the
+# 64-bit PCI window and hot-plug space above it; twice the RAM plus
+# 64 GiB is enough (checked at 1 TiB: 42 bits, 4 TiB: 44).
+mem_mib=${mem%[KMGT]}
+case $mem in
+*K) mem_mib=$(( (mem_mib + 1023) / 1024 )) ;;
+*G) mem_mib=$(( mem_mib * 1024 )) ;;
+*T) mem_mib=$(( mem_mib * 1024 * 1024 )) ;;
+esac
+cpu=max
+if [ "$mem_mib" -gt $(( 480 * 1024 )) ]; then
+	bits=40
+	while [ $(( 1 << (bits - 20) )) -lt $(( 2 * mem_mib + 64 * 1024 )) ]; do
+		bits=$((bits + 1))
+	done
+	cpu=max,phys-bits=$bits
+fi
+
 seed=${KSPAN_TEST_SEED:-}
 if [ -z "$seed" ]; then
 	seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
@@ -123,7 +149,8 @@ fi
 [[ $seed =~ ^[0-9]+$ ]] || die "KSPAN_TEST_SEED wants a decimal number, not '$seed'"
 
 cmd=(timeout --kill-after=5 "$timeout_s" "$qemu"
-	-machine q35 -accel tcg -cpu max -m "$mem" -smp "$smp"
+	-machine q35,memory-backend=ram0 -accel tcg -cpu "$cpu" -m "$mem" -smp "$smp"
+	-object "memory-backend-ram,id=ram0,size=$mem,prealloc=off,reserve=off"
 	-drive "if=pflash,format=raw,unit=0,readonly=on,file=$ovmf_code"
 	-drive "if=pflash,format=raw,unit=1,file=$vars"
 	-drive "format=raw,file=fat:rw:$esp"
@@ -134,7 +161,9 @@ cmd=(timeout --kill-after=5 "$timeout_s" "$qemu"
 	-fw_cfg "name=opt/kspan/seed,string=$seed"
 	"${fwcfg[@]}" "${extra[@]}")
 
-echo "run-qemu: $kernel, -m $mem -smp $smp, timeout ${timeout_s}s, log $log"
+cpu_note=
+[ "$cpu" = max ] || cpu_note=" -cpu $cpu"
+echo "run-qemu: $kernel, -m $mem -smp $smp$cpu_note, timeout ${timeout_s}s, log $log"
 start=$(date +%s)
 set +e
 if [ "$quiet" = 1 ]; then

@@ -61,7 +61,7 @@ unsigned ks_probe_last_vector(void);
  * buf and returns 1, or returns 0 if the address is not its business.  The
  * fault report prints it as a line "kspan: <sentence>" (kernel/heap.c
  * registers kspan_guard_fault). */
-/* Cross-CPU hooks (smp.c installs them): nmi() returns 1 if an NMI was a
+/* Cross-CPU hooks (smp_call.c installs them): nmi() returns 1 if an NMI was a
  * cross-CPU request it handled; halt_others() stops the other CPUs before
  * a fatal exception is reported. */
 void ks_trap_set_smp_hooks(int (*nmi)(void), void (*halt_others)(void));
