@@ -83,9 +83,11 @@ struct fz_obj {
 struct fz_mail {
 	struct fz_obj obj;
 	uint8_t hint;     /* preferred slot at the receiver */
+	uint8_t to;       /* receiver */
 };
 
-#define FZ_MAILBOX 16
+#define FZ_MAILBOX 16                          /* passes per turn */
+#define FZ_INBOX   (FZ_MAILBOX * FZ_MAX_WORKERS) /* received per turn */
 
 struct fz_ctx {
 	unsigned id;              /* 0.. */
@@ -96,9 +98,12 @@ struct fz_ctx {
 	uint64_t next_seed;
 	uint64_t digest;          /* hash of everything observable */
 	struct fz_obj slots[FZ_MAX_SLOTS];
-	/* Objects other contexts passed to this one: written by the sender
-	 * at its turn, taken by this context at its next one. */
-	struct fz_mail inbox[FZ_MAILBOX];
+	/* Objects this context passed (OP_PASS), until fz_deliver moves them
+	 * to their receivers' inboxes; the receiver takes them at its next
+	 * turn. */
+	struct fz_mail outbox[FZ_MAILBOX];
+	unsigned noutbox;
+	struct fz_mail inbox[FZ_INBOX];
 	unsigned ninbox;
 };
 
@@ -121,6 +126,9 @@ void fz_run_op(struct fz_ctx *c, struct fz_reader *r);
 /* Contexts OP_PASS may hand objects to (NULL: none), and whether the
  * digest includes addresses (not when contexts run at once). */
 void fz_set_peers(struct fz_ctx **peers, bool digest_addresses);
+
+/* Move every context's passed objects to their receivers (all idle). */
+void fz_deliver(struct fz_ctx *const *ctxs, unsigned n);
 
 /* Take the objects other contexts passed to c (on c's thread). */
 void fz_take_inbox(struct fz_ctx *c);
