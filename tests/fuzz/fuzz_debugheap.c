@@ -32,6 +32,7 @@ static const struct fz_config cfg = {
 	.copy_cap = (size_t)128 << 10,
 	.nworkers = 2,
 	.on_cpu = true,
+	.follow_cpu = true,
 	.oom = true,
 	.warm_heap = true,
 	.debug_heap = true,

@@ -51,11 +51,13 @@ struct fz_config {
 	bool on_cpu;               /* OP_ON_CPU runs the next op on a helper */
 	bool exhaust;              /* OP_EXHAUST fills the arena */
 	bool oom;                  /* OP_OOM sets a commit limit */
+	bool scavenge;             /* OP_SCAVENGE (and OP_OOM's) decommit */
 	bool warm_heap;            /* inputs start with every page committed
 	                              (else with none) */
 	bool heavy_end;            /* every input ends with kspan_check too */
 	bool debug_heap;           /* mm/ built with KSPAN_DEBUG_HEAP=1 */
 	bool threaded;             /* contexts run on helper threads at once */
+	bool follow_cpu;           /* helpers run on the fuzzing thread's CPU */
 };
 
 struct fz_reader {

@@ -30,8 +30,10 @@ static const struct fz_config cfg = {
 	.max_checks = 0,
 	.nworkers = 2,
 	.on_cpu = true,
+	.follow_cpu = true,
 	.exhaust = true,
 	.oom = true,
+	.scavenge = true,
 	.heavy_end = true,
 };
 

@@ -31,8 +31,9 @@ static const struct fz_config cfg = {
 	.max_checks = 2,
 	.large_cap = (size_t)1280 << 10,
 	.copy_cap = (size_t)128 << 10,
-	.nworkers = 2,
+	.nworkers = 1,
 	.on_cpu = true,
+	.follow_cpu = true,
 	.oom = true,
 	.warm_heap = true,
 };

@@ -55,6 +55,7 @@ static struct fz_config cfg = {
 	.max_checks = 2,
 	.nworkers = FZ_MAX_WORKERS,
 	.oom = true,
+	.scavenge = true,
 	.warm_heap = true,
 	.threaded = true,
 };
