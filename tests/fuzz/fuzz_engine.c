@@ -23,10 +23,13 @@
  *
  * Every input starts from the same heap: fz_init grows the heap over the
  * whole arena once and gives it back (so the layout never depends on how
- * far earlier inputs grew it), warms the span-struct allocator, and every
- * input ends with nothing allocated and nothing committed.  With the
- * allocator's seed fixed, an input does the same thing in a fresh process
- * as after a million others (tests/fuzz/determinism.sh checks it).
+ * far earlier inputs grew it) and warms the span-struct allocator; every
+ * input ends with nothing allocated, every CPU drained, every page free in
+ * one span, and either every page committed (a warm heap: fuzz_heap,
+ * fuzz_debugheap, fuzz_smp; re-committed if the input scavenged) or none
+ * (fuzz_exhaust, after kspan_scavenge).  With the allocator's seed fixed,
+ * an input does the same thing in a fresh process as after a million
+ * others (tests/fuzz/determinism.sh checks it).
  */
 #define _GNU_SOURCE
 #include "tests/fuzz/fuzz_engine.h"

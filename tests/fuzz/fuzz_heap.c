@@ -7,11 +7,15 @@
  *
  * Here: kmalloc / kzalloc / kcalloc / krealloc / kmalloc_aligned / kpages /
  * kmalloc_guarded / kfree / ksize, drains, the statistics cross-check,
- * commit limits (out of memory), impossible requests, and operations on two
- * helper threads (other CPU slots: remote frees), in a 64 MiB arena with at
- * most 16 MiB live.  kspan_check and kspan_scavenge at most twice an input;
- * filling the arena and the whole-heap check after every 32 operations and
- * at the end of each input are fuzz_exhaust's.
+ * commit limits (in a warm heap they hit metadata and the guarded pool),
+ * impossible requests, and operations on a helper thread (another CPU
+ * slot: remote frees), in a 32 MiB arena with every page committed, at
+ * most 12 MiB live in 32 slots, requests up to 1.25 MiB (128 KiB for what
+ * is zeroed or copied).  kspan_check and OP_STATS at most twice an input.
+ * What costs in proportion to the heap rather than the input is
+ * fuzz_exhaust's: filling the arena, scavenging (and so commits under a
+ * limit), the whole-heap check every 32 operations and at the end of each
+ * input, 4 MiB requests.
  */
 #include <stddef.h>
 #include <stdint.h>
