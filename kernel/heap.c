@@ -129,6 +129,28 @@ static void guard_boot_option(void)
 #endif
 }
 
+static void drain_this_cpu(void *arg)
+{
+	(void)arg;
+	kspan_drain_cpu();
+}
+
+/* kspan_config.kick_idle_cpus (an allocation found no memory): every idle
+ * CPU drains its cache in its idle loop; wait for each at most a second
+ * (one that does not come drains at its next allocation, on the flush
+ * request kspan sent it). */
+static void kick_idle_cpus(void)
+{
+	unsigned me = ks_cpu_index(), n = ks_smp_ncpus();
+	uint64_t posted = 0;
+	for (unsigned cpu = 0; cpu < n && cpu < 64; cpu++)
+		if (cpu != me && ks_smp_run(cpu, drain_this_cpu, NULL) == 0)
+			posted |= 1ull << cpu;
+	for (unsigned cpu = 0; cpu < n && cpu < 64; cpu++)
+		if (posted & (1ull << cpu))
+			ks_smp_wait(cpu, 1000000);
+}
+
 void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 {
 	(void)bi;
@@ -136,7 +158,8 @@ void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 	ks_frame_stats(&fs);
 	uint64_t usable = fs.free_frames * KS_FRAME_SIZE;
 	struct kspan_config cfg = { .arena_bytes = (size_t)usable,
-	                            .seed = ks_selftest_seed() };
+	                            .seed = ks_selftest_seed(),
+	                            .kick_idle_cpus = kick_idle_cpus };
 	if (kspan_init(&cfg) != 0)
 		kpanic("heap: kspan_init could not reserve an arena of %llu MiB",
 		       (unsigned long long)(usable >> 20));
@@ -166,12 +189,6 @@ void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 	guard_boot_option();
 	/* A fault in the guarded pool is reported as what it is. */
 	ks_trap_set_fault_describer(kspan_guard_fault);
-}
-
-static void drain_this_cpu(void *arg)
-{
-	(void)arg;
-	kspan_drain_cpu();
 }
 
 void ks_kernel_heap_drain_all(void)

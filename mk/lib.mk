@@ -23,12 +23,17 @@
 # Knobs for other kernels (docs/porting.md):
 #   LIB_MCMODEL=small   a kernel linked in the low 2 GiB
 #   LIB_DEFS=-DKSPAN_MAX_CPUS=1   fewer CPU slots (default 64)
+#   LIB_OWN_SLOTS=1     fast paths without the interrupt guard, for a kernel
+#                       that gives interrupt handlers slots of their own
+#                       (ks_plat_own_slot, ks_plat_irq_slot)
 
-LIB_MCMODEL ?= kernel
-LIB_DEFS    ?=
+LIB_MCMODEL   ?= kernel
+LIB_DEFS      ?=
+LIB_OWN_SLOTS ?= 0
 LIB_CFLAGS  := -std=gnu11 -ffreestanding -nostdlib -mno-red-zone \
                -mgeneral-regs-only -mcmodel=$(LIB_MCMODEL) -fno-pic -fno-pie \
-               -fno-stack-protector -O2 $(WARN) -Werror $(FEATURES) $(LIB_DEFS) \
+               -fno-stack-protector -O2 $(WARN) -Werror \
+               $(call features,$(DEBUG),$(DEBUG),$(GC),$(RANDOMIZE),$(LIB_OWN_SLOTS)) $(LIB_DEFS) \
                -Iinclude -I.
 LIB_TEST_CCS := gcc clang
 

@@ -70,7 +70,8 @@
  *
  * Under memory pressure (an allocation about to fail) the CPU drains its
  * cache, asks the others to drain theirs (ks_front_flush), runs the
- * registered shrinkers and the collector, scavenges, and tries again.
+ * registered shrinkers and the collector, scavenges, and tries again
+ * (mm/reclaim.c).
  *
  * Zeroing: pages committed afresh read as zero; reused objects are not
  * cleared (kzalloc/kcalloc clear what they return).
@@ -103,6 +104,7 @@
 #include "mm/mgc.h"
 #include "mm/mheap.h"
 #include "mm/mremote.h"
+#include "mm/reclaim.h"
 #include "mm/sizeclass.h"
 
 #define DEFAULT_SCAVENGE_THRESHOLD ((size_t)32 << 20)
@@ -125,6 +127,7 @@ int kspan_init(const struct kspan_config *cfg)
 	uint64_t seed = cfg->seed ? cfg->seed : ks_plat_now();
 	mcentral_init();
 	mcache_init_all(ks_mix64(seed ^ 1));
+	ks_reclaim_init(cfg->kick_idle_cpus);
 	ks_debugheap_seed(ks_mix64(seed ^ 3));
 	ks_guard_init();   /* no pool: kmalloc_guarded returns NULL */
 	kspan_ready = true;
@@ -237,14 +240,30 @@ static void large_free(struct mspan *s)
  * (small ones through the second size table, large ones from the page
  * heap) and a class whose word is empty.  Out of line: the fast path stays
  * short and keeps nothing live across a call. */
-__attribute__((noinline))
-void *ks_malloc_slow(size_t size)
+static void *malloc_slow_once(size_t size)
 {
 	if (size <= KS_SMALL_SIZE_MAX)
 		return small_alloc_slow(ks_size_to_class(size));
 	if (size <= KS_MAX_SMALL_SIZE)
 		return small_alloc(ks_size_to_class(size));
 	return large_alloc(size, 0, false);
+}
+
+/* Could a request of size bytes (aligned to align) ever be served?  If
+ * not it fails at once, without reclaiming anything. */
+static bool could_fit(size_t size, size_t align)
+{
+	size_t arena = ks_arena.arena_end - ks_arena.arena_start;
+	return kspan_ready && size <= arena && align <= arena;
+}
+
+__attribute__((noinline))
+void *ks_malloc_slow(size_t size)
+{
+	void *p = malloc_slow_once(size);
+	if (ks_likely(p) || !could_fit(size, 0) || !ks_reclaim(size))
+		return p;
+	return malloc_slow_once(size);
 }
 
 /* The whole raw allocation: the fast path inline, the slow one a tail
@@ -370,6 +389,8 @@ size_t kmalloc_bulk(size_t size, size_t n, void **out)
 			/* The word ran out: one object the slow way, which
 			 * moves the class to its next word or span. */
 			void *p = small_alloc_slow(cls);
+			if (!p && ks_reclaim(size))
+				p = small_alloc_slow(cls);
 			if (!p) {
 				kfree_bulk((size_t)(o - out), out);
 				return 0;
@@ -450,7 +471,18 @@ size_t ks_usable_size(const void *ptr, const char *fn)
 	return s->elemsize;
 }
 
+static void *aligned_once(size_t size, size_t align);
+
 void *ks_malloc_aligned(size_t size, size_t align)
+{
+	void *p = aligned_once(size, align);
+	if (ks_likely(p) || (align & (align - 1)) || !could_fit(size, align) ||
+	    !ks_reclaim(size + align))
+		return p;
+	return aligned_once(size, align);
+}
+
+static void *aligned_once(size_t size, size_t align)
 {
 	if (align == 0 || (align & (align - 1)))
 		return NULL;
@@ -472,6 +504,9 @@ void *kpages_alloc(size_t n)
 {
 	if (n == 0 || n > SIZE_MAX / KS_PAGE_SIZE)
 		return NULL;
+	void *p = large_alloc(n * KS_PAGE_SIZE, 0, true);
+	if (ks_likely(p) || !could_fit(n * KS_PAGE_SIZE, 0) || !ks_reclaim(n * KS_PAGE_SIZE))
+		return p;
 	return large_alloc(n * KS_PAGE_SIZE, 0, true);
 }
 

@@ -460,11 +460,21 @@ bool kgc_is_live(const void *ptr)
 	uint32_t idx = mspan_index(s, p - s->base, &exact);
 	return !mspan_obj_is_free(s, idx);
 }
+
+size_t ks_gc_reclaim(void)
+{
+	return __atomic_load_n(&gc_ready, __ATOMIC_ACQUIRE) ? kgc_collect() : 0;
+}
 #else
 #include "mm/mgc.h"
 void ks_gc_for_each_lock(void (*fn)(struct ks_spinlock *))
 {
 	(void)fn;
+}
+
+size_t ks_gc_reclaim(void)
+{
+	return 0;
 }
 
 void ks_gc_drain_cpu(struct mcache *c)

@@ -21,6 +21,10 @@ void ks_gc_for_each_lock(void (*fn)(struct ks_spinlock *));
  * drain, or the collector's with the world stopped).  Interrupts off. */
 void ks_gc_drain_cpu(struct mcache *c);
 
+/* Memory pressure (mm/reclaim.c): a full collection if the collector is
+ * set up and none is running; the bytes it freed. */
+size_t ks_gc_reclaim(void);
+
 #if KSPAN_GC
 #include "mm/mcache.h"
 

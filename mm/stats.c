@@ -15,6 +15,7 @@
 #include "mm/meta.h"
 #include "mm/mheap.h"
 #include "mm/mremote.h"
+#include "mm/reclaim.h"
 
 /* Free objects of small span s (its bits; a snapshot if another CPU owns
  * it). */
@@ -95,6 +96,9 @@ void kspan_heap_stats(struct kspan_heap_stats *o)
 	o->queued_objects = c.queued_objects;
 	o->remote_pending = c.remote_frees > c.received_frees ? c.remote_frees - c.received_frees : 0;
 	o->owned_spans = c.owned_spans;
+	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
+		o->reserve_spans += __atomic_load_n(&ks_mcentral[sc].nempty, __ATOMIC_RELAXED);
+	o->reclaims = ks_reclaim_count();
 }
 
 void kspan_cpu_stats(unsigned cpu, struct kspan_cpu_stats *o)
@@ -194,12 +198,14 @@ void kspan_print_stats(void)
 	ks_printf("kspan per-CPU caches: %lu slow allocations, %lu refills; frees: "
 	          "%lu reached a lock, %lu queued, %lu sent to their owner in %lu "
 	          "batches; %lu spans taken over; now %lu spans held, %lu frees "
-	          "queued, %lu on their way\n",
+	          "queued, %lu on their way; %lu empty spans in reserve; %lu "
+	          "reclaims under memory pressure\n",
 	          (unsigned long)hs.slow_allocs, (unsigned long)hs.refills,
 	          (unsigned long)hs.locked_frees, (unsigned long)hs.queued_frees,
 	          (unsigned long)hs.remote_frees, (unsigned long)hs.remote_batches,
 	          (unsigned long)hs.adoptions, (unsigned long)hs.owned_spans,
-	          (unsigned long)hs.queued_objects, (unsigned long)hs.remote_pending);
+	          (unsigned long)hs.queued_objects, (unsigned long)hs.remote_pending,
+	          (unsigned long)hs.reserve_spans, (unsigned long)hs.reclaims);
 }
 
 static void dump_span(const struct mspan *s, void *arg)

@@ -41,6 +41,14 @@ struct kspan_config {
 	 * and the secrets of queue tags and red-zone trailers.  0: one from
 	 * ks_plat_now().  Tests pass theirs so that a run replays. */
 	uint64_t seed;
+	/* Optional.  When an allocation finds no memory, kspan drains the
+	 * calling CPU's cache and asks every other CPU to drain its own at its
+	 * next allocation; this hook (called in a normal context, no kspan
+	 * lock held) makes the CPUs that are idle now call kspan_drain_cpu
+	 * in a normal context of theirs, and returns when they have (kspan's
+	 * own kernel posts it to their idle loops).  NULL: idle CPUs keep
+	 * their caches until they allocate again. */
+	void (*kick_idle_cpus)(void);
 };
 
 /* Set up the heap.  Call once, before any other function here.  Returns 0,
@@ -164,8 +172,23 @@ void   kspan_guard_stats(struct kspan_guard_stats *out);
 void  *kspan_alloc_site(const void *p);
 
 /* Give everything cached on this CPU back to the central layer, and the
- * central layer's reserve of empty spans back to the page heap. */
+ * central layer's reserve of empty spans back to the page heap.  In an
+ * interrupt handler of a platform with interrupt slots (kspan's kernel)
+ * that is the CPU's interrupt slot, never the cache of the code it
+ * interrupted. */
 void   kspan_drain_cpu(void);
+
+/* Memory-pressure callback: before any allocation returns NULL, kspan
+ * drains the caches (this CPU's, the others' through flush requests and
+ * kspan_config.kick_idle_cpus), calls every registered shrinker with the
+ * bytes wanted, runs the collector, scavenges, and tries once more.  A
+ * shrinker gives back what memory of its own it can (kfree, kpages_free)
+ * and returns the bytes it freed.  It is called with no kspan lock held,
+ * possibly from an interrupt handler or on several CPUs at once; an
+ * allocation it makes that finds no memory fails without reclaiming
+ * again.  Up to 16 shrinkers; returns 0, or -1 when the table is full or
+ * fn is NULL.  Shrinkers stay registered. */
+int    kspan_register_shrinker(size_t (*fn)(void *arg, size_t want), void *arg);
 
 /* For fork(): kspan_lock_all() before fork takes every allocator lock in
  * lock order, so no other thread is inside the allocator; after it the
@@ -223,6 +246,9 @@ struct kspan_heap_stats {
 	uint64_t remote_pending;    /* now: freed objects on their way to the
 	                               CPU that owns their span */
 	uint64_t owned_spans;       /* now: spans the CPUs' caches hold */
+	uint64_t reserve_spans;     /* now: empty spans the central layer keeps */
+	uint64_t reclaims;          /* allocations that found no memory and
+	                               reclaimed (kspan_register_shrinker) */
 };
 
 #define KSPAN_NUM_CLASSES 67

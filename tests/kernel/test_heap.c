@@ -15,15 +15,6 @@
 #include "tests/common/pattern.h"
 #include "tests/kernel/testlib.h"
 
-/* Free pages after draining this CPU's cache, with the heap checked. */
-static uint64_t heap_free_pages(void)
-{
-	struct kspan_heap_stats hs;
-	kspan_drain_cpu();
-	kspan_check();
-	kspan_heap_stats(&hs);
-	return hs.pages_free;
-}
 
 KS_SELFTEST("heap: spans + bitmap take at most 4% of usable RAM")
 {
@@ -39,7 +30,7 @@ KS_SELFTEST("heap: spans + bitmap take at most 4% of usable RAM")
 
 KS_SELFTEST("heap: every size class, smallest and largest request")
 {
-	uint64_t before = heap_free_pages();
+	uint64_t before = kt_heap_free_pages();
 	enum { N = 200 };
 	static void *objs[N];
 	static struct kspan_class_stats cs[KSPAN_NUM_CLASSES];
@@ -59,12 +50,12 @@ KS_SELFTEST("heap: every size class, smallest and largest request")
 			kfree(objs[i]);
 		}
 	}
-	KT_EXPECT_EQ(heap_free_pages(), before);
+	KT_EXPECT_EQ(kt_heap_free_pages(), before);
 }
 
 KS_SELFTEST("heap: 10^5 random kmalloc/krealloc/kfree with pattern checks")
 {
-	uint64_t before = heap_free_pages();
+	uint64_t before = kt_heap_free_pages();
 	enum { SLOTS = 2048, OPS = 100000 };
 	static struct { void *p; size_t n; uint64_t seed; } slot[SLOTS];
 	uint64_t rng = 0xC0FFEE;
@@ -106,12 +97,12 @@ KS_SELFTEST("heap: 10^5 random kmalloc/krealloc/kfree with pattern checks")
 		kfree(slot[i].p);
 		slot[i].p = 0;
 	}
-	KT_EXPECT_EQ(heap_free_pages(), before);
+	KT_EXPECT_EQ(kt_heap_free_pages(), before);
 }
 
 KS_SELFTEST("heap: large objects and kpages")
 {
-	uint64_t before = heap_free_pages();
+	uint64_t before = kt_heap_free_pages();
 	static const size_t sizes[] = { 32769, 65536, 1 << 20, (3 << 20) + 7 };
 	void *p[4];
 	for (int i = 0; i < 4; i++) {
@@ -127,12 +118,12 @@ KS_SELFTEST("heap: large objects and kpages")
 		kfree(p[i]);
 	}
 	kpages_free(pg, 5);
-	KT_EXPECT_EQ(heap_free_pages(), before);
+	KT_EXPECT_EQ(kt_heap_free_pages(), before);
 }
 
 KS_SELFTEST("heap: kmalloc_aligned up to 4 MiB")
 {
-	uint64_t before = heap_free_pages();
+	uint64_t before = kt_heap_free_pages();
 	for (size_t align = 8; align <= (4u << 20); align <<= 1) {
 		static const size_t sizes[] = { 1, 24, 700, 5000, 40000 };
 		for (unsigned i = 0; i < 5; i++) {
@@ -144,7 +135,7 @@ KS_SELFTEST("heap: kmalloc_aligned up to 4 MiB")
 			kfree(p);
 		}
 	}
-	KT_EXPECT_EQ(heap_free_pages(), before);
+	KT_EXPECT_EQ(kt_heap_free_pages(), before);
 }
 
 /* Allocate until memory runs out; free it all.  Returns the bytes held at
@@ -178,7 +169,7 @@ static uint64_t exhaust_and_free(struct ks_test *kt)
 
 KS_SELFTEST("heap: exhaust memory (at most 1 GiB of it), free it all, nothing leaks")
 {
-	uint64_t before = heap_free_pages();
+	uint64_t before = kt_heap_free_pages();
 	kspan_scavenge();
 	struct ks_frame_stats f0, f1, f2;
 	struct kspan_heap_stats h0, h1;
@@ -202,7 +193,7 @@ KS_SELFTEST("heap: exhaust memory (at most 1 GiB of it), free it all, nothing le
 	 * stay, as Go's do.  Everything else comes back. */
 	uint64_t peak = exhaust_and_free(kt);
 	KT_EXPECT(peak > (f0.free_frames * KS_FRAME_SIZE) / 2);
-	KT_EXPECT_EQ(heap_free_pages(), before);
+	KT_EXPECT_EQ(kt_heap_free_pages(), before);
 	kspan_scavenge();
 	ks_frame_stats(&f1);
 	kspan_heap_stats(&h1);
@@ -216,7 +207,7 @@ KS_SELFTEST("heap: exhaust memory (at most 1 GiB of it), free it all, nothing le
 
 	/* Second round: nothing new to set up, so every frame comes back. */
 	exhaust_and_free(kt);
-	KT_EXPECT_EQ(heap_free_pages(), before);
+	KT_EXPECT_EQ(kt_heap_free_pages(), before);
 	kspan_scavenge();
 	ks_frame_stats(&f2);
 	KT_EXPECT_EQ(f2.free_frames, f1.free_frames);
@@ -228,7 +219,7 @@ KS_SELFTEST("heap: exhaust memory (at most 1 GiB of it), free it all, nothing le
 
 KS_SELFTEST("heap: freed page runs coalesce back to one span")
 {
-	uint64_t before = heap_free_pages();
+	uint64_t before = kt_heap_free_pages();
 	enum { N = 300 };
 	static void *blk[N];
 	static size_t len[N];
@@ -250,7 +241,7 @@ KS_SELFTEST("heap: freed page runs coalesce back to one span")
 	}
 	for (int i = 0; i < N; i++)
 		kpages_free(blk[i], len[i]);
-	KT_EXPECT_EQ(heap_free_pages(), before);
+	KT_EXPECT_EQ(kt_heap_free_pages(), before);
 	struct kspan_heap_stats hs;
 	kspan_heap_stats(&hs);
 	KT_EXPECT_EQ(hs.largest_free_run, hs.pages_free);

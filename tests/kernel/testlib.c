@@ -9,6 +9,7 @@
 #include "kernel/kernel.h"
 #include "kernel/pagesrc.h"
 #include <kspan/frame.h>
+#include <kspan/kmalloc.h>
 
 #define RUN_MAX 512     /* single frames merged into one run at most */
 
@@ -177,4 +178,13 @@ uint64_t kt_frames_in_kernel_use(void)
 	ks_paging_stats(&ps);
 	ks_pagesrc_stats(&ss);
 	return ps.source_frames + ss.committed_frames;
+}
+
+uint64_t kt_heap_free_pages(void)
+{
+	struct kspan_heap_stats hs;
+	kspan_drain_cpu();
+	kspan_check();
+	kspan_heap_stats(&hs);
+	return hs.pages_free;
 }

@@ -52,6 +52,10 @@ uint64_t kt_grab_scratch(const struct kt_grab *g, uint64_t n);
 /* Free every frame and empty g. */
 void kt_release_frames(struct kt_grab *g);
 
+/* Free heap pages after draining this CPU's cache, with the heap checked
+ * (kspan_check): what a test compares before and after to find leaks. */
+uint64_t kt_heap_free_pages(void);
+
 /* Memory the exhaustion self-tests fill at most: on a bigger guest they
  * first take all but this much out of the frame map (kt_grab_frames,
  * without touching it), so a 256 GiB guest fills 1 GiB, not 256. */
