@@ -18,8 +18,9 @@
  *     KS_SPIN_NEXT_POLLS polls it parks too (the holder may have lost its
  *     CPU: an emulator's host preempts virtual CPUs).
  *   - d >= 2: it parks, if the platform gave parking hooks
- *     (ks_spin_set_parking: kspan's kernel halts the CPU until an NMI);
- *     without hooks (the host build, a kernel that gives none, or before
+ *     (ks_spin_set_parking: kspan's kernel halts the CPU until an NMI,
+ *     the host build sleeps in futex, arch/host/park.c);
+ *     without hooks (a kernel that gives none, or before
  *     the kernel's other CPUs start) it polls with a pause proportional to
  *     d between polls, so that a long queue does not hammer the line.
  *   - Unlocking hands the lock to the next ticket and, if anybody is

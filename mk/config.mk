@@ -68,7 +68,7 @@ PHYS_SRCS   := $(sort $(wildcard phys/*.c))
 MM_SRCS     := $(sort $(wildcard mm/*.c))
 KSPAN_SRCS  := $(LIB_SRCS) $(PHYS_SRCS) $(MM_SRCS)
 KSPAN_HDRS  := $(wildcard include/kspan/*.h lib/*.h mm/*.h)
-HOST_PLAT_SRCS := arch/host/platform.c
+HOST_PLAT_SRCS := arch/host/platform.c arch/host/park.c
 # Pure functions of boot/ that the host suites test.
 BOOT_PURE_SRCS := boot/efi_memmap.c
 
