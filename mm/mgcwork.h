@@ -1,0 +1,88 @@
+/*
+ * Mark work queues (Go's gcWork and workbufs).  See mm/mgcwork.c.
+ */
+#ifndef KSPAN_MM_MGCWORK_H
+#define KSPAN_MM_MGCWORK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A range of words to scan: an object, or a piece of a large one. */
+struct gcwentry {
+	uintptr_t base;
+	uintptr_t nwords;
+};
+
+#define GCWBUF_BYTES 4096u
+#define GCWBUF_CAP   ((GCWBUF_BYTES - 16) / sizeof(struct gcwentry))
+
+struct gcwbuf {
+	struct gcwbuf *next;     /* on the full or empty list (atomic) */
+	uint32_t n;              /* entries e[0..n) */
+	uint32_t pad;
+	struct gcwentry e[GCWBUF_CAP];
+};
+
+/* One marker's queue: two buffers of its own (the second absorbs the
+ * push/pop ping-pong at a buffer's edge), full ones go to the shared list
+ * where idle markers take them. */
+struct gcwork {
+	struct gcwbuf *cur, *spare;
+	uint64_t overflows;      /* entries dropped: no buffer left */
+};
+
+/* Leader, world stopped, before a mark: have at least nbufs buffers in
+ * the pool (taken from the heap with kpages_alloc; kept across cycles),
+ * and set the capacity of a marker's queue: limit entries in all (0: no
+ * limit but the pool; a marker with a limit never takes buffers from the
+ * pool or gives any to it, so it overflows exactly when it holds limit
+ * entries).  Returns the buffers the pool has. */
+unsigned gcwork_prepare(unsigned nbufs, unsigned limit);
+
+/* A marker joins: its two buffers from the pool.  False if the pool has
+ * none left (the marker then does no work). */
+bool gcwork_init(struct gcwork *w);
+/* A marker leaves (its queue empty): its buffers back to the pool. */
+void gcwork_dispose(struct gcwork *w);
+
+/* Queue a range.  False (and w->overflows++) when w has no room and no
+ * buffer is free: the caller must make sure the range is scanned later
+ * (the mark's rescan). */
+bool gcwork_push_slow(struct gcwork *w, uintptr_t base, uintptr_t nwords);
+extern uint32_t gcwork_cap;
+
+static inline bool gcwork_push(struct gcwork *w, uintptr_t base, uintptr_t nwords)
+{
+	struct gcwbuf *b = w->cur;
+	uint32_t n = b->n;
+	if (__builtin_expect(n == gcwork_cap, 0))
+		return gcwork_push_slow(w, base, nwords);
+	b->e[n].base = base;
+	b->e[n].nwords = nwords;
+	b->n = n + 1;
+	return true;
+}
+
+/* Take a range: w's own first, then a full buffer from the shared list.
+ * False when both are empty. */
+bool gcwork_pop_slow(struct gcwork *w, struct gcwentry *out);
+
+static inline bool gcwork_pop(struct gcwork *w, struct gcwentry *out)
+{
+	struct gcwbuf *b = w->cur;
+	uint32_t n = b->n;
+	if (__builtin_expect(n == 0, 0))
+		return gcwork_pop_slow(w, out);
+	*out = b->e[n - 1];
+	b->n = n - 1;
+	return true;
+}
+
+/* Is there work on the shared list? */
+bool gcwork_shared_nonempty(void);
+
+/* Give some of w's work to the shared list if it is empty (other markers
+ * are idle). */
+void gcwork_balance(struct gcwork *w);
+
+#endif
