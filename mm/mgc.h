@@ -137,8 +137,12 @@ extern uint32_t gc_sweepgen;
 
 /* A new collector span (fresh from the heap) a CPU starts allocating from:
  * record its pages as the collector's (kgc_is_live, the rescan) and as
- * swept.  Interrupts off, no lock held. */
+ * swept, its free slots as marked.  Interrupts off, no lock held. */
 void gc_span_publish(struct mspan *s);
+
+/* Clear the mark bit of object p of span s, which its owner has just
+ * allocated (free slots' mark bits are set). */
+void gc_span_unmark(struct mspan *s, uintptr_t p);
 
 /* End of a cycle (world stopped): every small collector span becomes
  * unswept (off mcentral's lists, onto the sweep's own).  Of the objects

@@ -4,7 +4,8 @@
  *
  * Fast path (objects up to 512 bytes), as short as kmalloc's and on the
  * same per-CPU caches (mm/mcache.h): with the fast-path guard, take the
- * lowest free bit of the class's word, write the object's pointer bits
+ * lowest free bit of the class's word (and clear the object's mark bit,
+ * which is set while the slot is free), write the object's pointer bits
  * (mm/mbitmap.h) with one or two masked stores, zero the requested words.
  * The pointer bits come from a small per-CPU cache of the types last used,
  * each type's map repeated over 64 words, so an array of the type needs no
@@ -81,6 +82,30 @@ static inline uintptr_t tiny_align(uintptr_t off, size_t size)
 	     : (size & 1) == 0 ? (off + 1) & ~(uintptr_t)1 : off;
 }
 
+/* mcache_take, and the object's mark bit cleared: in collector spans a
+ * free slot's mark bit is set (mm/mgcsweep.c), so the mark needs no look
+ * at the free bits; an allocated object starts unmarked.  The mark bits
+ * follow the free bits in struct mspan, word for word. */
+_Static_assert(__builtin_offsetof(struct mspan, markbits) ==
+               __builtin_offsetof(struct mspan, freebits) + 8 * KS_FREE_WORDS,
+               "mark bits must follow the free bits");
+
+static inline void *gc_take(struct mcache_class *pc)
+{
+	uint64_t *wp = pc->word;
+	uint64_t m = __atomic_load_n(wp, __ATOMIC_RELAXED);
+	if (__builtin_expect(m == 0, 0))
+		return NULL;
+	__atomic_store_n(wp, m & (m - 1), __ATOMIC_RELAXED);
+	uint64_t *mark = wp + KS_FREE_WORDS;
+	__atomic_store_n(mark, __atomic_load_n(mark, __ATOMIC_RELAXED) & ~(m & -m),
+	                 __ATOMIC_RELAXED);
+	unsigned b = (unsigned)__builtin_ctzll(m);
+	if (KSPAN_RANDOMIZE)
+		b ^= pc->key;
+	return (void *)(pc->base + (uintptr_t)b * pc->size);
+}
+
 /* ---- the per-CPU state ---------------------------------------------------- */
 
 /* CPU c's collector state, set up on first use; NULL without memory. */
@@ -146,7 +171,7 @@ static bool type_bits(struct mcache_gc *g, const struct kgc_type *type, uint64_t
 static void *take(struct mcache *c, struct mcache_gc *g, spanclass_t sc)
 {
 	struct mcache_class *pc = &g->cls[sc];
-	void *p = mcache_take(pc);
+	void *p = gc_take(pc);
 	if (p)
 		return p;
 	gc_sweep_for_alloc(sc);
@@ -157,6 +182,7 @@ static void *take(struct mcache *c, struct mcache_gc *g, spanclass_t sc)
 	struct mspan *s = pc->cur;
 	if (s != old && !__atomic_load_n(gcpage_state(arena_page(s->base)), __ATOMIC_RELAXED))
 		gc_span_publish(s);
+	gc_span_unmark(s, (uintptr_t)p);   /* mcache_alloc_slow took it */
 	uint64_t n = 1 + ks_popcount64(__atomic_load_n(pc->word, __ATOMIC_RELAXED));
 	__atomic_fetch_add(&gc_inuse_objects, n, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&gc_inuse_bytes, n * pc->size, __ATOMIC_RELAXED);
@@ -285,7 +311,7 @@ void *kgc_alloc(size_t size, const struct kgc_type *type)
 				bits = g->types[t].bits;
 			}
 			struct mcache_class *pc = &g->cls[sc];
-			void *p = mcache_take(pc);
+			void *p = gc_take(pc);
 			if (ks_likely(p)) {
 				heapbits_write_small((uintptr_t)p, pc->size >> 3, bits & heapbits_low(r));
 				zero_words(p, r);
@@ -314,7 +340,7 @@ void *kgc_alloc_noscan(size_t size)
 					mcache_fast_exit(st);
 					return (void *)(g->tiny + off);
 				}
-			} else if ((p = mcache_take(&g->cls[(unsigned)ks_size_to_class8[r] << 1 | 1]))) {
+			} else if ((p = gc_take(&g->cls[(unsigned)ks_size_to_class8[r] << 1 | 1]))) {
 				zero_words(p, r);
 				mcache_fast_exit(st);
 				return p;

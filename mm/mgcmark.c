@@ -19,8 +19,9 @@
  * object's first line is on its way while earlier ones are scanned.
  *
  * Rounds.  A round hands out jobs (pieces of the root ranges, or of the
- * arena for a rescan) through an atomic cursor; marker i's first job is
- * job i.  A marker out of jobs and work waits until either shows up or
+ * arena for a rescan) through an atomic cursor; job i < markers is marker
+ * i's own (its first: so which marker meets which roots is fixed).  A
+ * marker out of jobs and work waits until either shows up or
  * every marker waits (then the round is over: no marker can make more
  * work), as in Go's getfull.  The leader opens a round, marks, closes it
  * and waits until every marker that joined has left.
@@ -73,6 +74,8 @@ static struct {
 	/* The round (atomics). */
 	uintptr_t next;                         /* job cursor */
 	uint8_t taken[KSPAN_MAX_CPUS];          /* static jobs claimed */
+	struct gcwbuf *bufs[2 * KSPAN_MAX_CPUS]; /* each marker's two to start */
+	uint8_t joined[KSPAN_MAX_CPUS];         /* marker i took its two */
 	unsigned nproc, nwait;
 	bool overflowed;
 	/* Helpers (atomics). */
@@ -91,6 +94,22 @@ struct marker {
 };
 
 /* ---- marking one word ---------------------------------------------------- */
+
+/* What the hot loop reads of the heap's globals, copied into registers:
+ * the stores of the mark could alias them otherwise. */
+struct markenv {
+	uintptr_t start, used;
+	struct mspan *const *spans;
+	uint8_t *bitmap;
+	bool par;
+};
+
+static inline struct markenv markenv(const struct marker *m)
+{
+	struct markenv e = { ks_arena.arena_start, ms.used, ks_arena.spans, ks_arena.bitmap,
+	                     m->par };
+	return e;
+}
 
 static inline void push(struct marker *m, uintptr_t base, uintptr_t nwords)
 {
@@ -115,12 +134,13 @@ static inline bool mark_bit(bool par, uint64_t *word, uint64_t bit)
  * for scanning unless it is noscan).  The live objects are counted from
  * the mark bits afterwards (mm/mgcsweep.c), not here. */
 static inline __attribute__((always_inline))
-void mark_value(struct marker *m, bool par, uintptr_t used, uintptr_t v)
+void mark_value(struct marker *m, const struct markenv *env, uintptr_t v)
 {
-	uintptr_t off = v - ks_arena.arena_start;
-	if (off >= used)
+	const bool par = env->par;
+	uintptr_t off = v - env->start;
+	if (off >= env->used)
 		return;
-	struct mspan *s = ks_arena.spans[off >> KS_PAGE_SHIFT];
+	struct mspan *s = env->spans[off >> KS_PAGE_SHIFT];
 	if (s->state != MSPAN_INUSE || !s->gc)
 		return;
 	uintptr_t o = v - s->base;
@@ -137,31 +157,31 @@ void mark_value(struct marker *m, bool par, uintptr_t used, uintptr_t v)
 	bool exact;
 	uintptr_t idx = mspan_index(s, o, &exact);
 	uintptr_t pos = mspan_bitpos(s, idx);
-	uint64_t bit = 1ull << (pos % 64);
-	if (mspan_word(s, (unsigned)(pos / 64)) & bit)
-		return;   /* a free slot */
-	if (mark_bit(par, &s->markbits[pos / 64], bit) && !ks_spanclass_noscan(s->spanclass))
+	/* A free slot's bit is set too (mm/mgcsweep.c). */
+	if (mark_bit(par, &s->markbits[pos / 64], 1ull << (pos % 64)) &&
+	    !ks_spanclass_noscan(s->spanclass))
 		push(m, s->base + idx * s->elemsize, s->elemsize / 8);
 }
 
 /* Scan nwords words from base: every word whose pointer bit is set. */
 static inline __attribute__((always_inline))
-void scan(struct marker *m, bool par, uintptr_t used, uintptr_t base, uintptr_t nwords)
+void scan(struct marker *m, const struct markenv *env, uintptr_t base, uintptr_t nwords)
 {
 	if (__builtin_expect(nwords > OBLET_WORDS, 0)) {
 		push(m, base + OBLET_WORDS * 8, nwords - OBLET_WORDS);
 		nwords = OBLET_WORDS;
 	}
 	const uintptr_t *obj = (const uintptr_t *)base;
-	uintptr_t w = (base - ks_arena.arena_start) >> 3;
+	uintptr_t w = (base - env->start) >> 3;
+	const uint64_t *ptrwords = (const uint64_t *)env->bitmap - 2;   /* heapbits_word */
 	for (uintptr_t o = 0; o < nwords;) {
 		unsigned sh = (unsigned)((w + o) & 63);
 		uintptr_t n = 64 - sh < nwords - o ? 64 - sh : nwords - o;
-		uint64_t bits = (*heapbits_word((w + o) >> 6) >> sh) & (~0ull >> (64 - n));
+		uint64_t bits = (ptrwords[-2 * (intptr_t)((w + o) >> 6)] >> sh) & (~0ull >> (64 - n));
 		while (bits) {
 			unsigned i = (unsigned)__builtin_ctzll(bits);
 			bits &= bits - 1;
-			mark_value(m, par, used, obj[o + i]);
+			mark_value(m, env, obj[o + i]);
 		}
 		o += n;
 	}
@@ -172,8 +192,7 @@ void scan(struct marker *m, bool par, uintptr_t used, uintptr_t base, uintptr_t 
  * prefetched when it enters. */
 static void drain(struct marker *m)
 {
-	const bool par = m->par;
-	const uintptr_t used = ms.used;
+	const struct markenv env = markenv(m);
 	struct gcwentry fifo[PREFETCH];
 	unsigned head = 0, n = 0, k = 0;
 	uintptr_t scanned = 0;
@@ -189,9 +208,9 @@ static void drain(struct marker *m)
 		e = fifo[head];
 		head = (head + 1) % PREFETCH;
 		n--;
-		scan(m, par, used, e.base, e.nwords);
+		scan(m, &env, e.base, e.nwords);
 		scanned += e.nwords < OBLET_WORDS ? e.nwords : OBLET_WORDS;
-		if (par && (++k & 63) == 0 && __atomic_load_n(&ms.nwait, __ATOMIC_RELAXED))
+		if (env.par && (++k & 63) == 0 && __atomic_load_n(&ms.nwait, __ATOMIC_RELAXED))
 			gcwork_balance(&m->w);
 	}
 	m->scanned_bytes += scanned * 8;
@@ -211,13 +230,15 @@ static void do_root_job(struct marker *m, uintptr_t j)
 		e = a + JOB_BYTES;
 	const uintptr_t *w = (const uintptr_t *)((a + 7) & ~(uintptr_t)7);
 	const uintptr_t *end = (const uintptr_t *)(e & ~(uintptr_t)7);
+	const struct markenv env = markenv(m);
 	for (; w < end; w++)
-		mark_value(m, m->par, ms.used, *w);
+		mark_value(m, &env, *w);
 }
 
 /* Scan the marked objects of the scan spans that start in job j's pages. */
 static void do_rescan_job(struct marker *m, uintptr_t j)
 {
+	const struct markenv env = markenv(m);
 	uintptr_t npages = ms.used >> KS_PAGE_SHIFT;
 	uintptr_t p0 = j * RESCAN_PAGES, p1 = p0 + RESCAN_PAGES < npages ? p0 + RESCAN_PAGES : npages;
 	for (uintptr_t p = p0; p < p1; p++) {
@@ -228,16 +249,18 @@ static void do_rescan_job(struct marker *m, uintptr_t j)
 			continue;   /* not the span's first page */
 		if (!s->central) {
 			if (!s->noscan && (s->markbits[0] & 1))
-				scan(m, m->par, ms.used, s->base, (s->npages << KS_PAGE_SHIFT) / 8);
+				scan(m, &env, s->base, (s->npages << KS_PAGE_SHIFT) / 8);
 		} else if (!ks_spanclass_noscan(s->spanclass)) {
 			for (unsigned w = 0; w < s->nwords; w++) {
-				uint64_t bits = s->markbits[w];
+				/* Marked and allocated: free slots read as marked. */
+				uint64_t bits = s->markbits[w] & ~mspan_word(s, w);
 				while (bits) {
 					unsigned b = (unsigned)__builtin_ctzll(bits);
 					bits &= bits - 1;
 					uintptr_t idx = mspan_posobj(s, w * 64 + b);
-					scan(m, m->par, ms.used, s->base + idx * s->elemsize,
-					     s->elemsize / 8);
+					if (idx >= s->nelems)
+						continue;
+					scan(m, &env, s->base + idx * s->elemsize, s->elemsize / 8);
 				}
 			}
 		}
@@ -245,6 +268,8 @@ static void do_rescan_job(struct marker *m, uintptr_t j)
 	}
 }
 
+/* Marker idx's own job first (every marker of the cycle joins each round:
+ * they all stand ready), then any. */
 static bool claim_job(unsigned idx, uintptr_t *j)
 {
 	if (idx < ms.nstatic && !__atomic_exchange_n(&ms.taken[idx], 1, __ATOMIC_RELAXED)) {
@@ -256,13 +281,6 @@ static bool claim_job(unsigned idx, uintptr_t *j)
 		*j = n;
 		return true;
 	}
-	/* Static jobs of markers that have not got to theirs. */
-	for (uintptr_t k = 0; k < ms.nstatic; k++)
-		if (!__atomic_load_n(&ms.taken[k], __ATOMIC_RELAXED) &&
-		    !__atomic_exchange_n(&ms.taken[k], 1, __ATOMIC_RELAXED)) {
-			*j = k;
-			return true;
-		}
 	return false;
 }
 
@@ -299,8 +317,8 @@ static void work(unsigned idx)
 	struct marker m;
 	m.par = ms.par;
 	m.scanned_bytes = 0;
-	if (!gcwork_init(&m.w))
-		return;   /* no buffers: the others do this round */
+	gcwork_init(&m.w, ms.bufs[2 * idx], ms.bufs[2 * idx + 1]);
+	ms.joined[idx] = 1;
 	__atomic_fetch_add(&ms.nproc, 1, __ATOMIC_SEQ_CST);
 	do {
 		uintptr_t j;
@@ -324,9 +342,12 @@ static void work(unsigned idx)
 
 static void run_round(void)
 {
+	unsigned got = gcwork_take(ms.bufs, 2 * ms.markers);
+	KS_CHECK(got == 2 * ms.markers, "kgc_collect: %u mark buffers for %u markers",
+	         got, ms.markers);
 	ms.nstatic = ms.njobs < ms.markers ? ms.njobs : ms.markers;
 	for (unsigned k = 0; k < KSPAN_MAX_CPUS; k++)
-		ms.taken[k] = 0;
+		ms.taken[k] = ms.joined[k] = 0;
 	ms.next = ms.nstatic;
 	ms.nproc = ms.nwait = 0;
 	ms.overflowed = false;
@@ -336,6 +357,12 @@ static void run_round(void)
 	__atomic_store_n(&ms.round_closed, r, __ATOMIC_SEQ_CST);
 	while (__atomic_load_n(&ms.nactive, __ATOMIC_SEQ_CST))
 		ks_plat_cpu_relax();
+	/* Markers with no job of their own that came too late. */
+	for (unsigned k = 0; k < ms.markers; k++)
+		if (!ms.joined[k]) {
+			gcwork_give(ms.bufs[2 * k]);
+			gcwork_give(ms.bufs[2 * k + 1]);
+		}
 }
 
 void gc_mark_helpers_open(void)
@@ -389,7 +416,8 @@ void gc_mark(const struct gc_root *roots, unsigned n, unsigned markers,
 	KS_ASSERT(n <= GC_MAX_ROOTS && markers >= 1 && markers <= KSPAN_MAX_CPUS);
 	unsigned pool = gcwork_prepare(2 * markers + 8, gc_markqueue_limit);
 	if (pool < 2 * markers)
-		markers = pool / 2 ? pool / 2 : 1;
+		markers = pool / 2;
+	KS_CHECK(markers, "kgc_collect: no memory for the mark's buffers");
 	ms.markers = markers;
 	ms.par = markers > 1;
 	ms.used = __atomic_load_n(&ks_arena.used_bytes, __ATOMIC_ACQUIRE);

@@ -32,7 +32,11 @@
  * unswept_*), and gc_inuse_* drop as spans are swept, so the figures are
  * exact at any time.
  *
- * Mark bits sit at the same (key-permuted) positions as free bits.
+ * Mark bits sit at the same (key-permuted) positions as free bits, and a
+ * free slot's mark bit is set (by the sweep and when a fresh span is
+ * published; allocation clears an object's bit, mm/mgcalloc.c): so the
+ * mark finds a slot free or marked with one load, and never marks a free
+ * slot a stale pointer points to.
  */
 #include "lib/config.h"
 #if KSPAN_GC
@@ -83,12 +87,24 @@ static uint64_t valid_bits(const struct mspan *s, unsigned w)
 
 void gc_span_publish(struct mspan *s)
 {
+	for (unsigned w = 0; w < KS_FREE_WORDS; w++)
+		__atomic_store_n(&s->markbits[w], w < s->nwords ?
+		                 mspan_word(s, w) | ~valid_bits(s, w) : ~0ull, __ATOMIC_RELAXED);
 	uintptr_t p = page_of(s->base);
 	__atomic_store_n(gcspan_sweepgen(p), __atomic_load_n(&gc_sweepgen, __ATOMIC_ACQUIRE),
 	                 __ATOMIC_RELAXED);
 	for (uintptr_t i = 0; i < s->npages; i++)
 		__atomic_store_n(gcpage_state(p + i), GCPAGE_SMALL | s->spanclass,
 		                 __ATOMIC_RELEASE);
+}
+
+void gc_span_unmark(struct mspan *s, uintptr_t p)
+{
+	bool exact;
+	uintptr_t pos = mspan_bitpos(s, mspan_index(s, p - s->base, &exact));
+	uint64_t *w = &s->markbits[pos / 64];
+	__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) & ~(1ull << (pos % 64)),
+	                 __ATOMIC_RELAXED);
 }
 
 static void unpublish(struct mspan *s)
@@ -106,13 +122,14 @@ static bool sweep_span(struct mcentral *c, struct mspan *s)
 	uint64_t freed = 0;
 	for (unsigned w = 0; w < s->nwords; w++) {
 		uint64_t mark = __atomic_load_n(&s->markbits[w], __ATOMIC_RELAXED);
-		uint64_t free = mspan_word(s, w);
-		uint64_t dead = ~free & valid_bits(s, w) & ~mark;
+		uint64_t free = mspan_word(s, w), valid = valid_bits(s, w);
+		uint64_t dead = ~free & valid & ~mark;
 		if (dead)
 			mspan_set_word(s, w, free | dead);
 		freed += ks_popcount64(dead);
-		if (mark)
-			__atomic_store_n(&s->markbits[w], 0, __ATOMIC_RELAXED);
+		/* Free slots read as marked; the live start the next cycle
+		 * unmarked. */
+		__atomic_store_n(&s->markbits[w], free | dead | ~valid, __ATOMIC_RELAXED);
 	}
 	mspan_count_free(s);
 	__atomic_store_n(gcspan_sweepgen(page_of(s->base)),
@@ -187,7 +204,8 @@ void gc_sweep_begin(uint64_t objects, uint64_t bytes, uint64_t *live_objects,
 				total++;
 				uint64_t live = 0;
 				for (unsigned w = 0; w < s->nwords; w++)
-					live += ks_popcount64(s->markbits[w]);
+					live += ks_popcount64(s->markbits[w] & ~mspan_word(s, w) &
+					                      valid_bits(s, w));
 				lobjs += live;
 				lbytes += live * s->elemsize;
 			}

@@ -7,7 +7,8 @@
  *
  * Buffers are 4 KiB, taken from the heap with kpages_alloc by the leader
  * while the world is stopped (at kgc_init, and more after a mark that ran
- * out of them) and kept across cycles; markers never allocate.  When a
+ * out of them) and kept across cycles; markers never allocate.  A marker
+ * starts a round with two buffers the leader set aside for it.  When a
  * marker has no room and no free buffer is left it drops the range and
  * counts an overflow; the mark then rescans every marked object
  * (mm/mgcmark.c), so running out costs time, never correctness.
@@ -83,18 +84,25 @@ unsigned gcwork_prepare(unsigned want, unsigned limit)
 	return nbufs;
 }
 
-bool gcwork_init(struct gcwork *w)
+unsigned gcwork_take(struct gcwbuf **bufs, unsigned n)
+{
+	unsigned got = 0;
+	while (got < n && (bufs[got] = lf_pop(&empty_top)) != 0)
+		got++;
+	return got;
+}
+
+void gcwork_give(struct gcwbuf *b)
+{
+	b->n = 0;
+	lf_push(&empty_top, b);
+}
+
+void gcwork_init(struct gcwork *w, struct gcwbuf *a, struct gcwbuf *b)
 {
 	w->overflows = 0;
-	w->cur = lf_pop(&empty_top);
-	w->spare = w->cur ? lf_pop(&empty_top) : 0;
-	if (!w->spare) {
-		if (w->cur)
-			lf_push(&empty_top, w->cur);
-		w->cur = 0;
-		return false;
-	}
-	return true;
+	w->cur = a;
+	w->spare = b;
 }
 
 void gcwork_dispose(struct gcwork *w)

@@ -39,9 +39,17 @@ struct gcwork {
  * entries).  Returns the buffers the pool has. */
 unsigned gcwork_prepare(unsigned nbufs, unsigned limit);
 
-/* A marker joins: its two buffers from the pool.  False if the pool has
- * none left (the marker then does no work). */
-bool gcwork_init(struct gcwork *w);
+/* Take n empty buffers from the pool into bufs (the leader, before a
+ * round: two for each marker, so that a marker can always join).  Returns
+ * how many it got. */
+unsigned gcwork_take(struct gcwbuf **bufs, unsigned n);
+
+/* An empty buffer back to the pool (one a marker that did not join was
+ * given). */
+void gcwork_give(struct gcwbuf *b);
+
+/* A marker joins with the two empty buffers it was given. */
+void gcwork_init(struct gcwork *w, struct gcwbuf *a, struct gcwbuf *b);
 /* A marker leaves (its queue empty): its buffers back to the pool. */
 void gcwork_dispose(struct gcwork *w);
 
