@@ -10,6 +10,8 @@
 #   make bench-gc-smoke  tiny scale, one round: the checksums must agree
 #                        (part of `make test`, a few seconds); writes
 #                        build/bench-gc/smoke/results.{md,json}
+#   make fastpath-gc     instructions per kgc_alloc / kgc_alloc_noscan (and
+#                        kmalloc without free, alike), callgrind
 #
 # Knobs (make variables):
 #   BENCH_GC_ROUNDS=N        rounds (default 5)
@@ -56,7 +58,15 @@ GCB_ARGS = --bin $(GCB_DIR) \
            $(if $(BENCH_GC_WORKLOADS),--workloads $(BENCH_GC_WORKLOADS)) \
            $(if $(BENCH_GC_BACKENDS),--backends $(BENCH_GC_BACKENDS))
 
-.PHONY: bench-gc bench-gc-smoke bench-gc-bin
+# The allocation-cost program: release build like gcb-kspan, DWARF 4 for
+# valgrind.
+$(eval $(call objset,gcb-fast,$(GCB_CC),$(GCB_CFLAGS) -gdwarf-4 $(call features,0,0,1,$(RANDOMIZE),1) -Iinclude -I.,bench/gc/fastpath.c $(KSPAN_SRCS) $(HOST_PLAT_SRCS)))
+GCB_FAST := $(GCB_DIR)/gcb-fastpath
+$(GCB_FAST): $(gcb-fast_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)$(GCB_CC) $(GCB_CFLAGS) $^ -pthread -o $@
+
+.PHONY: bench-gc bench-gc-smoke bench-gc-bin fastpath-gc
 bench-gc-bin: $(GCB_BINS)
 
 bench-gc: deps bench-gc-bin
@@ -65,3 +75,7 @@ bench-gc: deps bench-gc-bin
 bench-gc-smoke: deps bench-gc-bin
 	$(Q)$(GCB_PY) bench/gc/run.py --smoke $(GCB_ARGS) --out $(GCB_DIR)/smoke
 
+fastpath-gc: deps $(GCB_FAST)
+	@for m in "kgc 32" "kgc 48" "kgc 256" "kgc-cons 32" "kgc-noscan 32" "kgc-noscan 8" \
+	          "kgc-gc 32" "kmalloc 32"; do \
+	  bash bench/gc/fastpath.sh $(GCB_FAST) $$m || exit 1; done

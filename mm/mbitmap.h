@@ -55,10 +55,10 @@ static inline uint64_t *heapbits_side(uintptr_t k)
 	return (uint64_t *)ks_arena.bitmap - 2 * k - 1;
 }
 
-/* The low n bits (n in 0..64). */
+/* The low n bits (n in 1..64). */
 static inline uint64_t heapbits_low(uintptr_t n)
 {
-	return n >= 64 ? ~0ull : (1ull << n) - 1;
+	return ~0ull >> (64 - n);
 }
 
 /* Write the pointer bits of the n <= 64 words at addr: bit i of bits for

@@ -7,11 +7,13 @@
  * lowest free bit of the class's word (and clear the object's mark bit,
  * which is set while the slot is free), write the object's pointer bits
  * (mm/mbitmap.h) with one or two masked stores, zero the requested words.
- * The pointer bits come from a small per-CPU cache of the types last used,
- * each type's map repeated over 64 words, so an array of the type needs no
- * loop either; a type not in the cache, a type longer than 64 words or a
- * larger object takes the slow path, which fills the cache or writes the
- * bits a chunk (64 words) at a time.  No lock, no atomic.
+ * The pointer bits of an object of at most 8 words and no longer than its
+ * type are the first byte of the type's map; otherwise (arrays, longer
+ * objects) they come from a small per-CPU cache of types, each map
+ * repeated over 64 words, so an array needs no loop either.  A type not in
+ * the cache, a type longer than 64 words or a larger object takes the slow
+ * path, which fills the cache or writes the bits a chunk (64 words) at a
+ * time.  No lock, no atomic.
  *
  * Slow path, when the word is empty: check the trigger (mm/mgc.c), sweep
  * this class before taking a fresh span (mm/mgcsweep.c), let the mcache
@@ -82,10 +84,11 @@ static inline uintptr_t tiny_align(uintptr_t off, size_t size)
 	     : (size & 1) == 0 ? (off + 1) & ~(uintptr_t)1 : off;
 }
 
-/* mcache_take, and the object's mark bit cleared: in collector spans a
- * free slot's mark bit is set (mm/mgcsweep.c), so the mark needs no look
- * at the free bits; an allocated object starts unmarked.  The mark bits
- * follow the free bits in struct mspan, word for word. */
+/* mcache_take (mm/mcache.h: the lowest free bit of the class's word), and
+ * the object's mark bit cleared: in collector spans a free slot's mark bit
+ * is set (mm/mgcsweep.c), so the mark needs no look at the free bits; an
+ * allocated object starts unmarked.  The mark bits follow the free bits
+ * in struct mspan, word for word. */
 _Static_assert(__builtin_offsetof(struct mspan, markbits) ==
                __builtin_offsetof(struct mspan, freebits) + 8 * KS_FREE_WORDS,
                "mark bits must follow the free bits");
@@ -299,27 +302,27 @@ void *kgc_alloc(size_t size, const struct kgc_type *type)
 {
 	if (ks_likely(size - 1 < FAST_MAX)) {
 		uintptr_t r = (size + 7) >> 3;
-		unsigned sc = (unsigned)ks_size_to_class8[r] << 1;
 		ks_irqstate_t st = mcache_fast_enter();
 		struct mcache_gc *g = gc_of[mcache_fast_slot()];
+		uint64_t bits = ~0ull;
+		if (!type)
+			;
+		else if (r <= 8 && type->size >= size)
+			bits = type->ptrmask[0];   /* one instance, its first 8 words */
+		else if (g && g->types[gc_type_slot(type)].type == type)
+			bits = g->types[gc_type_slot(type)].bits;
+		else
+			g = NULL;
 		if (ks_likely(g)) {
-			uint64_t bits = ~0ull;
-			unsigned t = gc_type_slot(type);
-			if (type) {
-				if (ks_unlikely(g->types[t].type != type))
-					goto miss;
-				bits = g->types[t].bits;
-			}
-			struct mcache_class *pc = &g->cls[sc];
-			void *p = gc_take(pc);
+			struct mcache_class *pc = &g->cls[(unsigned)ks_size_to_class8[r] << 1];
+			uintptr_t p = (uintptr_t)gc_take(pc);
 			if (ks_likely(p)) {
-				heapbits_write_small((uintptr_t)p, pc->size >> 3, bits & heapbits_low(r));
-				zero_words(p, r);
+				heapbits_write_small(p, pc->size >> 3, bits & heapbits_low(r));
+				zero_words((void *)p, r);
 				mcache_fast_exit(st);
-				return p;
+				return (void *)p;
 			}
 		}
-	miss:
 		mcache_fast_exit(st);
 	}
 	return gc_alloc_slow(size, type, false);
@@ -333,17 +336,31 @@ void *kgc_alloc_noscan(size_t size)
 		struct mcache_gc *g = gc_of[mcache_fast_slot()];
 		if (ks_likely(g)) {
 			void *p;
-			if (size < KS_TINY_SIZE) {
+			if (size >= KS_TINY_SIZE) {
+				p = gc_take(&g->cls[(unsigned)ks_size_to_class8[r] << 1 | 1]);
+				if (ks_likely(p)) {
+					zero_words(p, r);
+					mcache_fast_exit(st);
+					return p;
+				}
+			} else {
 				uintptr_t off = tiny_align(g->tinyoffset, size);
 				if (g->tiny && off + size <= KS_TINY_SIZE) {
 					g->tinyoffset = off + size;
 					mcache_fast_exit(st);
 					return (void *)(g->tiny + off);
 				}
-			} else if ((p = gc_take(&g->cls[(unsigned)ks_size_to_class8[r] << 1 | 1]))) {
-				zero_words(p, r);
-				mcache_fast_exit(st);
-				return p;
+				p = gc_take(&g->cls[ks_make_spanclass(KS_TINY_SIZE_CLASS, true)]);
+				if (ks_likely(p)) {
+					zero_words(p, KS_TINY_SIZE / 8);
+					/* Keep whichever block has more room left. */
+					if (!g->tiny || size < g->tinyoffset) {
+						g->tiny = (uintptr_t)p;
+						g->tinyoffset = size;
+					}
+					mcache_fast_exit(st);
+					return p;
+				}
 			}
 		}
 		mcache_fast_exit(st);

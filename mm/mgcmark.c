@@ -53,7 +53,7 @@
 #define RESCAN_PAGES 256u                 /* arena pages per rescan job */
 #define OBLET_WORDS  1024u                /* large objects: 8 KiB at a time */
 #define PREFETCH     8u                   /* ranges in flight */
-#define POOL_MIN     64u                  /* buffers kept (256 KiB) */
+#define POOL_MIN     16u                  /* buffers at the start (64 KiB) */
 #define POOL_MAX     4096u                /* at most 16 MiB of buffers */
 
 unsigned gc_markqueue_limit;
@@ -407,6 +407,7 @@ void gc_mark_helpers_close(void)
 
 void gc_mark_init(void)
 {
+	gcwork_init_pool(POOL_MAX);
 	gcwork_prepare(POOL_MIN, 0);
 }
 

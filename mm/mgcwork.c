@@ -5,9 +5,10 @@
  * that ran dry takes it, and a busy marker hands work over when others are
  * idle and the list is empty (gcwork_balance).
  *
- * Buffers are 4 KiB, taken from the heap with kpages_alloc by the leader
- * while the world is stopped (at kgc_init, and more after a mark that ran
- * out of them) and kept across cycles; markers never allocate.  A marker
+ * Buffers are 4 KiB, from an off-heap metadata pool (mm/meta.h), taken by
+ * the leader while the world is stopped (at kgc_init, and more after a
+ * mark that ran out of them) and kept across cycles; markers never
+ * allocate.  A marker
  * starts a round with two buffers the leader set aside for it.  When a
  * marker has no room and no free buffer is left it drops the range and
  * counts an overflow; the mark then rescans every marked object
@@ -21,12 +22,11 @@
  */
 #include "lib/config.h"
 #if KSPAN_GC
-#include <kspan/kmalloc.h>
+#include "lib/check.h"
+#include "mm/meta.h"
 #include "mm/mgcwork.h"
 
-#define BLOCK_PAGES 16u                                   /* 128 KiB */
-#define BUFS_PER_BLOCK (BLOCK_PAGES * 8192u / GCWBUF_BYTES)
-
+static struct fixalloc bufpool;   /* off the heap (mm/meta.h) */
 static uint64_t full_top, empty_top;
 static unsigned nbufs;          /* buffers in the pool (leader only) */
 uint32_t gcwork_cap = GCWBUF_CAP;
@@ -65,18 +65,20 @@ static struct gcwbuf *lf_pop(uint64_t *top)
 	}
 }
 
+void gcwork_init_pool(unsigned max)
+{
+	KS_CHECK(meta_pool_init(&bufpool, GCWBUF_BYTES, max) == 0,
+	         "kgc_init: no address space for %u mark buffers", max);
+}
+
 unsigned gcwork_prepare(unsigned want, unsigned limit)
 {
 	while (nbufs < want) {
-		char *block = kpages_alloc(BLOCK_PAGES);
-		if (!block)
+		struct gcwbuf *b = meta_alloc(&bufpool);
+		if (!b)
 			break;
-		for (unsigned i = 0; i < BUFS_PER_BLOCK; i++) {
-			struct gcwbuf *b = (struct gcwbuf *)(block + i * GCWBUF_BYTES);
-			b->n = 0;
-			lf_push(&empty_top, b);
-		}
-		nbufs += BUFS_PER_BLOCK;
+		lf_push(&empty_top, b);
+		nbufs++;
 	}
 	limited = limit != 0;
 	uint32_t cap = limited ? (limit / 2 ? limit / 2 : 1) : GCWBUF_CAP;

@@ -31,8 +31,11 @@ struct gcwork {
 	uint64_t overflows;      /* entries dropped: no buffer left */
 };
 
+/* kgc_init: room for at most max buffers (address space only). */
+void gcwork_init_pool(unsigned max);
+
 /* Leader, world stopped, before a mark: have at least nbufs buffers in
- * the pool (taken from the heap with kpages_alloc; kept across cycles),
+ * the pool (committed as needed, kept across cycles),
  * and set the capacity of a marker's queue: limit entries in all (0: no
  * limit but the pool; a marker with a limit never takes buffers from the
  * pool or gives any to it, so it overflows exactly when it holds limit
