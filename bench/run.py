@@ -20,6 +20,15 @@ Writes <out>/results.md, <out>/results.json and <out>/bench.png.
 (lib<peer>.so, and a status file saying why a peer is missing); --peers-src
 is the peers' source folder (PEERS_DIR), only for their versions and notes.
 
+kspan's debug shim (--kspan-debug, default libkspan-debug.so next to
+--kspan) adds allocators that are not run unless --allocs names them:
+kspan-debug (red zones and poison), kspan-guard (KSPAN_GUARD=all) and
+kspan-guard100 (KSPAN_GUARD=1/100), both with the guard mode's default
+alignment (the workloads check C11's malloc alignment); the report then has a table of their
+ops/s and peak RSS over the release shim's, from the same run, and of the
+share of allocations the guarded pool took (its statistics at exit).
+--kspan-env "K=V ..." adds variables to the kspan (release) run.
+
 --smoke runs each workload very briefly under every allocator present,
 checking results only; it exits non-zero if any allocator fails a check.
 Only the Python standard library is needed; the plot uses matplotlib (from
@@ -60,6 +69,17 @@ HOBBY = {"liballoc": "liballoc", "tlsf": "TLSF", "o1heap": "o1heap"}
 
 ALLOC_ORDER = MAINSTREAM + ["kspan"] + list(HOBBY)
 
+# kspan's debug shim in its modes: only when --allocs names them (slow).
+# The environment each one runs with.  The workloads check C11's malloc
+# alignment (aligned_ok in bench/bench.h), which the guard mode's default
+# alignment (16 for n >= 16) gives; KSPAN_GUARD_ALIGN=1 would not.
+KSPAN_DEBUG = {
+    "kspan-debug": {},
+    "kspan-guard": {"KSPAN_GUARD": "all"},
+    "kspan-guard100": {"KSPAN_GUARD": "1/100"},
+}
+KNOWN_ALLOCS = ALLOC_ORDER + list(KSPAN_DEBUG)
+
 # Allocators that need more room.  timeout_factor multiplies the per-run
 # timeout.  work[workload] = (fraction, why) runs that workload with that
 # fraction of the work (its scale times the fraction) under this allocator
@@ -88,7 +108,7 @@ PEERS = {
 
 # Environment variables that tune one of the allocators; removed so that
 # every allocator runs with its defaults.
-TUNING_ENV = re.compile(r"^(MALLOC_|MIMALLOC_|TCMALLOC_|JEMALLOC_|GLIBC_TUNABLES$|LD_PRELOAD$)")
+TUNING_ENV = re.compile(r"^(MALLOC_|MIMALLOC_|TCMALLOC_|JEMALLOC_|KSPAN_|GLIBC_TUNABLES$|LD_PRELOAD$)")
 
 # Failures of a peer that are known upstream bugs of the packaged version:
 # reported as FAIL in the tables (never timed) but they do not fail the run.
@@ -219,6 +239,21 @@ def discover(args):
     else:
         allocs["kspan"] = {"status": "not built", "lib": None,
                            "found_by": "%s is missing (make host)" % args.kspan}
+    if args.kspan_env and allocs["kspan"]["status"] == "ok":
+        allocs["kspan"]["env"] = dict(args.kspan_env)
+        allocs["kspan"]["found_by"] += "; with " + " ".join(
+            "%s=%s" % kv for kv in args.kspan_env)
+    dbg = os.path.abspath(args.kspan_debug or os.path.join(os.path.dirname(so),
+                                                            "libkspan-debug.so"))
+    for name, env in KSPAN_DEBUG.items():
+        if os.path.isfile(dbg):
+            allocs[name] = {"status": "ok", "lib": dbg, "env": dict(env),
+                            "found_by": "this build" + ("; " + " ".join(
+                                "%s=%s" % kv for kv in env.items()) if env else ""),
+                            "version": git_describe(), "expect_from": os.path.basename(dbg)}
+        else:
+            allocs[name] = {"status": "not built", "lib": None,
+                            "found_by": "%s is missing (make host)" % dbg}
     allocs.update(discover_hobby(args, want))
     return allocs
 
@@ -331,7 +366,20 @@ def num(v):
         return None
 
 
+GUARD_STATS = re.compile(r"^kspan guard: (\d+) guarded allocations, (\d+) frees, "
+                         r"(\d+) not guarded \(pool limits\), \d+ live \(peak (\d+)\), "
+                         r"\d+ KiB committed \(peak (\d+) KiB\)", re.M)
+
+
 def run_workload(args, env, alloc, info, workload, scale, frag_mib, timeout):
+    stats = None
+    if info.get("env"):
+        env = dict(env, **info["env"])
+        if "KSPAN_GUARD" in info["env"]:
+            # The guarded pool's statistics at exit: how much it took.
+            fd, stats = tempfile.mkstemp(prefix="kbench-guard-", suffix=".txt")
+            os.close(fd)
+            env["KSPAN_STATS"] = stats
     cmd = [os.path.join(args.bin, "launch"), "-t", str(timeout)]
     if info["lib"]:
         cmd += ["-p", info["lib"]]
@@ -340,13 +388,22 @@ def run_workload(args, env, alloc, info, workload, scale, frag_mib, timeout):
     if workload == "frag":
         cmd += ["-m", str(frag_mib)]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    guard = None
+    if stats:
+        with open(stats) as f:
+            m = GUARD_STATS.search(f.read())
+        os.unlink(stats)
+        if m:
+            g = [int(x) for x in m.groups()]
+            guard = {"guarded": g[0], "frees": g[1], "fallbacks": g[2],
+                     "peak_live": g[3], "peak_committed_kib": g[4]}
     res, launch = None, None
     for line in p.stdout.splitlines():
         if line.startswith("result "):
             res = parse_kv(line)
         elif line.startswith("launch "):
             launch = parse_kv(line)
-    run = {"ok": False, "error": None, "result": res, "launch": launch}
+    run = {"ok": False, "error": None, "result": res, "launch": launch, "guard": guard}
     err_tail = " | ".join(p.stderr.strip().splitlines()[-3:])
     if launch is None:
         run["error"] = "launcher failed: " + (err_tail or "no output")
@@ -636,6 +693,42 @@ def render(summary, md):
                  "reading)." % (" and ".join(keep), "s" if one else "",
                                 "its" if one else "their", "its" if one else "their"))
 
+    dbg = [a for a in allocs if a in KSPAN_DEBUG]
+    if dbg and "kspan" in allocs:
+        rows = []
+        for w in wls:
+            k = res[w].get("kspan", {})
+            r = [w]
+            for a in dbg:
+                c = res[w].get(a, {})
+                if k.get("status") != "ok" or c.get("status") != "ok":
+                    r.append(cell_status(c) or c.get("status", "-"))
+                    continue
+                cell = "%.3g / %.3g" % (k["ops_per_s_median"] / c["ops_per_s_median"],
+                                        c["peak_rss_kib_median"] / k["peak_rss_kib_median"])
+                g = c.get("guard")
+                if g:
+                    total = g["guarded"] + g["fallbacks"]
+                    if a == "kspan-guard" and total:
+                        cell += " (%.0f%% guarded)" % (100.0 * g["guarded"] / total)
+                    elif total:
+                        cell += " (%d guarded)" % g["guarded"]
+                r.append(cell)
+            rows.append(r)
+        r = ["geomean"]
+        for a in dbg:
+            pairs = [(res[w]["kspan"]["ops_per_s_median"] / res[w][a]["ops_per_s_median"],
+                      res[w][a]["peak_rss_kib_median"] / res[w]["kspan"]["peak_rss_kib_median"])
+                     for w in wls if res[w].get("kspan", {}).get("status") == "ok"
+                     and res[w].get(a, {}).get("status") == "ok"]
+            r.append("%.3g / %.3g" % (geomean([x for x, _ in pairs]),
+                                      geomean([y for _, y in pairs])) if pairs else "-")
+        rows.append(r)
+        table("kspan's debug shim against the release shim, same run: slowdown "
+              "(release ops/s over the mode's) / peak RSS over release's; guard "
+              "modes: share or number of allocations the guarded pool took",
+              ["workload"] + dbg, rows)
+
     fp = summary.get("fastpath")
     if fp and "error" not in fp:
         parts = []
@@ -708,6 +801,9 @@ def summarise(args, allocs, present, runs):
                  "work_fraction": rs[0]["work_fraction"]}
             if rs[0]["work_fraction"] != 1.0:
                 c["work_note"] = rs[0]["work_note"]
+            if all(x.get("guard") for x in rs):
+                c["guard"] = {k: statistics.median(x["guard"][k] for x in rs)
+                              for k in rs[0]["guard"]}
             if w == "frag":
                 c["frag"] = {k: statistics.median(num(x["result"][k]) for x in rs)
                              for k in ("rss_small_kib", "rss_freed_kib", "rss_mixed_kib",
@@ -777,6 +873,10 @@ def main():
     ap.add_argument("--bin", required=True, help="folder with kbench, launch, fastpath")
     ap.add_argument("--out", required=True, help="folder for results.{md,json}, bench.png")
     ap.add_argument("--kspan", required=True, help="kspan's drop-in library (.so)")
+    ap.add_argument("--kspan-debug", default=None,
+                    help="kspan's debug shim (default: libkspan-debug.so next to --kspan)")
+    ap.add_argument("--kspan-env", default="",
+                    help="extra environment of the kspan run: 'K=V K2=V2'")
     ap.add_argument("--peers", default=None,
                     help="folder with the hobby-kernel peers' lib<peer>.so (bench/peers.sh)")
     ap.add_argument("--peers-src", default=None,
@@ -801,8 +901,15 @@ def main():
         if w not in WORKLOADS:
             ap.error("unknown workload %s (have: %s)" % (w, ", ".join(WORKLOADS)))
     for a in args.allocs:
-        if a not in ALLOC_ORDER:
-            ap.error("unknown allocator %s (have: %s)" % (a, ", ".join(ALLOC_ORDER)))
+        if a not in KNOWN_ALLOCS:
+            ap.error("unknown allocator %s (have: %s)" % (a, ", ".join(KNOWN_ALLOCS)))
+    kv = []
+    for tok in args.kspan_env.split():
+        k, sep, v = tok.partition("=")
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k):
+            ap.error("--kspan-env wants K=V words, not %r" % tok)
+        kv.append((k, v))
+    args.kspan_env = kv
     if args.seed < 0:
         ap.error("--seed must be >= 0")
     rounds = args.rounds or (1 if args.smoke else 5 if args.full else 3)
@@ -823,9 +930,9 @@ def main():
     for a in args.allocs:
         i = allocs[a]
         if i["status"] == "ok":
-            log("  %-9s %s  [%s]" % (a, i["lib"] or "(glibc, no preload)", i["found_by"]))
+            log("  %-14s %s  [%s]" % (a, i["lib"] or "(glibc, no preload)", i["found_by"]))
         else:
-            log("  %-9s %s (%s)" % (a, i["status"], i["found_by"]))
+            log("  %-14s %s (%s)" % (a, i["status"], i["found_by"]))
     if dropped:
         log("  removed from the environment: " + " ".join(dropped))
 
@@ -844,12 +951,12 @@ def main():
                 runs[w][a].append(run)
                 mark = " %s %s of the work" % (DAGGER, fmt_frac(frac)) if frac != 1.0 else ""
                 if run["ok"]:
-                    log("  [%d/%d] %-13s %-9s %10s ops/s  %6.2f s  %7s MiB  ok%s" % (
+                    log("  [%d/%d] %-13s %-14s %10s ops/s  %6.2f s  %7s MiB  ok%s" % (
                         r + 1, rounds, w, a, fmt_rate(run["ops_per_s"]), run["seconds"],
                         fmt_mib(run["maxrss_kib"]), mark))
                 else:
                     note = known_bug(a, allocs[a], w, run["error"])
-                    log("  [%d/%d] %-13s %-9s FAIL%s: %s" % (
+                    log("  [%d/%d] %-13s %-14s FAIL%s: %s" % (
                         r + 1, rounds, w, a, " (known upstream bug)" if note else "",
                         run["error"]))
 

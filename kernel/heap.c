@@ -17,7 +17,7 @@
  *                              A CPU must not call ks_smp_stop_world while
  *                              another collects (each would wait for the
  *                              other with interrupts off).
- *   stop_world / start_world   arch/x86_64/smp.c (STOP IPI to every other
+ *   stop_world / start_world   arch/x86_64/smp_call.c (STOP IPI to every other
  *                              CPU; no-ops while one CPU runs), for the
  *                              case above
  *   is_mapped                  the page tables (every page of the range
@@ -25,14 +25,24 @@
  *   gc_percent                 100 (collect when the collected heap has
  *                              doubled since the last cycle)
  *
+ * The guard mode (include/kspan/kmalloc.h, docs/debugging.md) is a boot
+ * option: fw_cfg file opt/kspan/guard = all, 1/N or 0 (scripts/run-qemu.sh
+ * --fw-cfg guard=VALUE), and opt/kspan/guard-below = 1 to put objects
+ * right after their guard page.  It needs the debug heap (DEBUG=1); other
+ * builds say so and go on without it.  A page fault in the guarded pool
+ * is reported by the trap handler as a use after free or out-of-bounds
+ * read or write (kspan_guard_fault).
+ *
  * ks_kernel_heap_init is called once by kmain on the boot CPU (with GS
  * set, so ks_plat_cpu_id works), before the other CPUs start.  Draining
  * every CPU's cache goes through ks_smp_call_all_self.  No state of its
  * own.
  */
 #include "kernel.h"
+#include "arch/x86_64/fwcfg.h"
 #include "arch/x86_64/percpu.h"
 #include "arch/x86_64/trap.h"
+#include "lib/config.h"
 
 #include <stdbool.h>
 #include <kspan/gc.h>
@@ -103,6 +113,71 @@ static void gc_stop_world_run(void (*fn)(void *, unsigned), void (*helper)(void 
 }
 #endif
 
+/* fw_cfg file name as a string: its length, or -1 if absent. */
+static long boot_option(const char *name, char *buf, size_t cap)
+{
+	long n = ks_fwcfg_read(name, buf, cap);
+	if (n >= (long)cap)
+		kpanic("heap: boot option %s is %ld bytes long (at most %lu)", name,
+		       n, (unsigned long)cap - 1);
+	return n;
+}
+
+/* "all" -> 1, "1/N" -> N, "0" or "" -> 0; -1 if it is none of these. */
+static long parse_guard(const char *v)
+{
+	if (v[0] == 0 || (v[0] == '0' && v[1] == 0))
+		return 0;
+	if (v[0] == 'a' && v[1] == 'l' && v[2] == 'l' && v[3] == 0)
+		return 1;
+	if (v[0] != '1' || v[1] != '/' || v[2] == 0)
+		return -1;
+	long n = 0;
+	for (const char *c = v + 2; *c; c++) {
+		if (*c < '0' || *c > '9' || n > 1000000000L)
+			return -1;
+		n = n * 10 + (*c - '0');
+	}
+	return n >= 1 && n <= 1000000000L ? n : -1;
+}
+
+static void guard_boot_option(void)
+{
+	char v[32], b[8];
+	if (boot_option("opt/kspan/guard", v, sizeof(v)) < 0)
+		return;
+	long sample = parse_guard(v);
+	if (sample < 0)
+		kpanic("heap: boot option guard=%s: want all, 1/N (N a whole number "
+		       "from 1 to 1000000000) or 0", v);
+	long below = 0;
+	if (boot_option("opt/kspan/guard-below", b, sizeof(b)) >= 0) {
+		if ((b[0] != '0' && b[0] != '1') || b[1] != 0)
+			kpanic("heap: boot option guard-below=%s: want 0 or 1", b);
+		below = b[0] - '0';
+	}
+	if (!sample)
+		return;
+#if KSPAN_DEBUG_HEAP
+	struct kspan_guard_config cfg = { .sample = (unsigned)sample, .below = (int)below };
+	if (kspan_guard_configure(&cfg) != 0)
+		kpanic("heap: boot option guard=%s: cannot reserve the guarded pool", v);
+	struct kspan_guard_stats gs;
+	kspan_guard_stats(&gs);
+	kprintf("kspan heap: guard mode (boot option guard=%s%s): %s kmallocs get a "
+	        "slot %s a guard page; pool %llu MiB of address space, live objects "
+	        "up to 256 MiB committed, 65536 freed slots in quarantine\n", v,
+	        below ? ", guard-below=1" : "", sample == 1 ? "all" : "1 in N",
+	        below ? "right after" : "ending at",
+	        (unsigned long long)(gs.pool_bytes >> 20));
+#else
+	(void)below;
+	kprintf("kspan heap: boot option guard=%s ignored: the guard mode is part of "
+	        "the debug heap (build with DEBUG=1); kmalloc_guarded works in "
+	        "every build\n", v);
+#endif
+}
+
 void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 {
 	(void)bi;
@@ -138,8 +213,9 @@ void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 	};
 	kgc_init(&gc);
 #endif
+	guard_boot_option();
 	/* A fault in the guarded pool is reported as what it is. */
-	ks_trap_set_fault_describer(kspan_guard_describe);
+	ks_trap_set_fault_describer(kspan_guard_fault);
 }
 
 static void drain_this_cpu(void *arg)
@@ -158,6 +234,18 @@ void ks_kernel_heap_report(void)
 	ks_kernel_heap_drain_all();
 	kspan_check();
 	kspan_print_stats();
+	struct kspan_heap_stats hs;
+	struct ks_frame_stats fs;
+	kspan_heap_stats(&hs);
+	ks_frame_stats(&fs);
+	uint64_t usable = fs.usable_frames * KS_FRAME_SIZE;
+	uint64_t per10k = usable ? hs.meta_committed * 10000 / usable : 0;
+	kprintf("kspan heap metadata: %llu KiB committed (spans and bitmap "
+	        "shadows of the arena used so far, committed-page bits, mspans) "
+	        "of %llu MiB arena: %llu.%02llu%% of usable RAM\n",
+	        (unsigned long long)(hs.meta_committed >> 10),
+	        (unsigned long long)(hs.arena_bytes >> 20),
+	        (unsigned long long)(per10k / 100), (unsigned long long)(per10k % 100));
 #if KSPAN_GC
 	struct kgc_stats g;
 	kgc_stats(&g);

@@ -13,14 +13,16 @@
  *      stack, GDT and IDT), print its totals;
  *   5. page-table frames and the page source now come from the frame map;
  *   6. the heap's boot hook (ks_kernel_heap_init: kspan and the collector);
- *   7. SMP (arch/x86_64/smp.c): ACPI, timers, LAPIC, the other CPUs
- *      started and idling; then interrupts on (IPIs reach this CPU);
+ *   7. SMP (arch/x86_64/smp_boot.c): ACPI, timers, LAPIC, the other CPUs
+ *      started and parked in their idle loops (smp_call.c); spinlock
+ *      waiters park from here on; then interrupts on (IPIs reach this
+ *      CPU);
  *   8. run the self-tests; if the runner asked for it (fw_cfg file
  *      opt/kspan/bench = 1), the SMP scaling benchmark; leave QEMU with
  *      the self-tests' verdict.
  *
- * Runs on the boot CPU; the others idle in smp.c until the self-tests give
- * them work.  No locks here.
+ * Runs on the boot CPU; the others idle in smp_call.c until the self-tests
+ * give them work.  No locks here.
  */
 #include "kernel.h"
 

@@ -73,6 +73,26 @@ void *ks_plat_reserve(size_t len, size_t align)
 	return p;
 }
 
+/* Zero a frame through the identity map: plain 8-byte stores, eight to an
+ * iteration.  Under QEMU's TCG this is about three times faster than the
+ * rep stosq the compiler makes of memset (every rep iteration is a trip
+ * through the translated-code loop), and committing is what an emptied
+ * heap spends its time on. */
+static void zero_frame(uint64_t phys)
+{
+	uint64_t *p = (uint64_t *)(uintptr_t)phys;
+	for (unsigned i = 0; i < KS_FRAME_SIZE / 8; i += 8) {
+		p[i] = 0;
+		p[i + 1] = 0;
+		p[i + 2] = 0;
+		p[i + 3] = 0;
+		p[i + 4] = 0;
+		p[i + 5] = 0;
+		p[i + 6] = 0;
+		p[i + 7] = 0;
+	}
+}
+
 static void check_range(const char *what, uint64_t a, size_t len)
 {
 	if ((a | len) & (KS_FRAME_SIZE - 1))
@@ -100,7 +120,7 @@ int ks_plat_commit(void *addr, size_t len)
 			rc = -1;
 			break;
 		}
-		__builtin_memset((void *)(uintptr_t)frame, 0, KS_FRAME_SIZE);
+		zero_frame(frame);
 		if (ks_paging_map(va, frame, KS_MAP_WRITE)) {
 			ks_frame_free(frame, 1);
 			rc = -1;

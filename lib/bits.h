@@ -17,6 +17,20 @@ static inline unsigned ks_popcount64(uint64_t x)
 	return (unsigned)((x * 0x0101010101010101ull) >> 56);
 }
 
+/* Index of the lowest set bit of m != 0, as a full word: on x86-64 one
+ * bsf, with no zero-extension after it and no false dependency to break
+ * (__builtin_ctzll gives an int and a tzcnt with an xor before it). */
+static inline uintptr_t ks_lowest_bit(uint64_t m)
+{
+#if defined(__x86_64__)
+	uint64_t b;
+	__asm__("bsfq %1, %0" : "=r"(b) : "rm"(m) : "cc");
+	return (uintptr_t)b;
+#else
+	return (uintptr_t)__builtin_ctzll(m);
+#endif
+}
+
 /* The one mixer of kspan (splitmix64's finaliser): seeds, secrets and the
  * object-order random numbers all go through it. */
 static inline uint64_t ks_mix64(uint64_t x)

@@ -1,5 +1,7 @@
 /*
- * Debug-build checks of lib/spinlock.h: a lock taken twice on one CPU
+ * The waiting side of lib/spinlock.h (ks_spin_wait, ks_spin_kick: see the
+ * header for the policy), and the debug-build checks: a lock taken twice
+ * on one CPU
  * (which would deadlock; typically an allocator call from an interrupt
  * handler that arrived while the lock was held with interrupts on), an
  * unlock by a CPU that does not hold the lock, and the lock order of the
@@ -14,6 +16,51 @@
  */
 #include "lib/spinlock.h"
 #include "lib/fmt.h"
+
+static const struct ks_spin_parking *parking;
+
+void ks_spin_set_parking(const struct ks_spin_parking *p)
+{
+	__atomic_store_n(&parking, p, __ATOMIC_RELEASE);
+}
+
+void ks_spin_wait(struct ks_spinlock *l, uint32_t me)
+{
+	const struct ks_spin_parking *p = __atomic_load_n(&parking, __ATOMIC_ACQUIRE);
+	unsigned polls = 0;
+	for (;;) {
+		uint32_t o = __atomic_load_n(&l->owner, __ATOMIC_ACQUIRE);
+		uint32_t d = me - o;
+		if (d == 0)
+			return;
+		if (p && (d > 1 || polls >= KS_SPIN_NEXT_POLLS)) {
+			/* Counted before the announcement and the last look at
+			 * the owner: an unlock that does not see the count is
+			 * seen by that look. */
+			__atomic_fetch_add(&l->parked, 1, __ATOMIC_SEQ_CST);
+			uint32_t seq = p->prepare(&l->owner, me);
+			if (__atomic_load_n(&l->owner, __ATOMIC_SEQ_CST) == o)
+				p->wait(&l->owner, o, seq);
+			else
+				p->cancel();
+			__atomic_fetch_sub(&l->parked, 1, __ATOMIC_RELAXED);
+			polls = 0;
+			continue;
+		}
+		/* About d critical sections to go: look again after a pause
+		 * that grows with them. */
+		for (uint32_t k = d; k; k--)
+			ks_plat_cpu_relax();
+		polls++;
+	}
+}
+
+void ks_spin_kick(struct ks_spinlock *l, uint32_t owner)
+{
+	const struct ks_spin_parking *p = __atomic_load_n(&parking, __ATOMIC_ACQUIRE);
+	if (p)
+		p->kick(&l->owner, owner, 2);    /* the new owner and the next */
+}
 
 #if KSPAN_DEBUG
 static struct {

@@ -2,12 +2,37 @@
  * Ranked ticket spinlocks, for every layer of kspan (the heap, the frame
  * map, the kernel's platform code).
  *
- * A ticket lock is fair: CPUs get the lock in the order they asked for it,
- * so a busy mcentral cannot starve one CPU.  The _irqsave variants also
- * disable interrupts on this CPU for as long as the lock is held, which is
- * what makes kmalloc/kfree safe to call from interrupt handlers: an
- * interrupt can never arrive on a CPU that holds an allocator lock and then
- * ask for the same lock again.
+ * Fairness: FIFO.  A CPU takes a ticket and gets the lock when the owner
+ * count reaches it, so CPUs get the lock in the order they asked for it
+ * and no waiter is ever passed over: a busy mcentral cannot starve one
+ * CPU, and a waiter with k CPUs ahead of it waits for exactly k critical
+ * sections.  The _irqsave variants also disable interrupts on this CPU for
+ * as long as the lock is held (and while it waits for it), which is what
+ * makes kmalloc/kfree safe to call from interrupt handlers: an interrupt
+ * can never arrive on a CPU that holds an allocator lock and then ask for
+ * the same lock again.
+ *
+ * How a waiter waits (ks_spin_wait, spinlock.c): it knows its distance d
+ * to the lock (the critical sections still ahead of it).
+ *   - d = 1 (next in line): it polls, pausing between polls; after
+ *     KS_SPIN_NEXT_POLLS polls it parks too (the holder may have lost its
+ *     CPU: an emulator's host preempts virtual CPUs).
+ *   - d >= 2: it parks, if the platform gave parking hooks
+ *     (ks_spin_set_parking: kspan's kernel halts the CPU until an NMI);
+ *     without hooks (the host build, a kernel that gives none, or before
+ *     the kernel's other CPUs start) it polls with a pause proportional to
+ *     d between polls, so that a long queue does not hammer the line.
+ *   - Unlocking hands the lock to the next ticket and, if anybody is
+ *     parked on this lock, kicks the new owner and the new next-in-line
+ *     (ticket + 1), so the CPU that will take the lock after next is awake
+ *     and polling by the time its turn comes: the wake-up overlaps the
+ *     current critical section instead of following it.  Nobody else is
+ *     woken (no thundering herd).
+ * Why: with more virtual CPUs than host cores (16 on 2 under TCG), a
+ * spinning waiter burns the host time its lock holder, or the waiter whose
+ * turn is next, needs to run; FIFO then stalls every waiter behind one
+ * that is not running.  Parked waiters leave the host cores to the holder
+ * and the next in line.
  *
  * The lock order.  This table is the one place it is written: every lock
  * in the tree has a rank here, and a CPU may take a lock only if it holds
@@ -53,10 +78,34 @@ struct ks_spinlock {
 	int32_t holder;     /* CPU holding it, -1 if none (debug builds; the
 	                       fields exist in every build so that objects
 	                       built with and without KSPAN_DEBUG agree) */
-	int32_t rank;       /* enum ks_lockrank */
+	uint16_t rank;      /* enum ks_lockrank */
+	uint16_t parked;    /* waiters parked on it right now */
 };
 
-#define KS_SPINLOCK_INIT(n, r) { 0, 0, (n), -1, (r) }
+#define KS_SPINLOCK_INIT(n, r) { 0, 0, (n), -1, (r), 0 }
+
+/* Polls the next-in-line makes before it parks (when it can park). */
+#define KS_SPIN_NEXT_POLLS 256u
+
+/*
+ * Parking (optional; kspan's kernel installs it once its other CPUs can
+ * be kicked, arch/x86_64/park.h).  prepare announces that this CPU waits
+ * on word for ticket tag and returns a wake sequence; wait halts unless
+ * *word != val or a wake came since prepare (and may return early);
+ * cancel withdraws the announcement; kick wakes the CPUs announced on
+ * word whose tag is in [lo, lo + n).  NULL: spin.
+ */
+struct ks_spin_parking {
+	uint32_t (*prepare)(const void *word, uint32_t tag);
+	void (*cancel)(void);
+	void (*wait)(const uint32_t *word, uint32_t val, uint32_t seq);
+	void (*kick)(const void *word, uint32_t lo, uint32_t n);
+};
+void ks_spin_set_parking(const struct ks_spin_parking *p);
+
+/* Out of line: wait for ticket me (spinlock.c); kick after an unlock. */
+void ks_spin_wait(struct ks_spinlock *l, uint32_t me);
+void ks_spin_kick(struct ks_spinlock *l, uint32_t owner);
 
 void ks_spin_debug_acquire(struct ks_spinlock *l);
 void ks_spin_debug_release(struct ks_spinlock *l);
@@ -68,7 +117,8 @@ static inline void ks_spin_init(struct ks_spinlock *l, const char *name,
 	l->owner = 0;
 	l->name = name;
 	l->holder = -1;
-	l->rank = rank;
+	l->rank = (uint16_t)rank;
+	l->parked = 0;
 }
 
 static inline void ks_spin_lock(struct ks_spinlock *l)
@@ -77,8 +127,8 @@ static inline void ks_spin_lock(struct ks_spinlock *l)
 	ks_spin_debug_acquire(l);
 #endif
 	uint32_t me = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
-	while (__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) != me)
-		ks_plat_cpu_relax();
+	if (__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) != me)
+		ks_spin_wait(l, me);
 #if KSPAN_DEBUG
 	__atomic_store_n(&l->holder, (int32_t)ks_plat_cpu_id(), __ATOMIC_RELAXED);
 #endif
@@ -90,7 +140,13 @@ static inline void ks_spin_unlock(struct ks_spinlock *l)
 	ks_spin_debug_release(l);
 	__atomic_store_n(&l->holder, -1, __ATOMIC_RELAXED);
 #endif
-	__atomic_store_n(&l->owner, l->owner + 1, __ATOMIC_RELEASE);
+	uint32_t next = l->owner + 1;
+	/* Sequentially consistent (an xchg on x86): the store of the owner
+	 * comes before the read of parked, against the waiter's increment of
+	 * parked before its last read of the owner. */
+	__atomic_store_n(&l->owner, next, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&l->parked, __ATOMIC_SEQ_CST))
+		ks_spin_kick(l, next);
 }
 
 /* Forget every waiter and holder: for a fork child, where the threads
@@ -99,6 +155,7 @@ static inline void ks_spin_reset(struct ks_spinlock *l)
 {
 	l->owner = l->next;
 	l->holder = -1;
+	l->parked = 0;
 }
 
 /* Debug builds: forget the ranked locks this CPU holds (fork child). */

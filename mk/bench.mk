@@ -16,6 +16,13 @@
 #   BENCH_WORKLOADS=a,b / BENCH_ALLOCS=a,b   run a subset
 #   BENCH_CALLGRIND=0  skip the instruction counts
 #   BENCH_KSPAN_SO     kspan's drop-in library (default build/host/libkspan.so)
+#   BENCH_KSPAN_DEBUG_SO  its debug shim (default build/host/libkspan-debug.so),
+#                      run as the allocators kspan-debug, kspan-guard
+#                      (KSPAN_GUARD=all) and kspan-guard100 (KSPAN_GUARD=1/100)
+#                      when BENCH_ALLOCS names them, e.g.
+#                      BENCH_ALLOCS=kspan,kspan-guard,kspan-guard100: a table
+#                      of their slowdown and peak RSS against the release shim
+#   BENCH_KSPAN_ENV="K=V ..."  extra environment of the kspan (release) run
 #   BENCH_SEED=N       the workloads' random seed (default 42)
 #   PEERS_DIR=DIR      the hobby-kernel peers' folder (default ../shared/peers,
 #                      relative to the repository root); its build.sh builds
@@ -33,6 +40,8 @@ BENCH_CFLAGS   := -O2 -pthread -std=gnu11 -g -Wall -Wextra -Wshadow -Wstrict-pro
                   -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc \
                   -fno-builtin-realloc
 BENCH_KSPAN_SO ?= $(SHIM_SO)
+BENCH_KSPAN_DEBUG_SO ?= $(SHIM_DEBUG_SO)
+BENCH_KSPAN_ENV ?=
 PEERS_DIR      ?= ../shared/peers
 BENCH_PEERS    := $(BENCH_DIR)/peers
 
@@ -53,6 +62,8 @@ $(BENCH_DIR)/fastpath: bench/fastpath.c
 	$(Q)$(BENCH_CC) $(BENCH_CFLAGS) $< -o $@
 
 BENCH_ARGS = --bin $(BENCH_DIR) --out $(BENCH_DIR) --kspan $(BENCH_KSPAN_SO) \
+             --kspan-debug $(BENCH_KSPAN_DEBUG_SO) \
+             $(if $(BENCH_KSPAN_ENV),--kspan-env '$(BENCH_KSPAN_ENV)') \
              --peers $(BENCH_PEERS) $(if $(PEERS_DIR),--peers-src $(PEERS_DIR)) \
              $(if $(BENCH_SEED),--seed $(BENCH_SEED)) \
              $(if $(filter 1,$(FULL)),--full) \

@@ -9,10 +9,11 @@
 #   make test-misuse   the same, then require kspan's configurations to catch
 #                      what the case headers expect of them: kspan release
 #                      (every double and invalid free, the API checks, clean
-#                      controls) always, and the guard configurations of
-#                      the debug shim (kspan-guard: KSPAN_GUARD=all;
-#                      kspan-guard-below: KSPAN_GUARD=all KSPAN_GUARD_BELOW=1)
-#                      once arch/host/shim.c has the guard mode
+#                      controls) and the guard configurations of the debug
+#                      shim (kspan-guard: KSPAN_GUARD=all KSPAN_GUARD_ALIGN=1; kspan-guard-below:
+#                      KSPAN_GUARD=all KSPAN_GUARD_BELOW=1: every overflow,
+#                      underflow and use after free their headers expect, at
+#                      the access)
 #   make misuse-bin    build the cases only
 #
 # Knobs: MISUSE_REQUIRE=a,b (configurations test-misuse requires, instead of
@@ -31,9 +32,8 @@ MISUSE_TIMEOUT  ?= 10
 MISUSE_REPEAT   ?= 2
 MISUSE_KSPAN_SO ?= $(SHIM_SO)
 MISUSE_DEBUG_SO ?= $(SHIM_DEBUG_SO)
-# What test-misuse requires: kspan release until the debug shim's guard
-# mode is in (then kspan-guard and kspan-guard-below as well).
-MISUSE_REQUIRE  ?= kspan
+# What test-misuse requires: kspan release and the debug shim's guard modes.
+MISUSE_REQUIRE  ?= kspan,kspan-guard,kspan-guard-below
 
 MISUSE_ARGS = --build $(MISUSE_DIR) --cc '$(MISUSE_CC)' --timeout $(MISUSE_TIMEOUT) --repeat $(MISUSE_REPEAT) \
               --kspan $(MISUSE_KSPAN_SO) --kspan-debug $(MISUSE_DEBUG_SO) \

@@ -39,6 +39,9 @@ void *ks_debug_malloc(size_t size, const char *fn, void *site);
 void ks_debug_free(void *p, const char *fn, void *site);
 size_t ks_debug_usable_size(const void *p, const char *fn);
 void *ks_debug_malloc_aligned(size_t size, size_t align, const char *fn, void *site);
+/* realloc: in place while the block fits, else (and always for guarded
+ * objects) a new object, the contents copied, the old one freed. */
+void *ks_debug_realloc(void *p, size_t size, const char *fn, void *site);
 #endif
 
 #endif

@@ -68,6 +68,7 @@
 #include "mm/arena.h"
 #include "mm/debugheap.h"
 #include "mm/guard.h"
+#include "mm/malloc.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
 #include "mm/meta.h"
@@ -209,7 +210,7 @@ static void large_free(struct mspan *s)
  * heap) and a class whose word is empty.  Out of line: the fast path stays
  * short and keeps nothing live across a call. */
 __attribute__((noinline))
-static void *malloc_slow(size_t size)
+void *ks_malloc_slow(size_t size)
 {
 	if (size <= KS_SMALL_SIZE_MAX)
 		return small_alloc_slow(ks_size_to_class(size));
@@ -218,39 +219,22 @@ static void *malloc_slow(size_t size)
 	return large_alloc(size, 0, false);
 }
 
-/* Steps 1-2 of the allocation path: a size up to 1 KiB finds its class
- * with one load from the CPU's cache front, then the lowest set bit of the
- * word the class allocates from is the object.  About 15 instructions, no
- * lock, no atomic, no call. */
 void *ks_malloc(size_t size)
 {
-	if (ks_likely(size <= KS_SMALL_SIZE_MAX)) {
-		ks_irqstate_t st = mcache_fast_enter();
-		struct mcache_class *pc = ks_mcache_of[mcache_fast_slot()]
-			->bysize[(size + KS_SMALL_SIZE_DIV - 1) / KS_SMALL_SIZE_DIV];
-		uint64_t *wp = pc->word;
-		uint64_t m = __atomic_load_n(wp, __ATOMIC_RELAXED);
-		if (ks_likely(m)) {
-			__atomic_store_n(wp, m & (m - 1), __ATOMIC_RELAXED);
-			uintptr_t b = (uintptr_t)__builtin_ctzll(m);
-			if (KSPAN_RANDOMIZE)
-				b ^= pc->key;
-			void *p = (void *)(pc->base + b * pc->size);
-			mcache_fast_exit(st);
-			if (p == NULL)   /* never: objects lie in the arena */
-				__builtin_unreachable();
-			return p;
-		}
-		mcache_fast_exit(st);
-	}
-	return malloc_slow(size);
+	void *p;
+	if (ks_likely(ks_malloc_fast(size, &p)))
+		return p;
+	return ks_malloc_slow(size);
 }
 
-/* Everything kfree's fast path does not handle: spans this CPU does not
- * own, large objects, bad pointers, double frees. */
+/* Everything kfree's fast path does not handle: NULL, spans this CPU does
+ * not own, large objects, bad pointers, double frees. */
 __attribute__((noinline))
-static void free_slow(uintptr_t p, const char *fn)
+void ks_free_slow(void *ptr, const char *fn)
 {
+	uintptr_t p = (uintptr_t)ptr;
+	if (!ptr)
+		return;
 	if (ks_guard_owns(p)) {
 		ks_guard_free(p, __builtin_return_address(0));
 		return;
@@ -285,84 +269,11 @@ static void free_slow(uintptr_t p, const char *fn)
 	ks_plat_irq_restore(st);
 }
 
-/* ThreadSanitizer does not see inside asm: give it the C version. */
-#if defined(__SANITIZE_THREAD__)
-#define KS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KS_TSAN 1
-#endif
-#endif
-#ifndef KS_TSAN
-#define KS_TSAN 0
-#endif
-
-/* arena.used_bytes for the free fast path: it only grows, and the spans[]
- * entries below it were written before it grew (arena_grow, release), so
- * a plain read (which the compiler folds into the compare) is enough on
- * x86-64; ThreadSanitizer builds read it atomically to say so. */
-static inline uintptr_t used_bytes_fast(void)
-{
-#if KS_TSAN
-	return __atomic_load_n(&ks_arena.used_bytes, __ATOMIC_ACQUIRE);
-#else
-	return ks_arena.used_bytes;
-#endif
-}
-
-/* Set bit pos of the free bits words, returning whether it was set: one
- * bts on x86-64 (the owner's only write; readers see whole words). */
-static inline bool test_and_set_bit(uint64_t *words, uintptr_t pos)
-{
-#if defined(__x86_64__) && !KS_TSAN
-	bool was;
-	__asm__("btsq %q2, %0"
-	        : "+m"(*(struct { uint64_t w[KS_FREE_WORDS]; } *)words), "=@ccc"(was)
-	        : "r"((uint64_t)pos));
-	return was;
-#else
-	uint64_t *w = &words[pos / 64], bit = 1ull << (pos % 64);
-	uint64_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
-	if (v & bit)
-		return true;
-	__atomic_store_n(w, v | bit, __ATOMIC_RELAXED);
-	return false;
-#endif
-}
-
-/* Steps 1-2 of the free path: the span through spans[], owned by this CPU,
- * the pointer an object's start (one multiply), and the object's free bit
- * not already set, set.  About 20 instructions, no lock, no atomic. */
 void ks_free(void *ptr, const char *fn)
 {
-	uintptr_t p = (uintptr_t)ptr;
-	uintptr_t off = p - ks_arena.arena_start;
-	if (ks_unlikely(off >= used_bytes_fast()))
-		goto slow;   /* NULL, or not in the heap */
-	struct mspan *s = ks_arena.spans[off >> KS_PAGE_SHIFT];
-	ks_irqstate_t st = mcache_fast_enter();
-	/* Owned by this CPU: an in-use small span it alone writes. */
-	if (ks_likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == (int)mcache_fast_slot())) {
-		uintptr_t soff = p - s->base;
-		if (ks_likely(soff < s->limit)) {
-			bool exact;
-			uintptr_t idx = mspan_index(s, soff, &exact);
-			/* Not queued for this span by some CPU (the tag of
-			 * mm/mcache.c: that free, on its way, would free it
-			 * again after it was reused). */
-			if (ks_likely(exact) &&
-			    ks_likely(*(volatile uintptr_t *)p != ks_queue_secret) &&
-			    ks_likely(!test_and_set_bit(s->freebits, mspan_bitpos(s, idx)))) {
-				mcache_fast_exit(st);
-				return;
-			}
-		}
-	}
-	mcache_fast_exit(st);
-slow:
-	if (!ptr)
+	if (ks_likely(ks_free_fast(ptr)))
 		return;
-	free_slow(p, fn);
+	ks_free_slow(ptr, fn);
 }
 
 /* ---- bulk calls (Linux's kmem_cache_alloc_bulk / free_bulk) ----------------
@@ -394,7 +305,7 @@ size_t kmalloc_bulk(size_t size, size_t n, void **out)
 		uint64_t m = __atomic_load_n(wp, __ATOMIC_RELAXED);
 		uintptr_t base = pc->base, esize = pc->size, key = pc->key;
 		while (m && k < n) {
-			uintptr_t b = (uintptr_t)__builtin_ctzll(m);
+			uintptr_t b = ks_lowest_bit(m);
 			if (KSPAN_RANDOMIZE)
 				b ^= key;
 			out[k++] = (void *)(base + b * esize);
@@ -433,7 +344,7 @@ void kfree_bulk(size_t n, void **objs)
 			uintptr_t soff = s ? p - s->base : UINTPTR_MAX;
 			if (!s || soff >= s->limit) {
 				uintptr_t off = p - ks_arena.arena_start;
-				if (off >= used_bytes_fast())
+				if (off >= ks_used_bytes_fast())
 					break;
 				s = ks_arena.spans[off >> KS_PAGE_SHIFT];
 				if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != me)
@@ -445,12 +356,12 @@ void kfree_bulk(size_t n, void **objs)
 			bool exact;
 			uintptr_t idx = mspan_index(s, soff, &exact);
 			if (!exact || *(volatile uintptr_t *)p == ks_queue_secret ||
-			    test_and_set_bit(s->freebits, mspan_bitpos(s, idx)))
+			    ks_test_and_set_bit(s->freebits, mspan_bitpos(s, idx)))
 				break;
 		}
 		mcache_fast_exit(st);
 		if (k < n)
-			ks_free(objs[k++], "kfree_bulk");   /* the slow way */
+			ks_free_slow(objs[k++], "kfree_bulk");   /* the slow way */
 	}
 }
 
@@ -634,6 +545,10 @@ void *kspan_aligned_as(size_t size, size_t align, const char *fn, void *site)
 
 void *kspan_realloc_as(void *ptr, size_t size, const char *fn, void *site)
 {
+#if KSPAN_DEBUG_HEAP
+	/* Red zones are re-armed in place; guarded objects always move. */
+	return ks_debug_realloc(ptr, size, fn, site);
+#endif
 	if (!ptr)
 		return kspan_malloc_as(size, fn, site);
 	size_t have = kspan_size_as(ptr, fn);

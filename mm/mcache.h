@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 #include <kspan/platform.h>
+#include "lib/bits.h"
+#include "lib/check.h"
 #include "lib/config.h"
 #include "mm/mspan.h"
 
@@ -21,8 +23,9 @@ struct mcache_class {
 	uint64_t *word;          /* free bits it allocates from: a word of cur,
 	                            or ks_zero_word (always empty) */
 	uintptr_t base;          /* address of that word's object 0 */
-	uint32_t size;           /* object size */
+	uintptr_t size;          /* object size (a full word: imul reads it) */
 	uint32_t key;            /* cur's random key (KSPAN_RANDOMIZE) */
+	uint32_t pad0;
 
 	struct mspan *cur;       /* the owned span allocated from, or NULL */
 	struct mspan *partial;   /* the other owned spans (mm/spanlist.h) */
@@ -133,20 +136,29 @@ static inline void mcache_fast_exit(ks_irqstate_t st)
  * plus KS_OWNER_GC for collector classes). */
 void mcache_class_init(struct mcache_class *pc, struct mcentral *central, int owner);
 
-/* The fast path of allocation: an object of pc's class, or NULL when the
- * word it allocates from is empty (then mcache_alloc_slow).  Interrupts
- * off, pc this CPU's. */
-static inline void *mcache_take(struct mcache_class *pc)
+/* The fast path of allocation: an object of pc's class in *out, or false
+ * when the word it allocates from is empty (then mcache_alloc_slow).  The
+ * store of the word is its only write.  Interrupts off, pc this CPU's. */
+static inline __attribute__((always_inline)) bool
+mcache_pop(struct mcache_class *pc, void **out)
 {
 	uint64_t *wp = pc->word;
 	uint64_t m = __atomic_load_n(wp, __ATOMIC_RELAXED);
-	if (__builtin_expect(m == 0, 0))
-		return NULL;
+	if (ks_unlikely(m == 0))
+		return false;
 	__atomic_store_n(wp, m & (m - 1), __ATOMIC_RELAXED);
-	unsigned b = (unsigned)__builtin_ctzll(m);
+	uintptr_t b = ks_lowest_bit(m);
 	if (KSPAN_RANDOMIZE)
 		b ^= pc->key;
-	return (void *)(pc->base + (uintptr_t)b * pc->size);
+	*out = (void *)(pc->base + b * pc->size);
+	return true;
+}
+
+/* mcache_pop, or NULL. */
+static inline void *mcache_take(struct mcache_class *pc)
+{
+	void *p;
+	return mcache_pop(pc, &p) ? p : NULL;
 }
 
 /* The slow path of allocation: fold in remote frees, move to another word

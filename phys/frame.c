@@ -19,7 +19,10 @@
  * full ranges, so a long run of single-frame allocations costs about one
  * word test each.  A run of n frames (or an aligned one) is first-fit over
  * the ranges in address order: try each aligned start, and on meeting a
- * used frame jump to the next aligned start past it.
+ * used frame jump to the next aligned start past it; the search in a range
+ * starts at its run_word, below which every word is full (kept as a lower
+ * bound: advanced past full words by the search, lowered by frees), so
+ * taking many runs in a row does not rescan what the earlier ones took.
  *
  * Locking: fm.lock (irqsave) guards everything below it; ks_frame_init
  * takes it too.  Panics are raised after the lock is dropped.
@@ -41,7 +44,8 @@ struct frame_range {
 	uint64_t nfree;      /* zero bits in bits */
 	uint64_t hint;       /* word where the next single-frame scan starts */
 	uint32_t type;       /* enum ks_memtype */
-	uint32_t pad;
+	uint32_t run_word;   /* words below it are all used (a lower bound):
+	                        where the search for a run starts */
 };
 
 static struct {
@@ -125,6 +129,23 @@ static uint64_t first_used(const struct frame_range *r, uint64_t from,
 		if (cnt > to - from)
 			cnt = (unsigned)(to - from);
 		uint64_t w = r->bits[from / WORD_BITS] & word_mask(b, cnt);
+		if (w)
+			return (from - b) + (uint64_t)__builtin_ctzll(w);
+		from += cnt;
+	}
+	return to;
+}
+
+/* First clear bit in [from, to), or to if there is none. */
+static uint64_t first_free(const struct frame_range *r, uint64_t from,
+                           uint64_t to)
+{
+	while (from < to) {
+		unsigned b = (unsigned)(from % WORD_BITS);
+		unsigned cnt = WORD_BITS - b;
+		if (cnt > to - from)
+			cnt = (unsigned)(to - from);
+		uint64_t w = ~r->bits[from / WORD_BITS] & word_mask(b, cnt);
 		if (w)
 			return (from - b) + (uint64_t)__builtin_ctzll(w);
 		from += cnt;
@@ -238,7 +259,7 @@ int ks_frame_init(const struct ks_memrange *map, size_t n, int reclaim_boot,
 	for (size_t i = 0; i < n; i++) {
 		struct frame_range *r = &fm.ranges[i];
 		r->type = map[i].type;
-		r->pad = 0;
+		r->run_word = 0;
 		r->hint = 0;
 		if (!ks_memtype_is_free(map[i].type, reclaim_boot)) {
 			r->base = map[i].base / KS_FRAME_SIZE;
@@ -319,8 +340,14 @@ static uint64_t alloc_run_locked(uint64_t n, uint64_t align_frames)
 		struct frame_range *r = &fm.ranges[ri];
 		if (!r->bits || r->nfree < n)
 			continue;
+		/* Skip the words known to be full, and the ones found full
+		 * now (remembered: the next search starts there too). */
+		uint64_t nw = words_for(r->nframes);
+		while (r->run_word < nw && r->bits[r->run_word] == ALL_USED)
+			r->run_word++;
+		uint64_t lo = (uint64_t)r->run_word * WORD_BITS;
 		uint64_t mask = align_frames - 1;
-		uint64_t i = ((r->base + mask) & ~mask) - r->base;
+		uint64_t i = ((r->base + lo + mask) & ~mask) - r->base;
 		while (i < r->nframes && r->nframes - i >= n) {
 			uint64_t used = first_used(r, i, i + n);
 			if (used == i + n) {
@@ -397,23 +424,42 @@ void ks_frame_free(uint64_t phys, size_t n)
 
 	uint64_t f0 = phys / KS_FRAME_SIZE;
 	ks_irqstate_t irq = ks_spin_lock_irqsave(&fm.lock);
-	/* Check every frame before freeing any. */
-	for (uint64_t i = 0; i < n; i++) {
+	/* Check every frame before freeing any, a range's worth at a time:
+	 * the first frame of each piece in full, the rest of it a word at a
+	 * time (meta frames, frames not in use).  The report names the first
+	 * frame that cannot be freed. */
+	for (uint64_t i = 0; i < n;) {
 		struct frame_range *r = NULL;
-		const char *why = free_problem(f0 + i, &r);
+		uint64_t f = f0 + i;
+		const char *why = free_problem(f, &r);
+		uint64_t cnt = 1;
+		if (!why) {
+			uint64_t idx = f - r->base;
+			cnt = r->nframes - idx;
+			if (cnt > n - i)
+				cnt = n - i;
+			uint64_t bad = first_free(r, idx, idx + cnt);
+			uint64_t mb = fm.meta_base, me = mb + fm.st.meta_frames;
+			if (mb < f + cnt && me > f && (mb > f ? mb : f) - r->base < bad)
+				bad = (mb > f ? mb : f) - r->base;
+			if (bad < idx + cnt) {
+				f = r->base + bad;
+				why = free_problem(f, &r);
+			}
+		}
 		if (why) {
 			uint32_t type = r ? r->type : 0;
 			ks_spin_unlock_irqrestore(&fm.lock, irq);
 			if (r && !r->bits)
 				ks_panic("ks_frame_free: frame 0x%llx %s (type %s)",
-				         (unsigned long long)((f0 + i) *
-				                              KS_FRAME_SIZE),
+				         (unsigned long long)(f * KS_FRAME_SIZE),
 				         why, ks_memtype_name(type));
 			ks_panic("ks_frame_free: frame 0x%llx %s (freeing %zu "
 			         "frames at 0x%llx)",
-			         (unsigned long long)((f0 + i) * KS_FRAME_SIZE),
+			         (unsigned long long)(f * KS_FRAME_SIZE),
 			         why, n, (unsigned long long)phys);
 		}
+		i += cnt;
 	}
 	for (uint64_t i = 0; i < n;) {
 		struct frame_range *r = find_range(f0 + i);
@@ -422,6 +468,8 @@ void ks_frame_free(uint64_t phys, size_t n)
 		if (cnt > n - i)
 			cnt = n - i;
 		bits_assign(r, idx, cnt, false);
+		if (idx / WORD_BITS < r->run_word)
+			r->run_word = (uint32_t)(idx / WORD_BITS);
 		r->nfree += cnt;
 		i += cnt;
 	}
@@ -475,8 +523,18 @@ static int check_locked(char *msg, size_t cap)
 		if (!r->bits)
 			continue;
 		uint64_t nw = words_for(r->nframes), used = 0;
-		for (uint64_t w = 0; w < nw; w++)
+		for (uint64_t w = 0; w < nw; w++) {
+			if (w < r->run_word && r->bits[w] != ALL_USED) {
+				ks_snprintf(msg, cap, "range at 0x%llx: frame 0x%llx "
+				            "is free below the run search start",
+				            (unsigned long long)addr,
+				            (unsigned long long)((r->base + w * WORD_BITS +
+				                (uint64_t)__builtin_ctzll(~r->bits[w])) *
+				                KS_FRAME_SIZE));
+				return -1;
+			}
 			used += ks_popcount64(r->bits[w]);
+		}
 		uint64_t tail = nw * WORD_BITS - r->nframes;
 		uint64_t tmask = tail ? word_mask((unsigned)(r->nframes %
 		                                             WORD_BITS),

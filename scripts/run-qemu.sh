@@ -4,7 +4,15 @@
 #
 # Usage: scripts/run-qemu.sh [options]
 #   --kernel FILE    EFI image (default: build/kernel/kspan.efi)
-#   --mem SIZE       guest RAM, QEMU syntax (default 512M)
+#   --mem SIZE       guest RAM, QEMU syntax (default 512M).  Always a
+#                    memory-backend-ram with prealloc=off,reserve=off: the
+#                    host backs only what the guest touches and reserves
+#                    nothing up front, so a guest may have more RAM than
+#                    the host (-m 256G on a 24 GiB host; a plain -m 64G is
+#                    refused there).  Above 480 GiB the CPU gets the
+#                    physical address bits the RAM needs (TCG's default of
+#                    40 covers about 1 TiB of address space, and QEMU
+#                    puts RAM above 4 GiB and devices above RAM)
 #   --smp N          CPUs (default 1); the kernel is told N (fw_cfg file
 #                    opt/kspan/cpus) and its SMP self-test checks that
 #                    exactly N came online
@@ -18,7 +26,9 @@
 #                    the self-tests (fw_cfg file opt/kspan/bench = 1)
 #   --fw-cfg K=V     pass fw_cfg file opt/kspan/K with the string V (test
 #                    hooks, e.g. smp-phantom=200: also try to start a CPU
-#                    with APIC id 200, which does not exist)
+#                    with APIC id 200, which does not exist; boot options,
+#                    e.g. guard=1/100 or guard=all with guard-below=1: the
+#                    debug heap's guard mode, docs/debugging.md)
 #   --               everything after is passed to QEMU as extra arguments
 # Environment: QEMU (default qemu-system-x86_64), OVMF_DIR (default: the
 # ovmf package's folder), KSPAN_TEST_SEED (the seed of the kernel's
@@ -64,8 +74,8 @@ while [ $# -gt 0 ]; do
 	--quiet) quiet=1; shift ;;
 	--bench) bench=1; shift ;;
 	--fw-cfg)
-		[[ ${2:-} =~ ^[a-z0-9-]+=[A-Za-z0-9._-]*$ ]] ||
-			die "--fw-cfg wants NAME=VALUE (letters, digits, -), not '${2:-}'"
+		[[ ${2:-} =~ ^[a-z0-9-]+=[A-Za-z0-9._/-]*$ ]] ||
+			die "--fw-cfg wants NAME=VALUE (letters, digits, . _ / -), not '${2:-}'"
 		fwcfg+=(-fw_cfg "name=opt/kspan/${2%%=*},string=${2#*=}"); shift 2 ;;
 	--) shift; extra=("$@"); break ;;
 	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -114,6 +124,24 @@ cp "$kernel" "$esp/EFI/BOOT/BOOTX64.EFI"
 cp "$ovmf_vars" "$vars"
 chmod u+w "$vars"
 
+# Physical address bits for the guest's RAM: RAM above 4 GiB, the
+# 64-bit PCI window and hot-plug space above it; twice the RAM plus
+# 64 GiB is enough (checked at 1 TiB: 42 bits, 4 TiB: 44).
+mem_mib=${mem%[KMGT]}
+case $mem in
+*K) mem_mib=$(( (mem_mib + 1023) / 1024 )) ;;
+*G) mem_mib=$(( mem_mib * 1024 )) ;;
+*T) mem_mib=$(( mem_mib * 1024 * 1024 )) ;;
+esac
+cpu=max
+if [ "$mem_mib" -gt $(( 480 * 1024 )) ]; then
+	bits=40
+	while [ $(( 1 << (bits - 20) )) -lt $(( 2 * mem_mib + 64 * 1024 )) ]; do
+		bits=$((bits + 1))
+	done
+	cpu=max,phys-bits=$bits
+fi
+
 seed=${KSPAN_TEST_SEED:-}
 if [ -z "$seed" ]; then
 	seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
@@ -121,7 +149,8 @@ fi
 [[ $seed =~ ^[0-9]+$ ]] || die "KSPAN_TEST_SEED wants a decimal number, not '$seed'"
 
 cmd=(timeout --kill-after=5 "$timeout_s" "$qemu"
-	-machine q35 -accel tcg -cpu max -m "$mem" -smp "$smp"
+	-machine q35,memory-backend=ram0 -accel tcg -cpu "$cpu" -m "$mem" -smp "$smp"
+	-object "memory-backend-ram,id=ram0,size=$mem,prealloc=off,reserve=off"
 	-drive "if=pflash,format=raw,unit=0,readonly=on,file=$ovmf_code"
 	-drive "if=pflash,format=raw,unit=1,file=$vars"
 	-drive "format=raw,file=fat:rw:$esp"
@@ -132,7 +161,9 @@ cmd=(timeout --kill-after=5 "$timeout_s" "$qemu"
 	-fw_cfg "name=opt/kspan/seed,string=$seed"
 	"${fwcfg[@]}" "${extra[@]}")
 
-echo "run-qemu: $kernel, -m $mem -smp $smp, timeout ${timeout_s}s, log $log"
+cpu_note=
+[ "$cpu" = max ] || cpu_note=" -cpu $cpu"
+echo "run-qemu: $kernel, -m $mem -smp $smp$cpu_note, timeout ${timeout_s}s, log $log"
 start=$(date +%s)
 set +e
 if [ "$quiet" = 1 ]; then

@@ -16,10 +16,16 @@
  *     inside one reservation, or the process aborts with a message.  It
  *     counts committed bytes exactly (a bit per 4 KiB page) and can be told
  *     to fail commits beyond a limit, for out-of-memory tests;
- *   - fork support for the LD_PRELOAD shim (arch/host/shim.c): the shim
+ *   - fork support for the LD_PRELOAD shim (shim/shim.c): the shim
  *     takes this file's two mutexes around fork, in lock order, and in the
  *     child the slots of the threads that did not survive the fork are
- *     retired for good (see ks_host_atfork_child).
+ *     retired for good (see ks_host_atfork_child);
+ *   - for the guard mode (mm/guard.c): a reservation can be switched to
+ *     guard-marker mode (ks_host_guard_markers: one read-write mapping,
+ *     uncommitted pages marked with MADV_GUARD_INSTALL, so no mapping is
+ *     split per object), and the SIGSEGV handler that turns a fault in the
+ *     guarded pool into kspan's one-line report (ks_host_guard_faults; not
+ *     in the release shim).
  *
  * The same file serves the cmocka suites (ASan, -O1) and the release shim
  * (-O2, LTO, -fPIC).  For the shim the per-thread variables use the
@@ -37,15 +43,20 @@
  */
 #define _GNU_SOURCE
 #include <kspan/platform.h>
+#include <kspan/kmalloc.h>
 #include "arch/host/platform.h"
+#include "lib/config.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define HOST_PAGE 4096u
@@ -258,7 +269,23 @@ struct reservation {
 	uintptr_t base;
 	size_t len;
 	uint64_t *committed; /* one bit per HOST_PAGE */
+	uint64_t *touched;   /* guard-marker mode: one bit per MARKER_CHUNK
+	                        whose uncommitted pages carry guard markers;
+	                        NULL: PROT_NONE mode */
 };
+
+/* Guard-marker mode (ks_host_guard_markers): Linux 6.13's lightweight
+ * guard regions.  The reservation is one read-write mapping; pages not
+ * committed carry guard markers (an access faults, like PROT_NONE), put
+ * in 2 MiB at a time around the first commit there; commit removes them,
+ * decommit puts them back (which also discards the pages).  No mapping is
+ * split, so the number of live guarded objects is not bounded by
+ * vm.max_map_count, and a commit or decommit is one madvise. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE  103
+#endif
+#define MARKER_CHUNK ((uintptr_t)2 << 20)
 
 static struct reservation resv[MAX_RESERVATIONS];
 static int nresv;
@@ -310,7 +337,7 @@ void *ks_plat_reserve(size_t len, size_t align)
 	pthread_mutex_lock(&resv_lock);
 	if (nresv == MAX_RESERVATIONS)
 		ks_plat_abort("ks_plat_reserve: too many reservations");
-	resv[nresv++] = (struct reservation){ base, len, bits };
+	resv[nresv++] = (struct reservation){ base, len, bits, NULL };
 	pthread_mutex_unlock(&resv_lock);
 	return (void *)base;
 }
@@ -347,7 +374,32 @@ int ks_plat_commit(void *addr, size_t len)
 		pthread_mutex_unlock(&resv_lock);
 		return -1;
 	}
-	if (fresh && mprotect(addr, len, PROT_READ | PROT_WRITE) != 0) {
+	if (fresh && r->touched) {
+		/* Markers on the chunks around the range first, as far from it
+		 * as it is long (so that the rest of a guarded slot, and the
+		 * pages next to it, fault), then none on the range. */
+		uintptr_t margin = len + HOST_PAGE;
+		uintptr_t lo = p - r->base > margin ? p - margin : r->base;
+		uintptr_t hi = r->base + r->len - (p + len) > margin ? p + len + margin
+		                                                     : r->base + r->len;
+		for (uintptr_t c = (lo - r->base) / MARKER_CHUNK;
+		     c <= (hi - 1 - r->base) / MARKER_CHUNK; c++) {
+			if (r->touched[c / 64] & (1ull << (c % 64)))
+				continue;
+			uintptr_t cs = r->base + c * MARKER_CHUNK;
+			size_t cl = cs + MARKER_CHUNK <= r->base + r->len ? MARKER_CHUNK
+			                                                  : r->base + r->len - cs;
+			if (madvise((void *)cs, cl, MADV_GUARD_INSTALL) != 0) {
+				pthread_mutex_unlock(&resv_lock);
+				return -1;
+			}
+			r->touched[c / 64] |= 1ull << (c % 64);
+		}
+		if (madvise(addr, len, MADV_GUARD_REMOVE) != 0) {
+			pthread_mutex_unlock(&resv_lock);
+			return -1;
+		}
+	} else if (fresh && mprotect(addr, len, PROT_READ | PROT_WRITE) != 0) {
 		pthread_mutex_unlock(&resv_lock);
 		return -1;
 	}
@@ -372,12 +424,50 @@ void ks_plat_decommit(void *addr, size_t len)
 			gone++;
 		}
 	}
-	if (gone) {
+	if (gone && r->touched) {
+		/* Installing markers discards the pages under them. */
+		if (madvise(addr, len, MADV_GUARD_INSTALL) != 0)
+			ks_plat_abort("ks_plat_decommit: MADV_GUARD_INSTALL failed");
+	} else if (gone) {
 		madvise(addr, len, MADV_DONTNEED);
 		mprotect(addr, len, PROT_NONE);
 	}
 	committed_bytes -= gone * HOST_PAGE;
 	pthread_mutex_unlock(&resv_lock);
+}
+
+int ks_host_guard_markers(void *addr, size_t len)
+{
+	uintptr_t p = (uintptr_t)addr;
+	pthread_mutex_lock(&resv_lock);
+	struct reservation *r = resv_find(p, len, "ks_host_guard_markers");
+	int rc = -1;
+	if (r->base != p || r->len != len || r->touched)
+		goto out;
+	for (size_t i = 0; i < (len / HOST_PAGE + 63) / 64; i++)
+		if (r->committed[i])
+			goto out;   /* only a reservation nothing was committed in */
+	size_t tbytes = ((len / MARKER_CHUNK + 1 + 63) / 64) * 8;
+	uint64_t *touched = mmap(NULL, tbytes, PROT_READ | PROT_WRITE,
+	                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (touched == MAP_FAILED)
+		goto out;
+	/* Read-write over the whole reservation, then markers on the first
+	 * page to see that the kernel has them (EINVAL before 6.13). */
+	void *m = mmap(addr, len, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	if (m != addr || madvise(addr, HOST_PAGE, MADV_GUARD_INSTALL) != 0) {
+		if (mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		         MAP_NORESERVE | MAP_FIXED, -1, 0) != addr)
+			ks_plat_abort("ks_host_guard_markers: cannot restore the reservation");
+		munmap(touched, tbytes);
+		goto out;
+	}
+	r->touched = touched;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&resv_lock);
+	return rc;
 }
 
 /* ---- fork ------------------------------------------------------------ */
@@ -421,3 +511,77 @@ void ks_host_atfork_child(void)
 		slot_lost[w] |= lost;
 	}
 }
+
+/* ---- guard-mode faults ------------------------------------------------ */
+
+/* Only in builds with assertions or the debug heap: the release shim has
+ * no guard mode, and its libkspan.a needs nothing of libc beyond what
+ * tests/preload/check-lib.sh allows. */
+#if KSPAN_DEBUG || KSPAN_DEBUG_HEAP
+static struct sigaction prev_segv;
+
+static void guard_fault(int sig, siginfo_t *si, void *ucv)
+{
+	int access = -1;
+#if defined(__x86_64__)
+	const ucontext_t *uc = ucv;
+	access = (uc->uc_mcontext.gregs[REG_ERR] & 2) ? 1 : 0;   /* #PF error code: W */
+#endif
+	char line[512] = "kspan: ";
+	if (si->si_code > 0 &&
+	    kspan_guard_fault((uintptr_t)si->si_addr, access, line + 7, sizeof(line) - 8)) {
+		size_t n = strlen(line);
+		line[n++] = '\n';
+		ks_plat_write(line, n);
+		abort();
+	}
+	/* Not the pool's: whoever handled SIGSEGV before, or the default. */
+	if ((prev_segv.sa_flags & SA_SIGINFO) && prev_segv.sa_sigaction) {
+		prev_segv.sa_sigaction(sig, si, ucv);
+		return;
+	}
+	if (!(prev_segv.sa_flags & SA_SIGINFO) && prev_segv.sa_handler != SIG_DFL &&
+	    prev_segv.sa_handler != SIG_IGN) {
+		prev_segv.sa_handler(sig);
+		return;
+	}
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	if (si->si_code <= 0)
+		raise(sig);   /* sent, not a fault: it would not repeat */
+	/* A fault: returning runs the instruction again, which now kills the
+	 * process as if no handler had been installed. */
+}
+
+int ks_host_guard_faults(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = guard_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	struct sigaction old;
+	if (sigaction(SIGSEGV, &sa, &old) != 0)
+		return -1;
+	if (old.sa_sigaction != guard_fault)
+		prev_segv = old;
+	return 0;
+}
+
+unsigned long ks_host_max_map_count(void)
+{
+	int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 65530;
+	char buf[32];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	unsigned long v = 0;
+	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+		v = v * 10 + (unsigned long)(buf[i] - '0');
+	return v ? v : 65530;
+}
+#endif

@@ -1,6 +1,6 @@
 /*
  * Host-only controls of the host platform (arch/host/platform.c), for tests
- * and the LD_PRELOAD shim (arch/host/shim.c).  mm/ never includes this.
+ * and the LD_PRELOAD shim (shim/shim.c).  mm/ never includes this.
  */
 #ifndef KSPAN_ARCH_HOST_PLATFORM_H
 #define KSPAN_ARCH_HOST_PLATFORM_H
@@ -38,5 +38,28 @@ void ks_host_atfork_prepare_slots(void);
 void ks_host_atfork_prepare_memory(void);
 void ks_host_atfork_parent(void);
 void ks_host_atfork_child(void);
+
+/* Put the reservation [addr, addr + len), in which nothing is committed
+ * yet, in guard-marker mode: one read-write mapping whose uncommitted
+ * pages carry Linux's lightweight guard markers (MADV_GUARD_INSTALL, Linux
+ * 6.13), so that commits and decommits split no mapping.  Returns 0, or -1
+ * (the kernel has no guard markers, or addr/len is not a whole fresh
+ * reservation): it stays as it was, PROT_NONE where not committed. */
+int ks_host_guard_markers(void *addr, size_t len);
+
+/* The guard mode's fault handler (builds with assertions or the debug
+ * heap; not the release shim).  Installs a SIGSEGV handler (SA_SIGINFO,
+ * SA_ONSTACK) that asks kspan_guard_fault about the faulting address, with
+ * read or write from the page-fault error code (x86_64: REG_ERR bit 1):
+ * for an address in the guarded pool it writes the one-line report to
+ * stderr and aborts; any other SIGSEGV goes to the handler that was
+ * installed before (or gets the default action: the fault repeats with
+ * SIG_DFL, a kill(2)ed SIGSEGV is raised again).  Returns 0, or -1 if
+ * sigaction failed. */
+int ks_host_guard_faults(void);
+
+/* vm.max_map_count (/proc/sys/vm/max_map_count), or 65530 when it cannot
+ * be read.  Every live guarded object costs two mappings. */
+unsigned long ks_host_max_map_count(void);
 
 #endif

@@ -6,9 +6,9 @@
  * stack table: double fault, NMI and machine check run on their own stacks
  * so that a kernel-stack overflow (a page fault on the guard page that
  * cannot push its frame) still reaches the exception report instead of
- * triple-faulting, and so that an NMI (smp.c's TLB shootdown and halt)
+ * triple-faulting, and so that an NMI (smp_call.c's TLB shootdown, halt and kicks)
  * never runs on a stack it interrupted.  The boot CPU's IST stacks are
- * static; an AP's come from smp.c.  Replaces the firmware's GDT, which
+ * static; an AP's come from smp_boot.c.  Replaces the firmware's GDT, which
  * lives in boot-services memory.
  *
  * Each CPU writes and loads only its own tables (the boot CPU before the

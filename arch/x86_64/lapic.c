@@ -208,6 +208,18 @@ void ks_lapic_timer_start(unsigned hz)
 	wr(REG_TIMER_INIT, (uint32_t)init);
 }
 
+void ks_lapic_timer_oneshot(uint64_t us)
+{
+	uint64_t init = timer_hz ? timer_hz * us / 1000000 : 0;
+	if (init == 0)
+		init = 1;
+	if (init > 0xffffffffull)
+		init = 0xffffffffull;
+	wr(REG_TIMER_DIV, 0x3);
+	wr(REG_LVT_TIMER, KS_VEC_TIMER);         /* one-shot, unmasked */
+	wr(REG_TIMER_INIT, (uint32_t)init);
+}
+
 void ks_lapic_timer_stop(void)
 {
 	wr(REG_LVT_TIMER, LVT_MASKED | KS_VEC_TIMER);

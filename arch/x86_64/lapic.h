@@ -1,6 +1,6 @@
 /*
  * The local APIC of each CPU, in xAPIC (MMIO) or x2APIC (MSR) mode: enable,
- * EOI, IPIs, the periodic timer (see lapic.c).
+ * EOI, IPIs, the periodic and one-shot timer (see lapic.c).
  */
 #ifndef KSPAN_ARCH_X86_64_LAPIC_H
 #define KSPAN_ARCH_X86_64_LAPIC_H
@@ -56,5 +56,8 @@ void ks_lapic_timer_calibrate(void);
 uint64_t ks_lapic_timer_hz(void);
 void ks_lapic_timer_start(unsigned hz);
 void ks_lapic_timer_stop(void);
+/* One interrupt on KS_VEC_TIMER after about us microseconds (replaces a
+ * periodic timer; ks_lapic_timer_stop cancels it). */
+void ks_lapic_timer_oneshot(uint64_t us);
 
 #endif

@@ -19,7 +19,7 @@
  * unmap flushes this CPU and marks the other CPUs' TLBs stale; before the
  * next mapping is installed -- which is the only way an unmapped address
  * or its old frame can come back into use through a page table -- every
- * other CPU flushes its TLB (smp.c: NMI, so it works under any lock and
+ * other CPU flushes its TLB (smp_call.c: NMI, so it works under any lock and
  * with the world stopped).  So a run of unmaps (the scavenger returning
  * many pages) costs one shootdown, not one per page.  ks_paging_sync()
  * forces it.  Until then another CPU may still read an unmapped page's

@@ -12,9 +12,11 @@
  * does it first thing in kmain, an AP first thing in its C entry), and is
  * never changed afterwards: there is no user mode and no swapgs.
  *
- * Fields are written by their own CPU, except the mailboxes of smp.c
- * (call_pending, work_*, tlb_done, state), which other CPUs write with
- * atomics as described there.  No locks here.
+ * Fields are written by their own CPU, except the mailboxes of
+ * smp_boot.c and smp_call.c (state, call_pending, work_*, tlb_done) and
+ * park.c's halt state, which other CPUs write with atomics as described
+ * there; park.c's announcement (park_word, park_tag) is read by other
+ * CPUs.  The array is defined in percpu.c.  No locks here.
  */
 #ifndef KSPAN_ARCH_X86_64_PERCPU_H
 #define KSPAN_ARCH_X86_64_PERCPU_H
@@ -36,7 +38,7 @@ struct __attribute__((packed)) ks_tss64 {
 	uint16_t iomap_base;
 };
 
-/* ks_percpu.state: the bring-up handshake (smp.c). */
+/* ks_percpu.state: the bring-up handshake (smp_boot.c). */
 enum {
 	KS_CPU_ABSENT = 0,    /* slot unused */
 	KS_CPU_STARTING,      /* INIT-SIPI-SIPI sent, waiting for the CPU */
@@ -58,17 +60,25 @@ struct ks_percpu {
 	/* Stacks (APs: in the page-source window, each below a guard page). */
 	uint64_t stack_lo, stack_hi;
 
-	/* smp.c mailboxes. */
+	/* smp_call.c mailboxes. */
 	uint32_t call_pending;        /* set by the caller of ks_smp_call_all */
-	uint32_t stopped;             /* spinning in the stop-the-world handler */
-	uint64_t stop_acked;          /* last stop epoch this CPU acknowledged */
+	uint32_t stopped;             /* parked in the stop-the-world handler */
+	uint32_t stop_acked;          /* last stop epoch this CPU acknowledged */
+	uint32_t work_posted;         /* ks_smp_run: incremented by the poster */
+	uint32_t work_done;           /* by this CPU when work_fn returned */
 	uint64_t tlb_done;            /* last TLB shootdown generation done */
 	void (*work_fn)(void *);      /* ks_smp_run: posted work */
 	void *work_arg;
-	uint64_t work_posted;         /* incremented by the poster */
-	uint64_t work_done;           /* by this CPU when work_fn returned */
 
-	/* Periodic LAPIC timer (lapic.c): called from the timer interrupt. */
+	/* park.c: how this CPU waits (halted until kicked). */
+	const void *park_word;        /* announced: parked (or about to) on it */
+	uint32_t park_tag;            /* what it waits for there (a ticket) */
+	uint32_t park_halted;         /* 1 in the halt window, 2 = flush TLB */
+	uint32_t wake_seq;            /* +1 on every interrupt and NMI */
+	uint32_t park_irqs_off;       /* announced with interrupts off */
+	uint64_t n_park, n_kick, n_tlb_deferred;
+
+	/* Periodic LAPIC timer (smp_call.c): called from the timer interrupt. */
 	void (*timer_fn)(void);
 
 	/* The last fault a probe absorbed on this CPU (trap.c). */

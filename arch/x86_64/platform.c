@@ -4,7 +4,7 @@
  * decommit) lives in kernel/pagesrc.c because it needs the frame map.
  *
  *   write     the COM1 UART, whole messages under console_lock
- *   abort     the first CPU to abort halts the others (NMI, smp.c), writes
+ *   abort     the first CPU to abort halts the others (NMI, smp_call.c), writes
  *             "kspan: <msg>" and a backtrace straight to the UART (no
  *             lock: the aborting code may hold it), then takes QEMU's
  *             failure exit; a second CPU that aborts meanwhile halts, and

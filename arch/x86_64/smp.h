@@ -1,6 +1,7 @@
 /*
- * Multiprocessor support: bring-up of the application processors, and the
- * cross-CPU primitives the kernel and the heap use (see smp.c).
+ * Multiprocessor support: bring-up of the application processors
+ * (smp_boot.c), and the cross-CPU primitives the kernel and the heap use
+ * (smp_call.c; waits park the CPU, park.h).
  *
  * CPUs are named by their dense index 0..ks_smp_ncpus()-1 (ks_plat_cpu_id),
  * the boot CPU being 0.  The set of online CPUs is fixed once ks_smp_init
@@ -76,7 +77,8 @@ int ks_smp_wait(unsigned cpu, uint64_t timeout_us);
 int ks_smp_idle(unsigned cpu);
 
 /* Flush the TLB of every other online CPU (NMI, so it works whatever the
- * other CPUs do, interrupts off or spinning on a lock) and wait.  Any
+ * other CPUs do, interrupts off or waiting for a lock) and wait; a CPU
+ * parked in hlt is not woken, it flushes when it leaves the park.  Any
  * context.  Called by paging.c before a new mapping is installed after an
  * unmap. */
 void ks_smp_flush_tlb_others(void);
@@ -93,9 +95,11 @@ int ks_smp_nmi(void);
  * fn: stop).  The handler runs with interrupts off and sends EOI. */
 void ks_smp_timer(unsigned hz, void (*fn)(void));
 
-/* Counters for tests: interrupts taken by cpu. */
+/* Counters for tests: interrupts taken by cpu; halt windows it entered
+ * (park.h), kicks it sent, TLB shootdowns it was spared while parked. */
 struct ks_smp_cpu_stats {
 	uint64_t ipis, nmis, timer_ticks, stray;
+	uint64_t parks, kicks, tlb_deferred;
 };
 void ks_smp_cpu_stats(unsigned cpu, struct ks_smp_cpu_stats *out);
 

@@ -2,14 +2,14 @@
  * AP start-up trampoline: real mode -> protected mode -> long mode -> the
  * kernel.
  *
- * smp.c copies ks_trampoline_start..ks_trampoline_end to the first frame
+ * smp_boot.c copies ks_trampoline_start..ks_trampoline_end to the first frame
  * of the low reservation (trampoline.h) and sends the AP a SIPI with that
  * frame's number, so the AP starts here in real mode with CS = frame >> 4,
  * IP = 0.  Nothing below may refer to an absolute kernel address: the code
  * runs from the copy, at a base only known at run time.  Real-mode and
  * 32-bit code address the data block relative to the base (DS = CS, then
  * EBX = base), and the far pointers and GDTR base in the data block are
- * stored as offsets that smp.c turns into addresses by adding the base.
+ * stored as offsets that smp_boot.c turns into addresses by adding the base.
  *
  *   16-bit: cli; EBX = base; load the temporary GDT; CR0.PE on (CD and NW,
  *           which INIT sets, off); far jump to 32-bit code.
@@ -19,7 +19,7 @@
  *   64-bit: CR3 = the kernel's tables (identity map, kernel image, stacks).
  *           Claim the trampoline: lock cmpxchg KS_TR_CLAIM from this CPU's
  *           APIC id to KS_TR_CLAIM_TAKEN.  A CPU whose id is not the one
- *           smp.c is waiting for -- one that woke too late, after smp.c
+ *           smp_boot.c is waiting for -- one that woke too late, after smp_boot.c
  *           gave up on it -- fails the claim and halts here for good,
  *           before it reads the stack or per-CPU pointers, which may
  *           already belong to the next CPU.  The winner loads its stack
@@ -116,7 +116,7 @@ tr_halt:
 	hlt
 	jmp tr_halt
 
-	/* The data block; smp.c fills what is zero here and adds the base
+	/* The data block; smp_boot.c fills what is zero here and adds the base
 	 * to the offsets. */
 	.org KS_TR_DATA
 	.word 4 * 8 - 1                 /* KS_TR_GDTR: limit */

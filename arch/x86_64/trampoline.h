@@ -1,6 +1,6 @@
 /*
  * Layout of the AP start-up trampoline (trampoline.S), shared by the
- * assembly and smp.c, which copies it into the low frames boot/ reserved
+ * assembly and smp_boot.c, which copies it into the low frames boot/ reserved
  * and fills in its data block.
  *
  * The reservation is KS_TR_FRAMES frames below 1 MiB:

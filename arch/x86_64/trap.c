@@ -5,12 +5,14 @@
  * handler); double fault, NMI and machine check switch to their IST stacks
  * (gdt.c).  One IDT serves every CPU.
  *
- * ks_trap() sorts what arrived:
+ * ks_trap() sorts what arrived, after telling park.c (an interrupt or NMI
+ * ends a park, park.h):
  *   vector >= 32  an interrupt: the handler registered for it (LAPIC timer,
  *                 IPIs; each sends its own EOI), or the stray-interrupt
  *                 report (counted, EOI if the LAPIC has it in service,
  *                 printed for the first few);
- *   NMI           smp.c's requests (TLB shootdown, halt); an NMI nobody
+ *   NMI           smp_call.c's requests (TLB shootdown, halt, park.h's
+ *                 kicks); an NMI nobody
  *                 asked for is fatal while only one CPU runs;
  *   a fault on a probe instruction (trap.h): resume at its fixup;
  *   anything else is fatal: the first CPU to get there halts the others
@@ -32,15 +34,17 @@
 #include "cpu.h"
 #include "gdt.h"
 #include "lapic.h"
+#include "park.h"
 #include "percpu.h"
 #include "qemu_exit.h"
 #include "serial.h"
 #include "lib/fmt.h"
 
-/* Who can explain a page fault's address (the heap's guarded pool). */
-static int (*fault_describer)(uintptr_t addr, char *buf, size_t cap);
+/* Who can explain a page fault's address (the heap's guarded pool):
+ * access 0 read, 1 write (the error code's W bit). */
+static int (*fault_describer)(uintptr_t addr, int access, char *buf, size_t cap);
 
-void ks_trap_set_fault_describer(int (*fn)(uintptr_t addr, char *buf, size_t cap))
+void ks_trap_set_fault_describer(int (*fn)(uintptr_t addr, int access, char *buf, size_t cap))
 {
 	fault_describer = fn;
 }
@@ -208,7 +212,7 @@ static void interrupt(struct ks_trapframe *tf)
 	pc->irq_depth--;
 }
 
-/* Set by smp.c (ks_trap_set_smp_hooks), so that this file needs nothing
+/* Set by smp_call.c (ks_trap_set_smp_hooks), so that this file needs nothing
  * of it: NMIs that are cross-CPU requests, and stopping the other CPUs
  * before a fatal report.  Until then one CPU runs and neither is needed. */
 static int (*nmi_hook)(void);
@@ -224,6 +228,8 @@ void ks_trap(struct ks_trapframe *tf)
 {
 	int (*nmi)(void) = __atomic_load_n(&nmi_hook, __ATOMIC_ACQUIRE);
 	void (*halt_others)(void) = __atomic_load_n(&halt_others_hook, __ATOMIC_ACQUIRE);
+	if (tf->vector >= 32 || tf->vector == 2)
+		ks_park_trap_entry(tf);     /* a parked CPU wakes up here */
 	if (tf->vector >= 32) {
 		interrupt(tf);
 		return;
@@ -266,7 +272,7 @@ void ks_trap(struct ks_trapframe *tf)
 		    (tf->error & 0x20) ? ", protection key" : "");
 	if (tf->vector == 14 && fault_describer) {
 		char what[256];
-		if (fault_describer(cr2, what, sizeof(what)))
+		if (fault_describer(cr2, (tf->error & 2) ? 1 : 0, what, sizeof(what)))
 			out("kspan: %s\n", what);
 	}
 	where("rip=", tf->rip);

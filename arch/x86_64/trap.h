@@ -56,14 +56,16 @@ int ks_probe_write64(volatile void *addr, uint64_t val);
 uint64_t ks_probe_last_cr2(void);
 unsigned ks_probe_last_vector(void);
 
-/* Register fn to explain page faults: given the faulting address it
- * writes a sentence to buf and returns 1, or returns 0 if the address is
- * not its business.  The fault report prints the sentence. */
-/* Cross-CPU hooks (smp.c installs them): nmi() returns 1 if an NMI was a
+/* Register fn to explain page faults: given the faulting address and the
+ * access (0 read, 1 write: the error code's W bit) it writes a sentence to
+ * buf and returns 1, or returns 0 if the address is not its business.  The
+ * fault report prints it as a line "kspan: <sentence>" (kernel/heap.c
+ * registers kspan_guard_fault). */
+/* Cross-CPU hooks (smp_call.c installs them): nmi() returns 1 if an NMI was a
  * cross-CPU request it handled; halt_others() stops the other CPUs before
  * a fatal exception is reported. */
 void ks_trap_set_smp_hooks(int (*nmi)(void), void (*halt_others)(void));
 
-void ks_trap_set_fault_describer(int (*fn)(uintptr_t addr, char *buf, size_t cap));
+void ks_trap_set_fault_describer(int (*fn)(uintptr_t addr, int access, char *buf, size_t cap));
 
 #endif

@@ -83,16 +83,76 @@ void  *kpages_alloc(size_t n);
 void   kpages_free(void *p, size_t n);
 
 /* Guarded allocation (after Linux's KFENCE): the object ends where an
- * unmapped page begins, and its page is unmapped when it is freed, so an
- * overflow or a use after free faults at once.  Objects up to 4080 bytes;
- * NULL when the pool (64 objects) is full.  Free with kfree. */
+ * unmapped page begins, and its pages are unmapped when it is freed (and
+ * stay so while its slot is in quarantine), so an overflow or a use after
+ * free faults at once.  Objects up to 4080 bytes, 16-byte aligned; NULL
+ * when the pool cannot take one (kspan_guard_configure's bounds).  Free
+ * with kfree. */
 void  *kmalloc_guarded(size_t size);
-/* Debug heap: send every n-th kmalloc to the guarded pool (0: none). */
+
+/* The guard mode of the debug heap (DEBUG=1; docs/debugging.md): sampled
+ * kmallocs get a slot of the guarded pool instead of a red zone, of any
+ * size the pool's largest slot holds (256 MiB with the default pool), at
+ * the natural alignment of their size (the largest power of two dividing
+ * it, at most 16) or the alignment kmalloc_aligned asked for, so that one
+ * byte past the object faults; slack left by an alignment is filled and
+ * checked on free.  An allocation the pool cannot take gets a red zone as
+ * usual.  Without the debug heap only kmalloc_guarded uses
+ * the pool. */
+struct kspan_guard_config {
+	unsigned sample;        /* guard 1 in `sample` kmallocs, on average
+	                           (random gaps, per CPU); 1: every one; 0: none */
+	int below;              /* 1: objects start right after a guard page
+	                           (underflows fault) instead of ending right
+	                           before one; 0 or 1 */
+	size_t pool_bytes;      /* address space of the pool; 0: 4 GiB.  Fixed
+	                           once the pool is reserved (the first
+	                           guarded allocation, or this call with sample) */
+	size_t max_committed;   /* memory committed for live guarded objects;
+	                           0: 256 MiB */
+	size_t max_live;        /* live guarded objects; 0: no limit */
+	size_t quarantine;      /* freed slots kept unmapped before their reuse
+	                           (FIFO); 0: 65536 */
+	size_t min_align;       /* 0 or 1: the natural alignment of the size;
+	                           2, 4, 8 or 16: at least that much for objects
+	                           of at least that size (pointer-tagging code:
+	                           CPython needs 8), leaving slack before the
+	                           guard page that is only checked on free */
+};
+/* Set the guard mode.  Returns 0, or -1 if cfg is invalid (below not 0
+ * or 1, pool_bytes under 16 MiB or changed after the pool was reserved)
+ * or the pool could not be reserved. */
+int    kspan_guard_configure(const struct kspan_guard_config *cfg);
+/* Debug heap: guard 1 in every kmallocs on average (1: all, 0: none). */
 void   kspan_guard_sample(unsigned every);
-/* For a fault handler: if addr is in the guarded pool, write what happened
- * ("use-after-free at X: object Y of N bytes allocated at Z, freed at W",
- * or "out-of-bounds at X: ...") to buf and return 1; else return 0. */
+
+/* For a fault handler: if addr is in the guarded pool, write one line
+ * (no "kspan: " prefix, no newline) saying what happened to buf and
+ * return 1; else return 0.  access: 0 read, 1 write, -1 unknown.
+ *   use-after-free read at 0xADDR: object 0xOBJ of N bytes allocated at 0xSITE, freed at 0xSITE2
+ *   out-of-bounds write at 0xADDR: object 0xOBJ of N bytes allocated at 0xSITE
+ * (the object nearest to ADDR; N is the size asked for). */
+int    kspan_guard_fault(uintptr_t addr, int access, char *buf, size_t cap);
+/* The same with the access unknown ("use-after-free access at ..."). */
 int    kspan_guard_describe(uintptr_t addr, char *buf, size_t cap);
+
+struct kspan_guard_stats {
+	uint64_t allocs;          /* guarded allocations so far */
+	uint64_t frees;
+	uint64_t fallbacks;       /* allocations the pool could not take */
+	uint64_t released;        /* slots that left the quarantine */
+	uint64_t live;            /* live guarded objects */
+	uint64_t committed;       /* bytes committed for them (whole pages) */
+	uint64_t peak_live;
+	uint64_t peak_committed;
+	uint64_t quarantined;     /* freed slots in quarantine now */
+	uint64_t pool_base;       /* the pool's address (0: no pool yet) */
+	uint64_t pool_bytes;      /* its reserved address space */
+	uint64_t meta_committed;  /* bytes committed for slot records */
+	uint64_t sample;          /* the settings now: kspan_guard_sample's N */
+	uint64_t below;           /* and kspan_guard_config.below */
+};
+void   kspan_guard_stats(struct kspan_guard_stats *out);
 
 /* Debug heap (DEBUG=1): where the object at p was allocated; NULL in
  * other builds. */

@@ -5,7 +5,8 @@
  * whenever the CPU's progress counter moved.  A CPU that is still busy
  * with earlier work or stops making progress is reported and counted,
  * never waited on forever.  Called from the boot CPU only (one poster per
- * CPU).  State: ks_run_progress, each entry written by its own CPU.
+ * CPU).  State: ks_run_progress, each entry written by its own CPU; a
+ * barrier's gate, counted up atomically.
  */
 #include "tests/kernel/smp_run.h"
 
@@ -14,6 +15,7 @@
 #include <kspan/platform.h>
 #include "arch/x86_64/tsc.h"
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/park.h"
 
 uint64_t ks_run_progress[KSPAN_MAX_CPUS];
 
@@ -32,6 +34,31 @@ static int wait_progress(unsigned cpu, uint64_t stall_us)
 		} else if (ks_tsc_to_us(rdtsc() - last) > stall_us) {
 			return -1;
 		}
+	}
+}
+
+void ks_run_idle_us(uint64_t us)
+{
+	static uint32_t never;          /* nobody changes it or kicks it */
+	uint64_t d = rdtsc() + ks_tsc_from_us(us);
+	uint32_t seq = ks_park_prepare(&never, 0);
+	ks_park_wait_until(&never, 0, seq, d);
+}
+
+void ks_run_barrier(uint32_t *gate, unsigned n)
+{
+	uint32_t v = __atomic_add_fetch(gate, 1, __ATOMIC_SEQ_CST);
+	if (v >= n) {
+		ks_park_kick(gate);
+		return;
+	}
+	while ((v = __atomic_load_n(gate, __ATOMIC_ACQUIRE)) < n) {
+		uint32_t seq = ks_park_prepare(gate, 0);
+		if (__atomic_load_n(gate, __ATOMIC_ACQUIRE) >= n) {
+			ks_park_cancel();
+			break;
+		}
+		ks_park_wait(gate, v, seq);
 	}
 }
 

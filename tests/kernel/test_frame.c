@@ -28,38 +28,77 @@ KS_SELFTEST("frame map: free frames = map's usable + reclaimable - metadata")
 }
 
 struct sweep {
-	uint64_t frames;
-	const struct ks_memrange *r;    /* range of the previous frame */
+	uint64_t frames, runs;
 	uint64_t *seen;                 /* one bit per frame number */
 	uint64_t seen_bits;
 	uint64_t bad;                   /* first offending frame */
 	const char *why;
 };
 
-static int check_frame(uint64_t phys, void *arg)
+/* Mark frame numbers [f, f + n) seen; the first one seen before, or
+ * f + n. */
+static uint64_t mark_seen(struct sweep *s, uint64_t f, uint64_t n)
+{
+	uint64_t none = f + n, twice = none, stop = none;
+	if (stop > s->seen_bits)
+		stop = s->seen_bits;
+	while (f < stop) {
+		unsigned b = (unsigned)(f % 64);
+		unsigned cnt = 64 - b < stop - f ? 64 - b : (unsigned)(stop - f);
+		uint64_t m = (cnt == 64 ? ~0ull : ((1ull << cnt) - 1)) << b;
+		uint64_t *w = &s->seen[f / 64];
+		if ((*w & m) && twice == none)
+			twice = (f - b) + (uint64_t)__builtin_ctzll(*w & m);
+		*w |= m;
+		f += cnt;
+	}
+	return twice;
+}
+
+/* A grabbed run: inside free-RAM ranges of the map, never frame 0, marked
+ * in use (its first and last frame and 64 frames spread between: a run is
+ * one allocation, or single frames that came out contiguous), and no
+ * frame of it handed out before. */
+static int check_run(uint64_t base, uint64_t frames, void *arg)
 {
 	struct sweep *s = arg;
-	uint64_t f = phys / KS_FRAME_SIZE;
-	s->frames++;
-	if (!s->r || phys < s->r->base || phys - s->r->base >= s->r->len)
-		s->r = kt_map_find(phys);
-	if (phys == 0)
-		s->why = "frame 0 handed out";
-	else if (!s->r)
-		s->why = "frame outside the memory map";
-	else if (!ks_memtype_is_free(s->r->type, 1))
-		s->why = ks_memtype_name(s->r->type);
-	else if (ks_frame_state(phys) != 1)
-		s->why = "handed out but not marked in use";
-	else if (f < s->seen_bits && (s->seen[f / 64] >> (f % 64) & 1))
-		s->why = "handed out twice";
-	else {
-		if (f < s->seen_bits)
-			s->seen[f / 64] |= 1ull << (f % 64);
-		return 0;
+	uint64_t end = base + frames * KS_FRAME_SIZE;
+	s->frames += frames;
+	s->runs++;
+	for (uint64_t p = base; p < end && !s->why;) {
+		const struct ks_memrange *r = kt_map_find(p);
+		if (p == 0)
+			s->why = "frame 0 handed out";
+		else if (!r)
+			s->why = "frame outside the memory map";
+		else if (!ks_memtype_is_free(r->type, 1))
+			s->why = ks_memtype_name(r->type);
+		if (s->why) {
+			s->bad = p;
+			return 1;
+		}
+		p = r->base + r->len < end ? r->base + r->len : end;
 	}
-	s->bad = phys;
-	return 1;
+	/* In use: the first and last frame, and 64 frames spread between. */
+	uint64_t stride = frames / 64 > 1 ? frames / 64 : 1;
+	for (uint64_t i = 0; i < frames + stride; i += stride) {
+		uint64_t p = i < frames ? base + i * KS_FRAME_SIZE : end - KS_FRAME_SIZE;
+		if (ks_frame_state(p) != 1) {
+			s->why = "handed out but not marked in use";
+			s->bad = p;
+			return 1;
+		}
+	}
+	if (s->seen) {
+		uint64_t f = base / KS_FRAME_SIZE;
+		uint64_t twice = mark_seen(s, f, frames);
+		if (twice != f + frames) {
+			s->why = "handed out twice";
+			s->bad = twice * KS_FRAME_SIZE;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 KS_SELFTEST("frame map: allocating everything hands out only free RAM, once")
@@ -81,12 +120,13 @@ KS_SELFTEST("frame map: allocating everything hands out only free RAM, once")
 		s.seen_bits = bits;
 		__builtin_memset(s.seen, 0, need * KS_FRAME_SIZE);
 	}
-	int bad = kt_grab_each(&g, check_frame, &s);
+	int bad = kt_grab_each_run(&g, check_run, &s);
 	uint64_t runs = g.runs, frames = g.frames;
 	kt_release_frames(&g);
 	ks_frame_stats(&after);
-	kprintf("# took all %llu free frames (%llu runs), gave them back%s\n",
-	        (unsigned long long)frames, (unsigned long long)runs,
+	kprintf("# took all %llu free frames (%llu MiB, %llu runs), gave them back%s\n",
+	        (unsigned long long)frames, (unsigned long long)(frames >> 8),
+	        (unsigned long long)runs,
 	        s.seen ? "" : "; no run big enough for the duplicate check");
 	if (bad)
 		KT_FAIL("frame 0x%llx: %s", (unsigned long long)s.bad, s.why);

@@ -33,13 +33,17 @@ struct kt_grab {
 };
 
 /* Allocate frames until only `leave` free frames remain (or allocation
- * fails), recorded as runs of up to 512 contiguous frames. */
+ * fails): aligned blocks of 1 GiB down to 2 MiB first, then single frames
+ * merged into runs of up to 512, so that taking everything is cheap on a
+ * big guest too. */
 void kt_grab_frames(struct kt_grab *g, uint64_t leave);
 
-/* Visit every frame grabbed (index frames too): fn(phys, arg); stops early
- * and returns fn's value if that is non-zero. */
-int kt_grab_each(const struct kt_grab *g, int (*fn)(uint64_t phys, void *arg),
-                 void *arg);
+/* Visit every grabbed run (index frames too, as runs of one):
+ * fn(base, frames, arg); stops early and returns fn's value if that is
+ * non-zero. */
+int kt_grab_each_run(const struct kt_grab *g,
+                     int (*fn)(uint64_t base, uint64_t frames, void *arg),
+                     void *arg);
 
 /* A grabbed run of at least n frames (untouched memory a test may use as
  * scratch while it holds g), or 0 if there is none. */
@@ -47,6 +51,11 @@ uint64_t kt_grab_scratch(const struct kt_grab *g, uint64_t n);
 
 /* Free every frame and empty g. */
 void kt_release_frames(struct kt_grab *g);
+
+/* Memory the exhaustion self-tests fill at most: on a bigger guest they
+ * first take all but this much out of the frame map (kt_grab_frames,
+ * without touching it), so a 256 GiB guest fills 1 GiB, not 256. */
+#define KT_FILL_CAP (1ull << 30)
 
 /* Frames the kernel holds outside the tests right now: page tables taken
  * from the frame map and pages the page source has committed. */

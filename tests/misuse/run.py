@@ -274,9 +274,10 @@ def make_configs(args, want_ident):
                  "mechs": ["free", "api", "redzone", "poison"], "available": dbg is not None,
                  "note": dbg_note, "applies": None})
     cfgs.append({"name": "kspan-guard", "kspan": True, "preload": dbg,
-                 "env": {"KSPAN_GUARD": "all"},
+                 "env": {"KSPAN_GUARD": "all", "KSPAN_GUARD_ALIGN": "1"},
                  "mechs": ["free", "api", "guard"], "available": dbg is not None,
-                 "note": dbg_note if dbg is None else "KSPAN_GUARD=all", "applies": None})
+                 "note": dbg_note if dbg is None else "KSPAN_GUARD=all KSPAN_GUARD_ALIGN=1",
+                 "applies": None})
     cfgs.append({"name": "kspan-guard-below", "kspan": True, "preload": dbg,
                  "env": {"KSPAN_GUARD": "all", "KSPAN_GUARD_BELOW": "1"},
                  "mechs": ["free", "api", "guard-below"], "available": dbg is not None,

@@ -1,5 +1,5 @@
 /*
- * Checks of kspan's C allocation functions (arch/host/shim.c) from inside
+ * Checks of kspan's C allocation functions (shim/shim.c) from inside
  * a process whose malloc is kspan's.  Built twice by mk/shim.mk:
  *   smoke          plain; tests/preload/run.py runs it with
  *                  LD_PRELOAD=libkspan.so

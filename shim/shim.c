@@ -23,7 +23,12 @@
  *   - valloc and pvalloc align to 4096; pvalloc also rounds the size up to
  *     a multiple of 4096 (pvalloc(0) is one page);
  *   - malloc(n) is aligned to 16 for n > 8 and to 8 for n <= 8 (no object
- *     of 8 bytes or fewer needs more);
+ *     of 8 bytes or fewer needs more); in the guard mode of the debug
+ *     shim (below) a guarded malloc(n) has that alignment or, when n is
+ *     not a multiple of 16, the largest power of two n allows (8 for 12),
+ *     and with KSPAN_GUARD_ALIGN=1 the natural alignment of n, so that
+ *     its end touches the guard page; the memalign family keeps its
+ *     alignment;
  *   - free or realloc of anything kspan did not hand out, an interior
  *     pointer or a double free stops the process with "kspan: ..." on
  *     stderr and SIGABRT (mm/ checks every free).
@@ -37,6 +42,47 @@
  * reserved is fatal.  Nothing during init allocates (getenv does not);
  * an allocation re-entering init would be a bug and aborts with a message
  * rather than deadlocking.
+ *
+ * The debug shim (libkspan-debug.so: the debug heap, assertions and lock
+ * checks) reads the guard mode from the environment at the same time:
+ *
+ *   KSPAN_GUARD=all | 1/N      every allocation, or 1 in N on average,
+ *                              gets a slot of the guarded pool (mm/guard.c)
+ *                              whose end touches an unmapped page; freed
+ *                              slots stay unmapped in quarantine.  0 or
+ *                              unset: red zones only.
+ *   KSPAN_GUARD_BELOW=1        objects start right after the guard page
+ *                              instead (underflows fault)
+ *   KSPAN_GUARD_QUARANTINE=N   freed slots kept unmapped (default 65536)
+ *   KSPAN_GUARD_MAX_MB=N       memory committed for live guarded objects
+ *                              (default 1024)
+ *   KSPAN_GUARD_POOL_GB=N      address space of the pool (default 64,
+ *                              then 16, 4 and 1 if it cannot be reserved)
+ *   KSPAN_GUARD_ALIGN=N        16 (default), 8, 4, 2: a guarded malloc(n)
+ *                              is aligned to at least N when n >= N, as
+ *                              programs expect of malloc (CPython keeps
+ *                              tags in the low bits of pointers to objects
+ *                              of odd sizes); the slack between the end
+ *                              and the guard page is checked on free.
+ *                              1: the natural alignment of n (the largest
+ *                              power of two dividing it), so that the
+ *                              object ends exactly at its guard page and
+ *                              a read one byte past it faults
+ *
+ * On Linux 6.13 and later the pool is one mapping whose unused pages carry
+ * guard markers (MADV_GUARD_INSTALL; ks_host_guard_markers), and live
+ * guarded objects are bounded by KSPAN_GUARD_MAX_MB only.  On older
+ * kernels uncommitted pages are PROT_NONE, every live guarded object costs
+ * two mappings, and they are also limited to (vm.max_map_count - 16384) / 2
+ * (24573 with Linux's default), so that the program keeps mappings of its
+ * own.  An allocation past a limit gets a red zone instead.  A SIGSEGV in the pool prints one line
+ *   kspan: use-after-free read at 0x...: object 0x... of N bytes allocated at 0x..., freed at 0x...
+ *   kspan: out-of-bounds write at 0x...: object 0x... of N bytes allocated at 0x...
+ * and aborts; other SIGSEGVs keep their behaviour (ks_host_guard_faults).
+ * A bad value stops the process with a message; so does KSPAN_GUARD with
+ * the release shim, which has no guard mode.  KSPAN_TEST_SEED (decimal or
+ * 0x-hex), when set, seeds kspan's randomness (the guard mode's sampling,
+ * red-zone secrets), so that a run replays.
  *
  * KSPAN_STATS=1 in the environment prints kspan's statistics
  * (kspan_print_stats) on stderr when the process exits, KSPAN_STATS=PATH
@@ -68,6 +114,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <malloc.h>
@@ -76,6 +123,8 @@
 #include <kspan/kmalloc.h>
 #include <kspan/platform.h>
 #include "arch/host/platform.h"
+#include "lib/config.h"
+#include "mm/malloc.h"
 
 
 #define KS_EXPORT __attribute__((visibility("default")))
@@ -138,6 +187,160 @@ static unsigned arena_gb_from_env(void)
 	return (unsigned)v;
 }
 
+/* A whole number from the environment: def when unset or empty, else it
+ * must be digits between lo and hi (or die with msg). */
+__attribute__((unused))
+static unsigned long env_number(const char *name, unsigned long def,
+                                unsigned long lo, unsigned long hi, const char *msg)
+{
+	const char *s = getenv(name);
+	if (!s || !*s)
+		return def;
+	unsigned long v = 0;
+	for (const char *c = s; *c; c++) {
+		if (*c < '0' || *c > '9' || v > hi)
+			die(msg);
+		v = v * 10 + (unsigned long)(*c - '0');
+	}
+	if (v < lo || v > hi)
+		die(msg);
+	return v;
+}
+
+/* (Not strcmp: libkspan.a needs only the libc functions
+ * tests/preload/check-lib.sh lists.) */
+static bool streq(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+/* KSPAN_GUARD: 0 (off), 1 (all) or N (1 in N). */
+static unsigned guard_sample_from_env(void)
+{
+	static const char bad[] = "KSPAN_GUARD must be all, 1/N (N a whole number "
+	                          "from 1 to 1000000000) or 0";
+	const char *s = getenv("KSPAN_GUARD");
+	if (!s || !*s || streq(s, "0"))
+		return 0;
+	if (streq(s, "all"))
+		return 1;
+	if (s[0] != '1' || s[1] != '/' || !s[2])
+		die(bad);
+	unsigned long v = 0;
+	for (const char *c = s + 2; *c; c++) {
+		if (*c < '0' || *c > '9' || v > 1000000000ul)
+			die(bad);
+		v = v * 10 + (unsigned long)(*c - '0');
+	}
+	if (v == 0 || v > 1000000000ul)
+		die(bad);
+	return (unsigned)v;
+}
+
+/* KSPAN_TEST_SEED, decimal or 0x-hex; 0 when unset. */
+static uint64_t seed_from_env(void)
+{
+	static const char bad[] = "KSPAN_TEST_SEED must be a decimal or 0x-hex number";
+	const char *s = getenv("KSPAN_TEST_SEED");
+	if (!s || !*s)
+		return 0;
+	uint64_t v = 0;
+	unsigned base = 10;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+		if (!*s)
+			die(bad);
+	}
+	for (const char *c = s; *c; c++) {
+		unsigned d;
+		if (*c >= '0' && *c <= '9')
+			d = (unsigned)(*c - '0');
+		else if (base == 16 && *c >= 'a' && *c <= 'f')
+			d = (unsigned)(*c - 'a' + 10);
+		else if (base == 16 && *c >= 'A' && *c <= 'F')
+			d = (unsigned)(*c - 'A' + 10);
+		else
+			die(bad);
+		if (v > (UINT64_MAX - d) / base)
+			die(bad);
+		v = v * base + d;
+	}
+	return v;
+}
+
+#if KSPAN_DEBUG_HEAP
+/* The guard mode (see the top of the file); after kspan_init. */
+static void guard_init(void)
+{
+	unsigned sample = guard_sample_from_env();
+	unsigned long below = env_number("KSPAN_GUARD_BELOW", 0, 0, 1,
+	                                  "KSPAN_GUARD_BELOW must be 0 or 1");
+	unsigned long quarantine = env_number("KSPAN_GUARD_QUARANTINE", 65536, 1,
+	                                       1ul << 26, "KSPAN_GUARD_QUARANTINE must be "
+	                                       "a number of slots from 1 to 67108864");
+	unsigned long max_mb = env_number("KSPAN_GUARD_MAX_MB", 1024, 1, 1ul << 24,
+	                                  "KSPAN_GUARD_MAX_MB must be a whole number "
+	                                  "of MiB from 1 to 16777216");
+	unsigned long pool_gb = env_number("KSPAN_GUARD_POOL_GB", 0, 1, 16384,
+	                                   "KSPAN_GUARD_POOL_GB must be a whole number "
+	                                   "of GiB from 1 to 16384");
+	unsigned long align = env_number("KSPAN_GUARD_ALIGN", 16, 1, 16,
+	                                 "KSPAN_GUARD_ALIGN must be 1, 2, 4, 8 or 16");
+	if (align & (align - 1))
+		die("KSPAN_GUARD_ALIGN must be 1, 2, 4, 8 or 16");
+	if (!sample)
+		return;
+	unsigned long mmc = ks_host_max_map_count();
+	struct kspan_guard_config cfg = {
+		.sample = sample,
+		.below = (int)below,
+		.max_committed = (size_t)max_mb << 20,
+		.max_live = mmc > 20000 ? (mmc - 16384) / 2 : mmc / 4,
+		.quarantine = quarantine,
+		.min_align = align,
+	};
+	int rc = -1;
+	if (pool_gb) {
+		cfg.pool_bytes = (size_t)pool_gb << 30;
+		rc = kspan_guard_configure(&cfg);
+		if (rc != 0)
+			die("cannot reserve the guard pool of KSPAN_GUARD_POOL_GB GiB "
+			    "(address space limit?); try a smaller KSPAN_GUARD_POOL_GB");
+	} else {
+		static const unsigned tries[] = { 64, 16, 4, 1 };
+		for (size_t i = 0; rc != 0 && i < sizeof(tries) / sizeof(tries[0]); i++) {
+			cfg.pool_bytes = (size_t)tries[i] << 30;
+			rc = kspan_guard_configure(&cfg);
+		}
+		if (rc != 0)
+			die("cannot reserve a guard pool of even 1 GiB (address space limit?)");
+	}
+	/* With guard markers (Linux 6.13) a live slot costs no mapping of
+	 * its own: no bound on live objects but the committed memory. */
+	struct kspan_guard_stats gs;
+	kspan_guard_stats(&gs);
+	if (ks_host_guard_markers((void *)(uintptr_t)gs.pool_base, gs.pool_bytes) == 0) {
+		cfg.max_live = 0;
+		if (kspan_guard_configure(&cfg) != 0)
+			die("kspan_guard_configure failed");
+	}
+	if (ks_host_guard_faults() != 0)
+		die("cannot install the guard mode's SIGSEGV handler");
+}
+#else
+static void guard_init(void)
+{
+	if (guard_sample_from_env())
+		die("KSPAN_GUARD needs the debug shim (build/host/libkspan-debug.so); "
+		    "this is the release libkspan.so");
+}
+#endif
+
 __attribute__((noinline, cold))
 static void shim_init(void)
 {
@@ -151,10 +354,12 @@ static void shim_init(void)
 	}
 	in_init = true;
 	unsigned gb = arena_gb_from_env();
+	uint64_t seed = seed_from_env();
 	int rc = -1;
 	if (gb) {
 		struct kspan_config cfg = { .arena_bytes = (size_t)gb << 30,
-		                            .scavenge_threshold = SHIM_SCAVENGE };
+		                            .scavenge_threshold = SHIM_SCAVENGE,
+		                            .seed = seed };
 		rc = kspan_init(&cfg);
 		if (rc != 0)
 			die("cannot reserve the heap arena of KSPAN_ARENA_GB GiB "
@@ -163,13 +368,15 @@ static void shim_init(void)
 		static const unsigned tries[] = { DEFAULT_ARENA_GB, 16, 4, 1 };
 		for (size_t i = 0; rc != 0 && i < sizeof(tries) / sizeof(tries[0]); i++) {
 			struct kspan_config cfg = { .arena_bytes = (size_t)tries[i] << 30,
-			                            .scavenge_threshold = SHIM_SCAVENGE };
+			                            .scavenge_threshold = SHIM_SCAVENGE,
+			                            .seed = seed };
 			rc = kspan_init(&cfg);
 		}
 		if (rc != 0)
 			die("cannot reserve a heap arena of even 1 GiB "
 			    "(address space limit?)");
 	}
+	guard_init();
 	ks_host_set_thread_exit_hook(kspan_drain_cpu);
 	in_init = false;
 	__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
@@ -187,6 +394,44 @@ static inline void ensure_init(void)
 		shim_init();
 }
 
+#if KSPAN_DEBUG_HEAP
+/* The debug shim starts when it is loaded, so that a bad KSPAN_GUARD*
+ * stops even a program that never calls malloc, and the guard mode's
+ * SIGSEGV handler is in place before the program installs its own. */
+__attribute__((constructor))
+static void shim_load(void)
+{
+	ensure_init();
+}
+#endif
+
+/* kspan's statistics and, in guard mode, the pool's. */
+static void print_stats(void)
+{
+	kspan_print_stats();
+#if KSPAN_DEBUG_HEAP
+	struct kspan_guard_stats g;
+	kspan_guard_stats(&g);
+	if (!g.pool_bytes)
+		return;
+	char buf[400];
+	int n = snprintf(buf, sizeof(buf), "kspan guard: %llu guarded allocations, "
+	                 "%llu frees, %llu not guarded (pool limits), %llu live "
+	                 "(peak %llu), %llu KiB committed (peak %llu KiB), %llu in "
+	                 "quarantine, %llu released; slot records %llu KiB\n",
+	                 (unsigned long long)g.allocs, (unsigned long long)g.frees,
+	                 (unsigned long long)g.fallbacks, (unsigned long long)g.live,
+	                 (unsigned long long)g.peak_live,
+	                 (unsigned long long)(g.committed >> 10),
+	                 (unsigned long long)(g.peak_committed >> 10),
+	                 (unsigned long long)g.quarantined,
+	                 (unsigned long long)g.released,
+	                 (unsigned long long)(g.meta_committed >> 10));
+	if (n > 0)
+		ks_plat_write(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+#endif
+}
+
 /* KSPAN_STATS: statistics at exit (see the top of the file).  kspan prints
  * through ks_plat_write, to fd 2; for a file, fd 2 is pointed at it for the
  * time of the print (programs such as coreutils close stderr before exit). */
@@ -199,7 +444,7 @@ static void shim_exit_stats(void)
 	if (!s || !*s || (s[0] == '0' && s[1] == 0))
 		return;
 	if (!strchr(s, '/')) {
-		kspan_print_stats();
+		print_stats();
 		return;
 	}
 	int fd = open(s, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -207,7 +452,7 @@ static void shim_exit_stats(void)
 		return;
 	int saved = dup(2);
 	if (dup2(fd, 2) == 2)
-		kspan_print_stats();
+		print_stats();
 	if (saved >= 0) {
 		dup2(saved, 2);
 		close(saved);
@@ -262,35 +507,56 @@ static void *nomem(void)
  * the program's call site (the return address into the caller). */
 #define SITE __builtin_return_address(0)
 
-/* Before kspan is set up its caches are empty (static) and its slow path
- * returns NULL, so malloc needs no test of its own: a NULL sends it here,
- * which sets kspan up and asks again. */
-__attribute__((noinline, cold))
-static void *malloc_miss(size_t size, void *site)
+/* malloc's slow path, a tail call from its fast path: kspan's own slow
+ * path, and on a NULL (before kspan is set up its caches are empty and its
+ * slow path returns NULL, so malloc needs no test of its own) kspan set
+ * up and asked again. */
+#if !KSPAN_DEBUG_HEAP
+__attribute__((noinline))
+static void *malloc_miss(size_t size)
 {
+	void *p = ks_malloc_slow(size);
+	if (likely(p))
+		return p;
 	ensure_init();
-	void *p = kspan_malloc_as(size, "malloc", site);
+	p = kspan_malloc_as(size, "malloc", NULL);
 	if (unlikely(!p))
 		return nomem();
 	return p;
 }
+#endif
 
-/* flatten: kmalloc's fast path inlined whole (its slow paths stay out of
- * line), so that malloc keeps nothing live across a call. */
-KS_EXPORT __attribute__((flatten)) void *malloc(size_t size)
+/* The release shim inlines kspan's fast paths (mm/malloc.h): a hit is
+ * straight-line code, a miss a tail call.  The debug shim's every call
+ * goes through the debug heap, which records the call site. */
+KS_EXPORT void *malloc(size_t size)
 {
+#if !KSPAN_DEBUG_HEAP
+	void *p;
+	if (likely(ks_malloc_fast(size, &p)))
+		return p;
+	return malloc_miss(size);
+#else
+	ensure_init();
 	void *p = kspan_malloc_as(size, "malloc", SITE);
 	if (unlikely(!p))
-		return malloc_miss(size, SITE);
+		return nomem();
 	return p;
+#endif
 }
 
 /* free(NULL) and frees before set-up need no test here: NULL, like any
  * pointer outside the heap, takes kspan's slow path, which returns for
  * NULL (and before set-up the heap holds nothing to free). */
-KS_EXPORT __attribute__((flatten)) void free(void *p)
+KS_EXPORT void free(void *p)
 {
+#if !KSPAN_DEBUG_HEAP
+	if (likely(ks_free_fast(p)))
+		return;
+	ks_free_slow(p, "free");
+#else
 	kspan_free_as(p, "free", SITE);
+#endif
 }
 
 KS_EXPORT void cfree(void *p)
@@ -345,8 +611,9 @@ KS_EXPORT void *reallocarray(void *p, size_t n, size_t size)
 static void *aligned(size_t align, size_t size, const char *fn, void *site)
 {
 	ensure_init();
-	void *p = align <= 8 ? kspan_malloc_as(size, fn, site)
-	                     : kspan_aligned_as(size, align, fn, site);
+	/* Through kspan_aligned_as even for small alignments: the guard mode
+	 * gives malloc only the size's natural alignment. */
+	void *p = kspan_aligned_as(size, align, fn, site);
 	if (unlikely(!p))
 		return nomem();
 	if (unlikely((uintptr_t)p & (align - 1)))

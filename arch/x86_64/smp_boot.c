@@ -1,15 +1,15 @@
 /*
- * SMP: bring-up of the application processors (APs) and the cross-CPU
- * primitives (smp.h).
+ * SMP bring-up (smp.h): find the CPUs, start them, leave them idling in
+ * smp_call.c.  ks_smp_init, boot CPU, interrupts off:
  *
- * Bring-up (ks_smp_init, boot CPU, interrupts off):
  *   1. ACPI: the MADT lists the CPUs (enabled LAPIC / x2APIC entries), the
  *      FADT the PM timer.  A malformed table is reported; then only the
  *      boot CPU runs.
  *   2. TSC calibrated against the PM timer (PIT channel 2 without one);
  *      the 8259 PICs remapped to 0x20-0x2f and masked, every I/O APIC
  *      redirection entry masked (nothing external interrupts us); the boot
- *      CPU's LAPIC enabled and its timer measured.
+ *      CPU's LAPIC enabled and its timer measured; smp_call.c's handlers
+ *      and hooks installed (ks_smp_call_setup).
  *   3. The trampoline (trampoline.S) copied into the low frames boot/
  *      reserved, with the kernel's CR3, the boot CPU's EFER.NXE and the
  *      temporary page tables filled in.
@@ -29,34 +29,15 @@
  *      be reading the trampoline's data block).
  *   5. An AP in ap_entry: GS base, its GDT and TSS, the shared IDT, CR0,
  *      CR4 and PAT as on the boot CPU, its LAPIC enabled; then ONLINE, and
- *      into its idle loop (interrupts on, hlt until an IPI).
+ *      into smp_call.c's idle loop (interrupts on, parked until work or a
+ *      request comes).
  *
- * Cross-CPU primitives, and why none can deadlock:
- *   call     ks_smp_call_all: one call at a time (call_busy); per target a
- *            call_pending flag and a CALL IPI; fn runs in the target's
- *            interrupt handler; call_left counts down.
- *   stop     stop_world: stop_epoch becomes odd, STOP IPI to each other
- *            CPU, which acknowledges once per epoch (stop_acked) and spins
- *            with interrupts off until the epoch changes.  A CPU only
- *            takes the IPI with interrupts on, i.e. outside the allocator
- *            (whose every lock and fast path runs with interrupts off).
- *   run      ks_smp_run: a work slot per CPU, run by its idle loop with
- *            interrupts on; WAKE IPI ends its hlt.
- *   tlb      ks_smp_flush_tlb_others: tlb_gen++, NMI to each other CPU,
- *            which reloads CR3 and records the generation it saw.  NMIs
- *            arrive even with interrupts off, so this works from under any
- *            lock, and while the world is stopped.
- *   halt     ks_smp_halt_others (panics): NMI, the target halts for good.
- *   Every wait loop that may run with interrupts off (call and run waits,
- *   the stop lock) also serves this CPU's own pending call and stop
- *   requests, as the IPI handler would: two CPUs waiting on each other
- *   with interrupts off both make progress.  Every wait has a time limit
- *   and ends in a panic naming the CPU that did not answer; a stop pauses
- *   the clocks of waits it interrupts.
+ * Everything it needs from the loader comes in struct ks_smp_boot; what
+ * the rest of the kernel needs of it goes through smp_call.c
+ * (ks_smp_call_set_online).
  *
- * Locks: call_busy and stop_lock are test-and-set flags taken as above
- * (never across an allocator call); nothing here allocates.  ks_percpu
- * mailboxes are written with atomics (release) and read with acquire.
+ * State: written by the boot CPU during ks_smp_init (an AP writes only its
+ * own ks_percpu state word, with an atomic compare-and-swap).  No locks.
  */
 #include "smp.h"
 
@@ -68,6 +49,7 @@
 #include "lapic.h"
 #include "paging.h"
 #include "percpu.h"
+#include "smp_internal.h"
 #include "trampoline.h"
 #include "trap.h"
 #include "tsc.h"
@@ -80,68 +62,23 @@
 
 #define CLAIM_TIMEOUT_US   2000000ull
 #define ONLINE_TIMEOUT_US  3000000ull
-#define CALL_TIMEOUT_US    60000000ull
-#define STOP_TIMEOUT_US    60000000ull
-#define NMI_TIMEOUT_US     10000000ull
-
-struct ks_percpu ks_percpu_area[KSPAN_MAX_CPUS];
 
 extern char ks_trampoline_start[], ks_trampoline_end[];
 
-static unsigned ncpus = 1;              /* online, published atomically */
+static unsigned started = 1;            /* CPUs online so far */
 static unsigned left_out;               /* CPUs that did not answer */
-static int smp_nmis;                    /* 1 once NMIs may be ours */
 static struct ks_acpi_info acpi;
 static uint64_t ap_ist[KSPAN_MAX_CPUS][3];
 static uint64_t bsp_cr0, bsp_cr4, bsp_pat;
-
-static uint32_t call_busy;
-static void (*call_fn)(void *);
-static void *call_arg;
-static uint32_t call_left;
-
-static uint32_t stop_lock;
-static uint64_t stop_epoch;             /* odd: the world is stopped */
-static uint32_t stop_acks;
-static int stop_owner = -1;
-static ks_irqstate_t stop_irq;
-
-static uint64_t tlb_gen;
-static int halt_cpu = -1;
-
-/* ---- small helpers ------------------------------------------------------ */
-
-static uint64_t deadline(uint64_t us)
-{
-	return rdtsc() + ks_tsc_from_us(us);
-}
-
-static int expired(uint64_t d)
-{
-	return (int64_t)(rdtsc() - d) > 0;
-}
 
 unsigned ks_smp_left_out(void)
 {
 	return left_out;
 }
 
-unsigned ks_smp_ncpus(void)
-{
-	return __atomic_load_n(&ncpus, __ATOMIC_ACQUIRE);
-}
-
 uint32_t ks_smp_apic_id(unsigned cpu)
 {
 	return cpu < KSPAN_MAX_CPUS ? ks_percpu_area[cpu].apic_id : 0xffffffffu;
-}
-
-static void ipi(unsigned cpu, uint32_t icr)
-{
-	if (ks_lapic_send_ipi(ks_percpu_area[cpu].apic_id, icr) != 0)
-		ks_panic("smp: IPI 0x%x to CPU %u (APIC id %u) never left this "
-		         "CPU's LAPIC (delivery status stuck for 100 ms)", icr, cpu,
-		         ks_percpu_area[cpu].apic_id);
 }
 
 void ks_smp_early_init(void)
@@ -151,363 +88,7 @@ void ks_smp_early_init(void)
 	ks_percpu_install(pc, 0);
 }
 
-/* ---- requests served by handlers and by wait loops ---------------------- */
-
-static void run_call(struct ks_percpu *pc)
-{
-	if (!__atomic_load_n(&pc->call_pending, __ATOMIC_RELAXED))
-		return;
-	if (!__atomic_exchange_n(&pc->call_pending, 0, __ATOMIC_ACQUIRE))
-		return;
-	void (*fn)(void *) = call_fn;
-	void *arg = call_arg;
-	ks_irqstate_t st = ks_plat_irq_save();
-	fn(arg);
-	ks_plat_irq_restore(st);
-	__atomic_fetch_sub(&call_left, 1, __ATOMIC_RELEASE);
-}
-
-/* Acknowledge a stop in progress (once per epoch) and spin until the
- * world restarts.  Returns 1 if it stopped. */
-static int stop_here(struct ks_percpu *pc)
-{
-	if (!(__atomic_load_n(&stop_epoch, __ATOMIC_RELAXED) & 1))
-		return 0;
-	/* Check and acknowledge with interrupts off: a STOP interrupt
-	 * between the two would acknowledge the same epoch twice. */
-	ks_irqstate_t st = ks_plat_irq_save();
-	uint64_t e = __atomic_load_n(&stop_epoch, __ATOMIC_ACQUIRE);
-	if (!(e & 1) || pc->stop_acked == e) {
-		ks_plat_irq_restore(st);
-		return 0;
-	}
-	pc->stop_acked = e;
-	__atomic_store_n(&pc->stopped, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&stop_acks, 1, __ATOMIC_RELEASE);
-	while (__atomic_load_n(&stop_epoch, __ATOMIC_ACQUIRE) == e)
-		cpu_pause();
-	__atomic_store_n(&pc->stopped, 0, __ATOMIC_RELEASE);
-	ks_plat_irq_restore(st);
-	return 1;
-}
-
-static int poll_requests(struct ks_percpu *pc)
-{
-	run_call(pc);
-	return stop_here(pc);
-}
-
-/* ---- interrupt handlers -------------------------------------------------- */
-
-static void on_wake(struct ks_trapframe *tf)
-{
-	(void)tf;
-	ks_this_cpu()->n_ipi++;
-	ks_lapic_eoi();
-}
-
-static void on_call(struct ks_trapframe *tf)
-{
-	(void)tf;
-	struct ks_percpu *pc = ks_this_cpu();
-	pc->n_ipi++;
-	run_call(pc);
-	ks_lapic_eoi();
-}
-
-static void on_stop(struct ks_trapframe *tf)
-{
-	(void)tf;
-	struct ks_percpu *pc = ks_this_cpu();
-	pc->n_ipi++;
-	stop_here(pc);
-	ks_lapic_eoi();
-}
-
-static void on_timer(struct ks_trapframe *tf)
-{
-	(void)tf;
-	struct ks_percpu *pc = ks_this_cpu();
-	pc->n_timer++;
-	void (*fn)(void) = __atomic_load_n(&pc->timer_fn, __ATOMIC_ACQUIRE);
-	if (fn)
-		fn();
-	ks_lapic_eoi();
-}
-
-static void on_spurious(struct ks_trapframe *tf)
-{
-	(void)tf;
-	ks_this_cpu()->n_stray++;   /* LAPIC spurious vector: no EOI */
-}
-
-int ks_smp_nmi(void)
-{
-	if (!__atomic_load_n(&smp_nmis, __ATOMIC_ACQUIRE))
-		return 0;
-	struct ks_percpu *pc = ks_this_cpu();
-	pc->n_nmi++;
-	int h = __atomic_load_n(&halt_cpu, __ATOMIC_ACQUIRE);
-	if (h >= 0 && h != (int)pc->index)
-		for (;;)        /* NMIs stay blocked: no iret */
-			cpu_hlt();
-	uint64_t g = __atomic_load_n(&tlb_gen, __ATOMIC_ACQUIRE);
-	if (pc->tlb_done < g) {
-		flush_tlb_local();
-		__atomic_store_n(&pc->tlb_done, g, __ATOMIC_RELEASE);
-	}
-	/* Also an NMI with nothing left to do: two requests can arrive as
-	 * one NMI, and the second NMI then finds the work done. */
-	return 1;
-}
-
-/* ---- the primitives ------------------------------------------------------ */
-
-static void call(void (*fn)(void *), void *arg, int self)
-{
-	struct ks_percpu *pc = ks_this_cpu();
-	if (pc->irq_depth)
-		ks_panic("ks_smp_call_all(%p) on CPU %u from an interrupt handler: "
-		         "it could wait for the code it interrupted", (void *)fn,
-		         pc->index);
-	unsigned n = ks_smp_ncpus(), me = pc->index;
-	if (n > 1) {
-		while (__atomic_exchange_n(&call_busy, 1, __ATOMIC_ACQUIRE)) {
-			poll_requests(pc);
-			cpu_pause();
-		}
-		call_fn = fn;
-		call_arg = arg;
-		__atomic_store_n(&call_left, n - 1, __ATOMIC_RELEASE);
-		for (unsigned i = 0; i < n; i++) {
-			if (i == me)
-				continue;
-			__atomic_store_n(&ks_percpu_area[i].call_pending, 1,
-			                 __ATOMIC_RELEASE);
-			ipi(i, KS_ICR_FIXED | KS_VEC_CALL);
-		}
-	}
-	if (self) {
-		ks_irqstate_t st = ks_plat_irq_save();
-		fn(arg);
-		ks_plat_irq_restore(st);
-	}
-	if (n > 1) {
-		uint64_t d = deadline(CALL_TIMEOUT_US);
-		while (__atomic_load_n(&call_left, __ATOMIC_ACQUIRE)) {
-			if (stop_here(pc))
-				d = deadline(CALL_TIMEOUT_US);
-			if (expired(d)) {
-				char who[256];
-				int at = 0;
-				for (unsigned i = 0; i < n && at < 200; i++)
-					if (i != me && __atomic_load_n(&ks_percpu_area[i].call_pending,
-					                               __ATOMIC_RELAXED))
-						at += ks_snprintf(who + at, sizeof(who) - (size_t)at,
-						                  " %u", i);
-				who[at] = 0;
-				ks_panic("ks_smp_call_all(%p) from CPU %u: %u CPU(s) did not "
-				         "finish within %llu s; not even started:%s",
-				         (void *)fn, me, call_left,
-				         (unsigned long long)(CALL_TIMEOUT_US / 1000000),
-				         at ? who : " none");
-			}
-			cpu_pause();
-		}
-		__atomic_store_n(&call_busy, 0, __ATOMIC_RELEASE);
-	}
-}
-
-void ks_smp_call_all(void (*fn)(void *), void *arg)
-{
-	call(fn, arg, 0);
-}
-
-void ks_smp_call_all_self(void (*fn)(void *), void *arg)
-{
-	call(fn, arg, 1);
-}
-
-void ks_smp_stop_world(void)
-{
-	unsigned n = ks_smp_ncpus();
-	if (n <= 1)
-		return;
-	ks_irqstate_t st = ks_plat_irq_save();
-	struct ks_percpu *pc = ks_this_cpu();
-	while (__atomic_exchange_n(&stop_lock, 1, __ATOMIC_ACQUIRE)) {
-		stop_here(pc);
-		cpu_pause();
-	}
-	stop_owner = (int)pc->index;
-	stop_irq = st;
-	__atomic_store_n(&stop_acks, 0, __ATOMIC_RELAXED);
-	uint64_t e = __atomic_load_n(&stop_epoch, __ATOMIC_RELAXED) + 1;
-	__atomic_store_n(&stop_epoch, e, __ATOMIC_SEQ_CST);
-	for (unsigned i = 0; i < n; i++)
-		if (i != pc->index)
-			ipi(i, KS_ICR_FIXED | KS_VEC_STOP);
-	uint64_t d = deadline(STOP_TIMEOUT_US);
-	while (__atomic_load_n(&stop_acks, __ATOMIC_ACQUIRE) != n - 1) {
-		if (expired(d)) {
-			char who[256];
-			int at = 0;
-			for (unsigned i = 0; i < n && at < 200; i++)
-				if (i != pc->index &&
-				    __atomic_load_n(&ks_percpu_area[i].stop_acked,
-				                    __ATOMIC_RELAXED) != e)
-					at += ks_snprintf(who + at, sizeof(who) - (size_t)at,
-					                  " %u", i);
-			who[at] = 0;
-			ks_panic("stop_world from CPU %u: CPU(s)%s did not stop within "
-			         "%llu s (interrupts off all that time: spinning on a "
-			         "lock taken with interrupts off?)", pc->index, who,
-			         (unsigned long long)(STOP_TIMEOUT_US / 1000000));
-		}
-		cpu_pause();
-	}
-}
-
-void ks_smp_start_world(void)
-{
-	if (ks_smp_ncpus() <= 1)
-		return;
-	unsigned me = ks_plat_cpu_id();
-	if (stop_owner != (int)me)
-		ks_panic("start_world on CPU %u, but the world was %s", me,
-		         stop_owner < 0 ? "not stopped" : "stopped by another CPU");
-	ks_irqstate_t st = stop_irq;
-	stop_owner = -1;
-	__atomic_store_n(&stop_epoch, stop_epoch + 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&stop_lock, 0, __ATOMIC_RELEASE);
-	ks_plat_irq_restore(st);
-}
-
-int ks_smp_world_stopped(void)
-{
-	return (int)(__atomic_load_n(&stop_epoch, __ATOMIC_ACQUIRE) & 1);
-}
-
-int ks_smp_run(unsigned cpu, void (*fn)(void *), void *arg)
-{
-	if (cpu >= ks_smp_ncpus() || cpu == ks_plat_cpu_id())
-		return -1;
-	struct ks_percpu *pc = &ks_percpu_area[cpu];
-	uint64_t posted = __atomic_load_n(&pc->work_posted, __ATOMIC_RELAXED);
-	if (__atomic_load_n(&pc->work_done, __ATOMIC_ACQUIRE) != posted)
-		return -1;
-	pc->work_fn = fn;
-	pc->work_arg = arg;
-	__atomic_store_n(&pc->work_posted, posted + 1, __ATOMIC_RELEASE);
-	ipi(cpu, KS_ICR_FIXED | KS_VEC_WAKE);
-	return 0;
-}
-
-int ks_smp_idle(unsigned cpu)
-{
-	struct ks_percpu *pc = &ks_percpu_area[cpu];
-	return __atomic_load_n(&pc->work_done, __ATOMIC_ACQUIRE) ==
-	       __atomic_load_n(&pc->work_posted, __ATOMIC_ACQUIRE);
-}
-
-int ks_smp_wait(unsigned cpu, uint64_t timeout_us)
-{
-	if (cpu >= ks_smp_ncpus())
-		return -1;
-	struct ks_percpu *me = ks_this_cpu();
-	uint64_t d = deadline(timeout_us);
-	while (!ks_smp_idle(cpu)) {
-		if (poll_requests(me))
-			d = deadline(timeout_us);
-		if (expired(d))
-			return -1;
-		cpu_pause();
-	}
-	return 0;
-}
-
-void ks_smp_flush_tlb_others(void)
-{
-	unsigned n = ks_smp_ncpus();
-	if (n <= 1)
-		return;
-	unsigned me = ks_plat_cpu_id();
-	uint64_t g = __atomic_add_fetch(&tlb_gen, 1, __ATOMIC_SEQ_CST);
-	for (unsigned i = 0; i < n; i++)
-		if (i != me && __atomic_load_n(&ks_percpu_area[i].tlb_done,
-		                               __ATOMIC_ACQUIRE) < g)
-			ipi(i, KS_ICR_NMI);
-	uint64_t d = deadline(NMI_TIMEOUT_US);
-	for (unsigned i = 0; i < n; i++) {
-		if (i == me)
-			continue;
-		while (__atomic_load_n(&ks_percpu_area[i].tlb_done,
-		                       __ATOMIC_ACQUIRE) < g) {
-			if (expired(d))
-				ks_panic("TLB shootdown from CPU %u: CPU %u (APIC id %u) "
-				         "did not answer the NMI within %llu s", me, i,
-				         ks_percpu_area[i].apic_id,
-				         (unsigned long long)(NMI_TIMEOUT_US / 1000000));
-			cpu_pause();
-		}
-	}
-}
-
-void ks_smp_halt_others(void)
-{
-	unsigned n = ks_smp_ncpus();
-	if (n <= 1 || !__atomic_load_n(&smp_nmis, __ATOMIC_ACQUIRE))
-		return;
-	unsigned me = ks_plat_cpu_id();
-	int expect = -1;
-	if (!__atomic_compare_exchange_n(&halt_cpu, &expect, (int)me, false,
-	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		return;
-	for (unsigned i = 0; i < n; i++)
-		if (i != me)
-			(void)ks_lapic_send_ipi(ks_percpu_area[i].apic_id, KS_ICR_NMI);
-	ks_delay_us(10000);     /* let them stop before the report */
-}
-
-void ks_smp_timer(unsigned hz, void (*fn)(void))
-{
-	struct ks_percpu *pc = ks_this_cpu();
-	if (!fn) {
-		ks_lapic_timer_stop();
-		__atomic_store_n(&pc->timer_fn, NULL, __ATOMIC_RELEASE);
-		return;
-	}
-	__atomic_store_n(&pc->timer_fn, fn, __ATOMIC_RELEASE);
-	ks_lapic_timer_start(hz);
-}
-
-void ks_smp_cpu_stats(unsigned cpu, struct ks_smp_cpu_stats *out)
-{
-	const struct ks_percpu *pc = &ks_percpu_area[cpu];
-	out->ipis = pc->n_ipi;
-	out->nmis = pc->n_nmi;
-	out->timer_ticks = pc->n_timer;
-	out->stray = pc->n_stray;
-}
-
 /* ---- the AP side ----------------------------------------------------------- */
-
-__attribute__((noreturn)) static void ap_idle(struct ks_percpu *pc)
-{
-	for (;;) {
-		cpu_cli();
-		uint64_t posted = __atomic_load_n(&pc->work_posted, __ATOMIC_ACQUIRE);
-		if (posted != pc->work_done) {
-			void (*fn)(void *) = pc->work_fn;
-			void *arg = pc->work_arg;
-			cpu_sti();
-			fn(arg);
-			__atomic_store_n(&pc->work_done, posted, __ATOMIC_RELEASE);
-			continue;
-		}
-		cpu_sti_hlt();
-	}
-}
 
 __attribute__((noreturn, used)) static void ap_entry(struct ks_percpu *pc)
 {
@@ -526,7 +107,7 @@ __attribute__((noreturn, used)) static void ap_entry(struct ks_percpu *pc)
 			cpu_cli();
 			cpu_hlt();
 		}
-	ap_idle(pc);
+	ks_smp_idle_loop(pc);
 }
 
 /* ---- bring-up ---------------------------------------------------------------- */
@@ -629,7 +210,7 @@ static int start_ap(uint8_t *tr, uint32_t apic_id, unsigned index,
 	pc->self = pc;
 	pc->stack_lo = m->stack_lo;
 	pc->stack_hi = m->stack_hi;
-	pc->tlb_done = __atomic_load_n(&tlb_gen, __ATOMIC_ACQUIRE);
+	ks_smp_call_prepare_cpu(pc);
 	for (int i = 0; i < 3; i++)
 		ap_ist[index][i] = m->ist[i];
 	__atomic_store_n(&pc->state, KS_CPU_STARTING, __ATOMIC_RELEASE);
@@ -650,9 +231,9 @@ static int start_ap(uint8_t *tr, uint32_t apic_id, unsigned index,
 			ks_printf("smp: SIPI to APIC id %u stuck\n", apic_id);
 		ks_delay_us(200);
 	}
-	uint64_t d = deadline(CLAIM_TIMEOUT_US);
+	uint64_t d = ks_smp_deadline(CLAIM_TIMEOUT_US);
 	while (__atomic_load_n(claim_word(tr), __ATOMIC_ACQUIRE) != KS_TR_CLAIM_TAKEN &&
-	       !expired(d))
+	       !ks_smp_expired(d))
 		cpu_pause();
 	if (__atomic_exchange_n(claim_word(tr), KS_TR_CLAIM_NONE, __ATOMIC_ACQ_REL) !=
 	    KS_TR_CLAIM_TAKEN) {
@@ -662,9 +243,9 @@ static int start_ap(uint8_t *tr, uint32_t apic_id, unsigned index,
 		__atomic_store_n(&pc->state, KS_CPU_ABSENT, __ATOMIC_RELEASE);
 		return 1;
 	}
-	d = deadline(ONLINE_TIMEOUT_US);
+	d = ks_smp_deadline(ONLINE_TIMEOUT_US);
 	while (__atomic_load_n(&pc->state, __ATOMIC_ACQUIRE) != KS_CPU_ONLINE &&
-	       !expired(d))
+	       !ks_smp_expired(d))
 		cpu_pause();
 	uint32_t expect = KS_CPU_STARTING;
 	if (__atomic_compare_exchange_n(&pc->state, &expect, KS_CPU_ABANDONED,
@@ -729,17 +310,11 @@ unsigned ks_smp_init(const struct ks_smp_boot *bi)
 	ks_lapic_timer_calibrate();
 	bsp->apic_id = ks_lapic_id();
 
-	ks_irq_set_handler(KS_VEC_WAKE, on_wake);
-	ks_irq_set_handler(KS_VEC_CALL, on_call);
-	ks_irq_set_handler(KS_VEC_STOP, on_stop);
-	ks_irq_set_handler(KS_VEC_TIMER, on_timer);
-	ks_irq_set_handler(KS_VEC_SPURIOUS, on_spurious);
-	ks_trap_set_smp_hooks(ks_smp_nmi, ks_smp_halt_others);
+	ks_smp_call_setup();
 	bsp_cr0 = read_cr0();
 	bsp_cr4 = read_cr4() & (0x8u | 0x10u | 0x20u | 0x40u | 0x80u |
 	                        0x200u | 0x400u);
 	bsp_pat = rdmsr(KS_MSR_PAT);
-	__atomic_store_n(&smp_nmis, 1, __ATOMIC_RELEASE);
 
 	if (have_acpi) {
 		ks_printf("acpi: RSDP rev %u \"%s\", %s at 0x%llx, MADT at 0x%llx: "
@@ -796,7 +371,7 @@ unsigned ks_smp_init(const struct ks_smp_boot *bi)
 		uint32_t id = acpi.cpu[i].apic_id;
 		if (id == bsp->apic_id)
 			continue;
-		unsigned index = ks_smp_ncpus();
+		unsigned index = started;
 		if (index >= KSPAN_MAX_CPUS) {
 			if (beyond++ == 0)
 				ks_printf("smp: KSPAN_MAX_CPUS is %u: APIC id %u and the "
@@ -823,14 +398,15 @@ unsigned ks_smp_init(const struct ks_smp_boot *bi)
 			break;
 		if (rc == 0) {
 			have_mem = 0;
-			__atomic_store_n(&ncpus, index + 1, __ATOMIC_RELEASE);
+			started = index + 1;
+			ks_smp_call_set_online(started);
 		}
 	}
 	if (beyond > 1)
 		ks_printf("smp: %u CPUs ignored in all (beyond KSPAN_MAX_CPUS)\n",
 		          beyond);
 
-	unsigned n = ks_smp_ncpus();
+	unsigned n = started;
 	char ids[400];
 	int at = 0;
 	for (unsigned i = 0; i < n && at < 380; i++)
