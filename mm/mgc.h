@@ -29,7 +29,7 @@ void ks_gc_drain_cpu(struct mcache *c);
 
 struct kgc_type;
 
-#define GC_TYPE_CACHE 8
+#define GC_TYPE_CACHE 8   /* gc_type_slot: the top 3 bits of a hash */
 
 /* A CPU's collector state, set up on its first kgc_alloc (from the
  * metadata pool). */
@@ -53,7 +53,7 @@ extern struct mcache_gc *gc_of[KSPAN_MAX_CPUS + 1];
 
 static inline unsigned gc_type_slot(const struct kgc_type *t)
 {
-	return (unsigned)((uintptr_t)t >> 4) % GC_TYPE_CACHE;
+	return (unsigned)(((uintptr_t)t * 0x9E3779B97F4A7C15ull) >> 61);
 }
 
 /* ---- accounting (mm/mgcalloc.c, mm/mgcsweep.c, mm/mgc.c) ---------------- */

@@ -7,10 +7,10 @@
  * lowest free bit of the class's word (and clear the object's mark bit,
  * which is set while the slot is free), write the object's pointer bits
  * (mm/mbitmap.h) with one or two masked stores, zero the requested words.
- * The pointer bits of an object of at most 8 words and no longer than its
- * type are the first byte of the type's map; otherwise (arrays, longer
- * objects) they come from a small per-CPU cache of types, each map
- * repeated over 64 words, so an array needs no loop either.  A type not in
+ * The pointer bits of an object no longer than its type are the first
+ * bytes of the type's map (one byte for up to 8 words); an array of the
+ * type takes them from a small per-CPU cache of types, each map repeated
+ * over 64 words, so it needs no loop either.  A type not in
  * the cache, a type longer than 64 words or a larger object takes the slow
  * path, which fills the cache or writes the bits a chunk (64 words) at a
  * time.  No lock, no atomic.
@@ -56,11 +56,20 @@ void gc_alloc_init(void)
 	         "kgc_init: no address space for the per-CPU collector caches");
 }
 
-/* Zero n words (the fast path's objects have at most 64). */
+/* Zero n words (the fast path's objects have at most 64): stores for up
+ * to 16 (a memset call or rep stos costs more there), memset beyond. */
 static inline void zero_words(void *p, uintptr_t n)
 {
 	uint64_t *q = p;
 	switch (n) {
+	case 16: q[15] = 0; /* fall through */
+	case 15: q[14] = 0; /* fall through */
+	case 14: q[13] = 0; /* fall through */
+	case 13: q[12] = 0; /* fall through */
+	case 12: q[11] = 0; /* fall through */
+	case 11: q[10] = 0; /* fall through */
+	case 10: q[9] = 0; /* fall through */
+	case 9: q[8] = 0; /* fall through */
 	case 8: q[7] = 0; /* fall through */
 	case 7: q[6] = 0; /* fall through */
 	case 6: q[5] = 0; /* fall through */
@@ -107,6 +116,16 @@ static inline void *gc_take(struct mcache_class *pc)
 	if (KSPAN_RANDOMIZE)
 		b ^= pc->key;
 	return (void *)(pc->base + (uintptr_t)b * pc->size);
+}
+
+/* The first r (1..64) bits of a pointer map at least r words long: only
+ * the bytes that hold them are read. */
+static inline uint64_t map_prefix(const uint8_t *mask, uintptr_t r)
+{
+	uint64_t v = mask[0];
+	for (uintptr_t i = 1; i < (r + 7) / 8; i++)
+		v |= (uint64_t)mask[i] << (8 * i);
+	return v;
 }
 
 /* ---- the per-CPU state ---------------------------------------------------- */
@@ -307,8 +326,8 @@ void *kgc_alloc(size_t size, const struct kgc_type *type)
 		uint64_t bits = ~0ull;
 		if (!type)
 			;
-		else if (r <= 8 && type->size >= size)
-			bits = type->ptrmask[0];   /* one instance, its first 8 words */
+		else if (type->size >= size)
+			bits = map_prefix(type->ptrmask, r);   /* one instance */
 		else if (g && g->types[gc_type_slot(type)].type == type)
 			bits = g->types[gc_type_slot(type)].bits;
 		else

@@ -141,8 +141,8 @@ void mark_value(struct marker *m, const struct markenv *env, uintptr_t v)
 	if (off >= env->used)
 		return;
 	struct mspan *s = env->spans[off >> KS_PAGE_SHIFT];
-	if (s->state != MSPAN_INUSE || !s->gc)
-		return;
+	if (!s->gc)
+		return;   /* free, dead and kmalloc spans have gc clear */
 	uintptr_t o = v - s->base;
 	if (__builtin_expect(!s->central, 0)) {
 		/* A large object (a free span's interior page may name an
@@ -163,19 +163,32 @@ void mark_value(struct marker *m, const struct markenv *env, uintptr_t v)
 		push(m, s->base + idx * s->elemsize, s->elemsize / 8);
 }
 
-/* Scan nwords words from base: every word whose pointer bit is set. */
+/* Scan nwords words from base: every word whose pointer bit is set.
+ * Returns the words it scanned (a large object's first 8 KiB only, the
+ * rest is queued again). */
 static inline __attribute__((always_inline))
-void scan(struct marker *m, const struct markenv *env, uintptr_t base, uintptr_t nwords)
+uintptr_t scan(struct marker *m, const struct markenv *env, uintptr_t base, uintptr_t nwords)
 {
-	if (__builtin_expect(nwords > OBLET_WORDS, 0)) {
+	const uintptr_t *obj = (const uintptr_t *)base;
+	const uint64_t *ptrwords = (const uint64_t *)env->bitmap - 2;   /* heapbits_word */
+	uintptr_t w = (base - env->start) >> 3;
+	unsigned sh = (unsigned)(w & 63);
+	if (__builtin_expect(sh + nwords <= 64, 1)) {
+		/* A small object inside one chunk: one pointer word. */
+		uint64_t bits = (ptrwords[-2 * (intptr_t)(w >> 6)] >> sh) & (~0ull >> (64 - nwords));
+		while (bits) {
+			unsigned i = (unsigned)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			mark_value(m, env, obj[i]);
+		}
+		return nwords;
+	}
+	if (nwords > OBLET_WORDS) {
 		push(m, base + OBLET_WORDS * 8, nwords - OBLET_WORDS);
 		nwords = OBLET_WORDS;
 	}
-	const uintptr_t *obj = (const uintptr_t *)base;
-	uintptr_t w = (base - env->start) >> 3;
-	const uint64_t *ptrwords = (const uint64_t *)env->bitmap - 2;   /* heapbits_word */
 	for (uintptr_t o = 0; o < nwords;) {
-		unsigned sh = (unsigned)((w + o) & 63);
+		sh = (unsigned)((w + o) & 63);
 		uintptr_t n = 64 - sh < nwords - o ? 64 - sh : nwords - o;
 		uint64_t bits = (ptrwords[-2 * (intptr_t)((w + o) >> 6)] >> sh) & (~0ull >> (64 - n));
 		while (bits) {
@@ -185,6 +198,7 @@ void scan(struct marker *m, const struct markenv *env, uintptr_t base, uintptr_t
 		}
 		o += n;
 	}
+	return nwords;
 }
 
 /* Scan until the marker's queue and the shared list are empty.  Ranges go
@@ -194,22 +208,18 @@ static void drain(struct marker *m)
 {
 	const struct markenv env = markenv(m);
 	struct gcwentry fifo[PREFETCH];
-	unsigned head = 0, n = 0, k = 0;
+	unsigned head = 0, tail = 0, k = 0;
 	uintptr_t scanned = 0;
 	for (;;) {
 		struct gcwentry e;
-		while (n < PREFETCH && gcwork_pop(&m->w, &e)) {
+		while (tail - head < PREFETCH && gcwork_pop(&m->w, &e)) {
 			__builtin_prefetch((const void *)e.base);
-			fifo[(head + n) % PREFETCH] = e;
-			n++;
+			fifo[tail++ % PREFETCH] = e;
 		}
-		if (!n)
+		if (tail == head)
 			break;
-		e = fifo[head];
-		head = (head + 1) % PREFETCH;
-		n--;
-		scan(m, &env, e.base, e.nwords);
-		scanned += e.nwords < OBLET_WORDS ? e.nwords : OBLET_WORDS;
+		e = fifo[head++ % PREFETCH];
+		scanned += scan(m, &env, e.base, e.nwords);
 		if (env.par && (++k & 63) == 0 && __atomic_load_n(&ms.nwait, __ATOMIC_RELAXED))
 			gcwork_balance(&m->w);
 	}
