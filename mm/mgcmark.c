@@ -34,7 +34,9 @@
  * and a test can force overflows on every marker (gc_markqueue_limit).
  *
  * Mark bits are set with an atomic OR only when more than one marker runs
- * (two markers may reach one object); one marker uses plain stores.  The
+ * (two markers may reach one object), and not while a marker is alone
+ * with work (the others wait and there is none for them to take: solo());
+ * one marker uses plain stores.  The
  * world is stopped: nothing else writes the spans, the bitmap or the free
  * bits, so no lock is taken.  Markers call nothing of the platform but
  * ks_plat_cpu_relax, so host helper threads need no CPU slot.
@@ -89,7 +91,8 @@ static struct {
 
 struct marker {
 	struct gcwork w;
-	bool par;
+	bool par;           /* more than one marker this cycle */
+	bool atomic;        /* mark bits with atomics (see solo) */
 	uint64_t scanned_bytes;
 };
 
@@ -101,20 +104,27 @@ struct markenv {
 	uintptr_t start, used;
 	struct mspan *const *spans;
 	uint8_t *bitmap;
-	bool par;
 };
 
-static inline struct markenv markenv(const struct marker *m)
+static inline struct markenv markenv(void)
 {
-	struct markenv e = { ks_arena.arena_start, ms.used, ks_arena.spans, ks_arena.bitmap,
-	                     m->par };
+	struct markenv e = { ks_arena.arena_start, ms.used, ks_arena.spans, ks_arena.bitmap };
 	return e;
 }
 
 static inline void push(struct marker *m, uintptr_t base, uintptr_t nwords)
 {
-	if (__builtin_expect(!gcwork_push(&m->w, base, nwords), 0))
+	struct gcwbuf *b = m->w.cur;
+	if (__builtin_expect(b->n != gcwork_cap, 1)) {
+		b->e[b->n].base = base;
+		b->e[b->n].nwords = nwords;
+		b->n++;
+		return;
+	}
+	if (!gcwork_push_slow(&m->w, base, nwords))
 		__atomic_store_n(&ms.overflowed, true, __ATOMIC_RELAXED);
+	if (m->w.published)
+		m->atomic = m->par;   /* others may mark from now on */
 }
 
 /* Set the bit; false if it was set already. */
@@ -130,63 +140,97 @@ static inline bool mark_bit(bool par, uint64_t *word, uint64_t bit)
 	return !(__atomic_fetch_or(word, bit, __ATOMIC_RELAXED) & bit);
 }
 
-/* If v points into an allocated collector object, mark it (and queue it
- * for scanning unless it is noscan).  The live objects are counted from
- * the mark bits afterwards (mm/mgcsweep.c), not here. */
+/* If v points into an allocated collector object, mark it; true if it was
+ * not marked before and must be scanned (*out: what to scan).  The live
+ * objects are counted from the mark bits afterwards (mm/mgcsweep.c), not
+ * here. */
 static inline __attribute__((always_inline))
-void mark_value(struct marker *m, const struct markenv *env, uintptr_t v)
+bool mark_object(struct marker *m, const struct markenv *env, uintptr_t v,
+                 struct gcwentry *out)
 {
-	const bool par = env->par;
+	const bool par = m->atomic;
 	uintptr_t off = v - env->start;
 	if (off >= env->used)
-		return;
+		return false;
 	struct mspan *s = env->spans[off >> KS_PAGE_SHIFT];
 	if (!s->gc)
-		return;   /* free, dead and kmalloc spans have gc clear */
+		return false;   /* free, dead and kmalloc spans have gc clear */
 	uintptr_t o = v - s->base;
 	if (__builtin_expect(!s->central, 0)) {
 		/* A large object (a free span's interior page may name an
 		 * unrelated span: the range check rules it out). */
-		if (o < s->npages << KS_PAGE_SHIFT && mark_bit(par, &s->markbits[0], 1) &&
-		    !s->noscan)
-			push(m, s->base, (s->npages << KS_PAGE_SHIFT) / 8);
-		return;
+		if (o >= s->npages << KS_PAGE_SHIFT || !mark_bit(par, &s->markbits[0], 1) ||
+		    s->noscan)
+			return false;
+		out->base = s->base;
+		out->nwords = (s->npages << KS_PAGE_SHIFT) / 8;
+		return true;
 	}
 	if (o >= s->limit)
-		return;   /* tail waste after the last object, or not this span */
+		return false;   /* tail waste after the last object, or not this span */
 	bool exact;
 	uintptr_t idx = mspan_index(s, o, &exact);
 	uintptr_t pos = mspan_bitpos(s, idx);
 	/* A free slot's bit is set too (mm/mgcsweep.c). */
-	if (mark_bit(par, &s->markbits[pos / 64], 1ull << (pos % 64)) &&
-	    !ks_spanclass_noscan(s->spanclass))
-		push(m, s->base + idx * s->elemsize, s->elemsize / 8);
+	if (!mark_bit(par, &s->markbits[pos / 64], 1ull << (pos % 64)) ||
+	    ks_spanclass_noscan(s->spanclass))
+		return false;
+	out->base = s->base + idx * s->elemsize;
+	out->nwords = s->elemsize / 8;
+	__builtin_prefetch((const void *)out->base);   /* its scan comes soon */
+	return true;
+}
+
+/* Mark v, and queue it to scan. */
+static inline __attribute__((always_inline))
+void mark_value(struct marker *m, const struct markenv *env, uintptr_t v)
+{
+	struct gcwentry e;
+	if (mark_object(m, env, v, &e))
+		push(m, e.base, e.nwords);
 }
 
 /* Scan nwords words from base: every word whose pointer bit is set.
- * Returns the words it scanned (a large object's first 8 KiB only, the
- * rest is queued again). */
+ * *scanned: the words it scanned (a large object's first 8 KiB only, the
+ * rest is queued again).  For a small object, the last object it marks
+ * is not queued but returned (true, in *next), so that a chain (a list)
+ * goes from one object to the next without the queue. */
 static inline __attribute__((always_inline))
-uintptr_t scan(struct marker *m, const struct markenv *env, uintptr_t base, uintptr_t nwords)
+bool scan(struct marker *m, const struct markenv *env, uintptr_t base, uintptr_t nwords,
+          uintptr_t *scanned, struct gcwentry *next)
 {
 	const uintptr_t *obj = (const uintptr_t *)base;
 	const uint64_t *ptrwords = (const uint64_t *)env->bitmap - 2;   /* heapbits_word */
-	uintptr_t w = (base - env->start) >> 3;
+	uintptr_t off = base - env->start, w = off >> 3;
 	unsigned sh = (unsigned)(w & 63);
 	if (__builtin_expect(sh + nwords <= 64, 1)) {
-		/* A small object inside one chunk: one pointer word. */
-		uint64_t bits = (ptrwords[-2 * (intptr_t)(w >> 6)] >> sh) & (~0ull >> (64 - nwords));
+		/* A small object inside one chunk: one pointer word.  Its first
+		 * word is read at once, alongside the bits (lists, trees). */
+		*scanned += nwords;
+		uintptr_t first = obj[0];
+		uint64_t pw = *(const uint64_t *)((const uint8_t *)ptrwords -
+		                                  ((off >> 5) & ~(uintptr_t)15));
+		uint64_t bits = (pw >> sh) & (~0ull >> (64 - nwords));
+		if (!bits)
+			return false;
+		unsigned last = 63 - (unsigned)__builtin_clzll(bits);
+		bits &= ~(1ull << last);
+		if (bits & 1) {
+			bits &= bits - 1;
+			mark_value(m, env, first);
+		}
 		while (bits) {
 			unsigned i = (unsigned)__builtin_ctzll(bits);
 			bits &= bits - 1;
 			mark_value(m, env, obj[i]);
 		}
-		return nwords;
+		return mark_object(m, env, last ? obj[last] : first, next);
 	}
 	if (nwords > OBLET_WORDS) {
 		push(m, base + OBLET_WORDS * 8, nwords - OBLET_WORDS);
 		nwords = OBLET_WORDS;
 	}
+	*scanned += nwords;
 	for (uintptr_t o = 0; o < nwords;) {
 		sh = (unsigned)((w + o) & 63);
 		uintptr_t n = 64 - sh < nwords - o ? 64 - sh : nwords - o;
@@ -198,30 +242,62 @@ uintptr_t scan(struct marker *m, const struct markenv *env, uintptr_t base, uint
 		}
 		o += n;
 	}
-	return nwords;
+	return false;
 }
 
 /* Scan until the marker's queue and the shared list are empty.  Ranges go
  * through a FIFO of PREFETCH between the queue and the scan: each is
  * prefetched when it enters. */
+static bool jobs_left(void);
+
+/* Alone: every other marker waits for work and none is there to take
+ * (none on the shared list, no job left).  Then only this marker can
+ * write mark bits until it publishes work itself (gcwork published), so
+ * it may mark without atomics: a long list marked with helpers costs no
+ * more than with none. */
+static bool solo(struct marker *m)
+{
+	m->w.published = false;
+	return __atomic_load_n(&ms.nwait, __ATOMIC_SEQ_CST) + 1 ==
+	       __atomic_load_n(&ms.nproc, __ATOMIC_SEQ_CST) &&
+	       !gcwork_shared_nonempty() && !jobs_left();
+}
+
 static void drain(struct marker *m)
 {
-	const struct markenv env = markenv(m);
-	struct gcwentry fifo[PREFETCH];
+	const struct markenv env = markenv();
+	struct gcwentry fifo[PREFETCH], e, next;
 	unsigned head = 0, tail = 0, k = 0;
 	uintptr_t scanned = 0;
+	bool chained = false;
 	for (;;) {
-		struct gcwentry e;
-		while (tail - head < PREFETCH && gcwork_pop(&m->w, &e)) {
-			__builtin_prefetch((const void *)e.base);
-			fifo[tail++ % PREFETCH] = e;
-		}
-		if (tail == head)
+		if (chained) {
+			e = next;
+		} else if (tail != head) {
+			e = fifo[head++ % PREFETCH];
+		} else if (!gcwork_pop(&m->w, &e)) {
 			break;
-		e = fifo[head++ % PREFETCH];
-		scanned += scan(m, &env, e.base, e.nwords);
-		if (env.par && (++k & 63) == 0 && __atomic_load_n(&ms.nwait, __ATOMIC_RELAXED))
-			gcwork_balance(&m->w);
+		}
+		struct gcwentry f;
+		while (tail - head < PREFETCH && gcwork_pop(&m->w, &f)) {
+			__builtin_prefetch((const void *)f.base);
+			fifo[tail++ % PREFETCH] = f;
+		}
+		chained = scan(m, &env, e.base, e.nwords, &scanned, &next);
+		if (chained && tail != head) {
+			/* Ranges in flight come first: next waits its turn. */
+			push(m, next.base, next.nwords);
+			chained = false;
+		}
+		if (!m->par)
+			continue;
+		if (m->w.published)
+			m->atomic = true;
+		if ((++k & 63) == 0) {
+			if (__atomic_load_n(&ms.nwait, __ATOMIC_RELAXED))
+				gcwork_balance(&m->w);
+			m->atomic = !solo(m);
+		}
 	}
 	m->scanned_bytes += scanned * 8;
 }
@@ -240,15 +316,25 @@ static void do_root_job(struct marker *m, uintptr_t j)
 		e = a + JOB_BYTES;
 	const uintptr_t *w = (const uintptr_t *)((a + 7) & ~(uintptr_t)7);
 	const uintptr_t *end = (const uintptr_t *)(e & ~(uintptr_t)7);
-	const struct markenv env = markenv(m);
+	const struct markenv env = markenv();
 	for (; w < end; w++)
 		mark_value(m, &env, *w);
+}
+
+/* Scan a marked object again (its last find queued like the others). */
+static void rescan(struct marker *m, const struct markenv *env, uintptr_t base,
+                   uintptr_t nwords)
+{
+	uintptr_t scanned = 0;
+	struct gcwentry next;
+	if (scan(m, env, base, nwords, &scanned, &next))
+		push(m, next.base, next.nwords);
 }
 
 /* Scan the marked objects of the scan spans that start in job j's pages. */
 static void do_rescan_job(struct marker *m, uintptr_t j)
 {
-	const struct markenv env = markenv(m);
+	const struct markenv env = markenv();
 	uintptr_t npages = ms.used >> KS_PAGE_SHIFT;
 	uintptr_t p0 = j * RESCAN_PAGES, p1 = p0 + RESCAN_PAGES < npages ? p0 + RESCAN_PAGES : npages;
 	for (uintptr_t p = p0; p < p1; p++) {
@@ -259,7 +345,7 @@ static void do_rescan_job(struct marker *m, uintptr_t j)
 			continue;   /* not the span's first page */
 		if (!s->central) {
 			if (!s->noscan && (s->markbits[0] & 1))
-				scan(m, &env, s->base, (s->npages << KS_PAGE_SHIFT) / 8);
+				rescan(m, &env, s->base, (s->npages << KS_PAGE_SHIFT) / 8);
 		} else if (!ks_spanclass_noscan(s->spanclass)) {
 			for (unsigned w = 0; w < s->nwords; w++) {
 				/* Marked and allocated: free slots read as marked. */
@@ -270,7 +356,7 @@ static void do_rescan_job(struct marker *m, uintptr_t j)
 					uintptr_t idx = mspan_posobj(s, w * 64 + b);
 					if (idx >= s->nelems)
 						continue;
-					scan(m, &env, s->base + idx * s->elemsize, s->elemsize / 8);
+					rescan(m, &env, s->base + idx * s->elemsize, s->elemsize / 8);
 				}
 			}
 		}
@@ -325,7 +411,7 @@ static bool wait_for_work(void)
 static void work(unsigned idx)
 {
 	struct marker m;
-	m.par = ms.par;
+	m.par = m.atomic = ms.par;
 	m.scanned_bytes = 0;
 	gcwork_init(&m.w, ms.bufs[2 * idx], ms.bufs[2 * idx + 1]);
 	ms.joined[idx] = 1;

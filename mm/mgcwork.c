@@ -103,6 +103,7 @@ void gcwork_give(struct gcwbuf *b)
 void gcwork_init(struct gcwork *w, struct gcwbuf *a, struct gcwbuf *b)
 {
 	w->overflows = 0;
+	w->published = false;
 	w->cur = a;
 	w->spare = b;
 }
@@ -130,6 +131,7 @@ bool gcwork_push_slow(struct gcwork *w, uintptr_t base, uintptr_t nwords)
 			return false;
 		}
 		lf_push(&full_top, b);
+		w->published = true;
 		w->cur = e;
 	}
 	b = w->cur;
@@ -170,6 +172,7 @@ void gcwork_balance(struct gcwork *w)
 		struct gcwbuf *e = lf_pop(&empty_top);
 		if (e) {
 			lf_push(&full_top, w->spare);
+			w->published = true;
 			w->spare = e;
 		}
 		return;
@@ -189,5 +192,6 @@ void gcwork_balance(struct gcwork *w)
 	e->n = half;
 	b->n -= half;
 	lf_push(&full_top, e);
+	w->published = true;
 }
 #endif /* KSPAN_GC */

@@ -29,6 +29,8 @@ struct gcwbuf {
 struct gcwork {
 	struct gcwbuf *cur, *spare;
 	uint64_t overflows;      /* entries dropped: no buffer left */
+	bool published;          /* a buffer went to the shared list (the
+	                            owner clears it) */
 };
 
 /* kgc_init: room for at most max buffers (address space only). */
@@ -56,23 +58,19 @@ void gcwork_init(struct gcwork *w, struct gcwbuf *a, struct gcwbuf *b);
 /* A marker leaves (its queue empty): its buffers back to the pool. */
 void gcwork_dispose(struct gcwork *w);
 
-/* Queue a range.  False (and w->overflows++) when w has no room and no
- * buffer is free: the caller must make sure the range is scanned later
+/* Queue a range when w->cur is full (the fast path is the caller's):
+ * into the spare buffer, or a fresh one, the full one going to the shared
+ * list (w->published).  False (and w->overflows++) when w has no room and
+ * no buffer is free: the caller must make sure the range is scanned later
  * (the mark's rescan). */
 bool gcwork_push_slow(struct gcwork *w, uintptr_t base, uintptr_t nwords);
+/* Entries a buffer takes (GCWBUF_CAP, or less under a test's limit): the
+ * fast path of a push (mm/mgcmark.c) stores into w->cur while its n is
+ * below it. */
 extern uint32_t gcwork_cap;
 
-static inline bool gcwork_push(struct gcwork *w, uintptr_t base, uintptr_t nwords)
-{
-	struct gcwbuf *b = w->cur;
-	uint32_t n = b->n;
-	if (__builtin_expect(n == gcwork_cap, 0))
-		return gcwork_push_slow(w, base, nwords);
-	b->e[n].base = base;
-	b->e[n].nwords = nwords;
-	b->n = n + 1;
-	return true;
-}
+/* Is there work on the shared list? */
+bool gcwork_shared_nonempty(void);
 
 /* Take a range: w's own first, then a full buffer from the shared list.
  * False when both are empty. */
@@ -82,15 +80,16 @@ static inline bool gcwork_pop(struct gcwork *w, struct gcwentry *out)
 {
 	struct gcwbuf *b = w->cur;
 	uint32_t n = b->n;
-	if (__builtin_expect(n == 0, 0))
+	if (__builtin_expect(n == 0, 0)) {
+		if (w->spare->n == 0 && !gcwork_shared_nonempty())
+			return false;   /* a list: one at a time, often */
 		return gcwork_pop_slow(w, out);
+	}
 	*out = b->e[n - 1];
 	b->n = n - 1;
 	return true;
 }
 
-/* Is there work on the shared list? */
-bool gcwork_shared_nonempty(void);
 
 /* Give some of w's work to the shared list if it is empty (other markers
  * are idle). */
