@@ -887,6 +887,9 @@ def main():
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--allocs", default=",".join(ALLOC_ORDER))
     ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--fastpath-only", action="store_true",
+                    help="only the callgrind count of instructions per malloc(32)+free "
+                         "pair through the preload, one line per allocator (make fastpath)")
     ap.add_argument("--smoke", action="store_true",
                     help="brief runs, verification only; fail on any failed check")
     ap.add_argument("--timeout", type=int, default=None, help="seconds per run")
@@ -923,6 +926,22 @@ def main():
 
     allocs = discover(args)
     present = [a for a in args.allocs if allocs[a]["status"] == "ok"]
+
+    if args.fastpath_only:
+        fp = fastpath_counts(args, env, allocs)
+        if "error" in fp:
+            log("fastpath: %s" % fp["error"])
+            return 1
+        log("preload: instructions per malloc(32)+free pair through LD_PRELOAD "
+            "(callgrind, bench/fastpath.c, the loop's %.0f subtracted; the calls and "
+            "PLT jumps included)" % fp["_loop_instructions"])
+        for a in args.allocs:
+            r = fp.get(a, {})
+            if r.get("status") == "ok":
+                log("  %-10s %6.1f" % (a, r["instr_per_pair"]))
+            else:
+                log("  %-10s %s" % (a, r.get("error") or allocs[a]["status"]))
+        return 0 if fp.get("kspan", {}).get("status") == "ok" else 1
 
     log("%s: %d workload(s) x %d allocator(s), %d round(s), scale %g, seed %d" % (
         "bench-smoke" if args.smoke else "bench", len(args.workloads), len(present),

@@ -35,8 +35,11 @@
  *
  * ks_kernel_heap_init is called once by kmain on the boot CPU (with GS
  * set, so ks_plat_cpu_id works), before the other CPUs start.  Draining
- * every CPU's cache goes through ks_smp_call_all_self.  No state of its
- * own.
+ * every CPU's cache runs kspan_drain_cpu in each CPU's idle loop
+ * (ks_smp_run): kmalloc's fast paths take no guard in this kernel (their
+ * slot is the CPU's own, interrupt handlers have slots of their own:
+ * arch/x86_64/percpu.h), so a cross-CPU interrupt must not drain the
+ * slot of the code it interrupted.  No state of its own.
  */
 #include "kernel.h"
 #include "arch/x86_64/fwcfg.h"
@@ -48,6 +51,7 @@
 #include <kspan/gc.h>
 #include <kspan/kmalloc.h>
 #include "arch/x86_64/paging.h"
+#include "arch/x86_64/percpu.h"
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/tsc.h"
 #include "kernel/heap.h"
@@ -226,7 +230,14 @@ static void drain_this_cpu(void *arg)
 
 void ks_kernel_heap_drain_all(void)
 {
-	ks_smp_call_all_self(drain_this_cpu, NULL);
+	unsigned me = ks_cpu_index(), n = ks_smp_ncpus();
+	for (unsigned cpu = 0; cpu < n; cpu++)
+		if (cpu != me && ks_smp_run(cpu, drain_this_cpu, NULL) != 0)
+			kpanic("heap: CPU %u is busy: it cannot drain its cache", cpu);
+	kspan_drain_cpu();
+	for (unsigned cpu = 0; cpu < n; cpu++)
+		if (cpu != me && ks_smp_wait(cpu, 60000000) != 0)
+			kpanic("heap: CPU %u did not drain its cache within 60 s", cpu);
 }
 
 void ks_kernel_heap_report(void)

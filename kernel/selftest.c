@@ -4,7 +4,8 @@
  * "P passed, F failed" summary.  A descriptor without KS_SELFTEST_MAGIC, or
  * a section whose size is not a whole number of descriptors, means the
  * linker script or the macro is broken: that panics instead of running
- * garbage.
+ * garbage.  fw_cfg file opt/kspan/only = PREFIX runs only the tests whose
+ * name starts with PREFIX (scripts/run-qemu.sh --fw-cfg only=PREFIX).
  */
 #include "selftest.h"
 
@@ -80,6 +81,14 @@ static void sort_tests(struct ks_selftest *t, int n)
 	}
 }
 
+static int has_prefix(const char *s, const char *prefix)
+{
+	while (*prefix)
+		if (*s++ != *prefix++)
+			return 0;
+	return 1;
+}
+
 static const char *basename_of(const char *path)
 {
 	const char *b = path;
@@ -105,6 +114,15 @@ int ks_selftest_run(int *total)
 			       __kspan_tests_start[i].magic);
 
 	sort_tests(__kspan_tests_start, n);
+	char only[64] = "";
+	if (ks_fwcfg_read("opt/kspan/only", only, sizeof(only)) > 0) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (has_prefix(__kspan_tests_start[i].name, only))
+				__kspan_tests_start[k++] = __kspan_tests_start[i];
+		kprintf("# only the %d tests named \"%s...\" (opt/kspan/only)\n", k, only);
+		n = k;
+	}
 	kprintf("1..%d\n", n);
 	int failed = 0;
 	for (int i = 0; i < n; i++) {

@@ -48,13 +48,13 @@ HOST_CC   ?= clang
 SHIM_CC   ?= gcc
 FUZZ_CC   ?= clang
 
-# $(call features,ASSERTS,DEBUG_HEAP,GC,RANDOMIZE[,THREAD_SLOTS]): the -D
+# $(call features,ASSERTS,DEBUG_HEAP,GC,RANDOMIZE[,OWN_SLOTS]): the -D
 # flags of one configuration.  FEATURES is the one the knobs above select
-# (DEBUG=1 turns on both the assertions and the debug heap).  THREAD_SLOTS
-# (default 0) is for the host platform only: CPU slots are threads
-# (lib/config.h).
+# (DEBUG=1 turns on both the assertions and the debug heap).  OWN_SLOTS
+# (default 0, as libkspan.a is built) is 1 for kspan's own kernel and host
+# platform, which give callers slots of their own (lib/config.h).
 features = -DKSPAN_DEBUG=$(1) -DKSPAN_DEBUG_HEAP=$(2) -DKSPAN_GC=$(3) \
-           -DKSPAN_RANDOMIZE=$(4) -DKSPAN_THREAD_SLOTS=$(if $(5),$(5),0)
+           -DKSPAN_RANDOMIZE=$(4) -DKSPAN_OWN_SLOTS=$(if $(5),$(5),0)
 FEATURES := $(call features,$(DEBUG),$(DEBUG),$(GC),$(RANDOMIZE))
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

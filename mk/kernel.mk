@@ -31,7 +31,7 @@ KERNEL_LIBGCC  := $(shell $(KERNEL_CC) -print-libgcc-file-name)
 TEST_BOOTS ?= 128M:2:smp-phantom=200 512M:1 6G:2 512M:4 16G:16 256G:2
 
 KERNEL_DIR := $(BUILD)/kernel
-KERNEL_CFLAGS := -std=gnu11 -O2 -g $(WARN) $(FEATURES) -Iinclude -I. \
+KERNEL_CFLAGS := -std=gnu11 -O2 -g $(WARN) $(call features,$(DEBUG),$(DEBUG),$(GC),$(RANDOMIZE),1) -Iinclude -I. \
 	-ffreestanding -fno-stack-protector -fno-stack-check \
 	-fshort-wchar -mno-red-zone -mgeneral-regs-only -fpic \
 	-maccumulate-outgoing-args -fno-omit-frame-pointer \
@@ -50,9 +50,20 @@ KERNEL_SRCS := $(filter-out boot/efi_main.c,$(wildcard boot/*.c)) $(wildcard arc
 	$(wildcard arch/x86_64/*.S) $(wildcard kernel/*.c) \
 	$(filter-out tests/kernel/variant.c,$(wildcard tests/kernel/*.c)) \
 	$(KSPAN_SRCS)
-$(eval $(call objset,kernel,$(KERNEL_CC),$(KERNEL_CFLAGS),$(KERNEL_SRCS)))
+# The kernel's own code and the library are compiled for link-time
+# optimisation and turned into one object by an LTO relocatable link (one
+# partition, machine code out), as mk/shim.mk does for the host library:
+# the platform hooks (ks_plat_own_slot, ks_plat_irq_save, ...) inline
+# into kmalloc and kfree as they would in a kernel that defines them in a
+# header.  The GNU-EFI entry and the variants stay ordinary objects.
+KERNEL_LTO := -flto -flto-partition=one -fno-semantic-interposition -fvisibility=hidden
+$(eval $(call objset,kernel,$(KERNEL_CC),$(KERNEL_CFLAGS) $(KERNEL_LTO),$(KERNEL_SRCS)))
 $(eval $(call objset,kernel-efi,$(KERNEL_CC),$(KERNEL_CFLAGS) $(KERNEL_EFI_CFLAGS),boot/efi_main.c))
-KERNEL_OBJS := $(kernel-efi_OBJS) $(kernel_OBJS)
+KERNEL_LTO_OBJ := $(KERNEL_DIR)/kspan-lto.o
+$(KERNEL_LTO_OBJ): $(kernel_OBJS)
+	$(Q)$(KERNEL_CC) $(KERNEL_CFLAGS) $(KERNEL_LTO) -r -nostdlib \
+		-flinker-output=nolto-rel $^ -o $@
+KERNEL_OBJS := $(kernel-efi_OBJS) $(KERNEL_LTO_OBJ)
 
 # Link an ELF, check that the only dynamic relocations are the RELATIVE
 # ones GNU-EFI's _relocate can apply, and convert it to PE32+.

@@ -306,12 +306,21 @@ void ks_debug_free(void *ptr, const char *fn, void *site)
 	ks_free(ptr, fn);
 }
 
+/* A kpages_alloc block: pages of its own, no red zone, no site. */
+static bool is_kpages(const void *ptr)
+{
+	const struct mspan *s = spanof((uintptr_t)ptr);
+	return s && s->state == MSPAN_INUSE && s->manual;
+}
+
 size_t ks_debug_usable_size(const void *ptr, const char *fn)
 {
 	if (!ptr)
 		return 0;
 	if (ks_guard_owns((uintptr_t)ptr))
 		return ks_guard_size_as((uintptr_t)ptr, fn, false);
+	if (is_kpages(ptr))
+		return ks_usable_size(ptr, fn);
 	size_t blk;
 	return check_redzone(fn, ptr, &blk, false);
 }
@@ -349,6 +358,8 @@ void *kspan_alloc_site(const void *ptr)
 {
 	if (ks_guard_owns((uintptr_t)ptr))
 		return ks_guard_site((uintptr_t)ptr);
+	if (is_kpages(ptr))
+		return NULL;
 	size_t blk = ks_usable_size(ptr, "kspan_alloc_site");
 	uint64_t t[2];
 	trailer_read(ptr, blk, t);

@@ -113,7 +113,7 @@ static size_t max_committed = DEFAULT_COMMITTED;
 static size_t max_live;
 static size_t qmax = DEFAULT_QUARANTINE;
 static int below_mode;
-static size_t min_align = 1;
+static size_t min_align;   /* kspan_guard_config.min_align */
 static unsigned sample_every;
 
 /* Quarantine: FIFO of freed slots (ids + 1). */
@@ -123,12 +123,15 @@ static size_t q_len;
 /* Counters (under the lock; read racily for statistics). */
 static struct kspan_guard_stats st;
 
-/* Sampling state, per CPU (touched by its CPU with interrupts off). */
+/* Sampling state, per CPU (touched by its CPU with interrupts off); a CPU
+ * whose epoch is not samp_epoch starts its gaps again from the seed. */
 static struct {
 	uint64_t rng;
 	uint32_t left;
+	uint32_t epoch;
 } __attribute__((aligned(64))) samp[KSPAN_MAX_CPUS];
 static uint64_t samp_seed = 0x2545F4914F6CDD1Dull;
+static uint32_t samp_epoch = 1;
 
 struct ks_spinlock *ks_guard_lock(void)
 {
@@ -143,8 +146,7 @@ int ks_guard_init(void)
 void ks_guard_seed(uint64_t seed)
 {
 	samp_seed = seed | 1;
-	for (unsigned i = 0; i < KSPAN_MAX_CPUS; i++)
-		samp[i].rng = 0;
+	__atomic_fetch_add(&samp_epoch, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- sampling ----------------------------------------------------------- */
@@ -152,6 +154,7 @@ void ks_guard_seed(uint64_t seed)
 void kspan_guard_sample(unsigned every)
 {
 	__atomic_store_n(&sample_every, every, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&samp_epoch, 1, __ATOMIC_RELEASE);
 }
 
 static uint32_t next_gap(uint64_t *rng, unsigned every)
@@ -172,7 +175,9 @@ bool ks_guard_sample_now(void)
 	ks_irqstate_t s = ks_plat_irq_save();
 	unsigned cpu = ks_plat_cpu_id() % KSPAN_MAX_CPUS;
 	bool hit = false;
-	if (!samp[cpu].rng) {
+	uint32_t epoch = __atomic_load_n(&samp_epoch, __ATOMIC_ACQUIRE);
+	if (samp[cpu].epoch != epoch) {
+		samp[cpu].epoch = epoch;
 		samp[cpu].rng = ks_mix64(samp_seed ^ cpu) | 1;
 		samp[cpu].left = next_gap(&samp[cpu].rng, every);
 	}
@@ -265,7 +270,7 @@ int kspan_guard_configure(const struct kspan_guard_config *cfg)
 	max_live = cfg->max_live;
 	qmax = cfg->quarantine ? cfg->quarantine : DEFAULT_QUARANTINE;
 	below_mode = cfg->below;
-	min_align = cfg->min_align ? cfg->min_align : 1;
+	min_align = cfg->min_align;
 	int rc = cfg->sample ? pool_create() : 0;
 	ks_spin_unlock_irqrestore(&guard_lock, s);
 	if (rc == 0)
@@ -376,11 +381,14 @@ static bool place(unsigned c, size_t size, size_t a, int below, uintptr_t *off)
 	return true;
 }
 
-/* The alignment of a guarded malloc(size): the natural alignment of the
- * size (the largest power of two dividing it, at most 16), raised to
- * at_least for objects of at least at_least bytes. */
+/* The alignment of a guarded malloc(size): with at_least 0, kmalloc's
+ * (16 for sizes above 8, else 8); else the natural alignment of the size
+ * (the largest power of two dividing it, at most 16), raised to at_least
+ * for objects of at least at_least bytes. */
 static size_t natural_align(size_t size, size_t at_least)
 {
+	if (at_least == 0)
+		return size > 8 ? 16 : 8;
 	if (size == 0)
 		return 16;
 	size_t a = size & (~size + 1);

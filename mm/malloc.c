@@ -9,56 +9,84 @@
  *              (phys/frame.c).  Only the kernel's page source deals in frames.
  *   page       8 KiB of the heap arena (KS_PAGE_SIZE).  "Page" never means
  *              a frame here.
- *   arena      the heap's address range; with spans[] and the heap bitmap
- *              it forms one reservation laid out as Go 1.10 (mm/arena.c).
- *   span       a run of contiguous pages (struct mspan, mm/mspan.h).
+ *   arena      the heap's address range; with spans[] and (with the
+ *              collector) the heap bitmap it forms one reservation laid out
+ *              as Go 1.10 (mm/arena.c).
+ *   span       a run of contiguous pages (struct mspan, mm/mspan.h).  A
+ *              small-object span's free bits are its allocation state:
+ *              1 = free; allocation clears a bit, free sets it.
  *   size class one of 66 object sizes from 8 B to 32 KiB (Go's table,
  *              mm/sizeclass.h); class 0 means "large": a span of its own.
  *   span class size class << 1 | noscan.  Objects with pointers (scan) and
  *              without (noscan) never share a span, so the collector can
  *              skip noscan spans whole.  kmalloc objects are noscan.
  *   mheap      the page heap: free spans, split and coalesce (mm/mheap.c).
- *   mcentral   per span class: spinlocked lists of spans (mm/mcentral.c).
- *   mcache     per CPU: the span each class allocates from, no lock
- *              (mm/mcache.c).
+ *   mcentral   per span class: spinlocked lists of the spans no CPU owns,
+ *              and a small reserve of empty ones (mm/mcentral.c).
+ *   mcache     per CPU slot: for each class the spans the CPU owns (at
+ *              most KS_OWN_MAX) and the one it allocates from (mm/mcache.c).
+ *   slot       who an mcache belongs to: a CPU (a host thread), and in
+ *              kspan's kernel also each CPU's interrupt handlers
+ *              (include/kspan/platform.h, KSPAN_OWN_SLOTS).
+ *   owner      the slot that owns a span: only it sets or clears its bits
+ *              without a lock.
  *
  * Allocating an object of n <= 32 KiB bytes (kmalloc)
- *   1. Round n up to its size class (two table lookups, O(1)).
- *   2. With interrupts off on this CPU, take the lowest set bit of the
- *      allocCache of the CPU's span for the class: object = groupbase +
- *      bit * size.  No lock, no atomic; this is the fast path.
- *   3. If allocCache is empty: fold in objects other CPUs freed, load the
- *      span's next word of free bits; if the span is full, give it back to
- *      its mcentral and take a span with free objects from it (one lock).
- *   4. If mcentral has none, it takes pages for a new span from mheap (heap
- *      lock), which grows into the arena if it must.
+ *   1. Sizes up to 1 KiB find their class with one load from the CPU's
+ *      cache front (ks_mcache_of[slot]->bysize); larger ones through the
+ *      size-class tables.
+ *   2. Take the lowest set bit of the word of free bits the class
+ *      allocates from (a word of the span it owns as cur): object = base +
+ *      bit * size.  No lock, no atomic, no call: the fast path (mm/malloc.h;
+ *      interrupts off for it unless the platform gives callers slots of
+ *      their own).
+ *   3. The word is empty: fold in the frees other CPUs sent (one atomic
+ *      exchange for all of them, mm/mremote.c), take a queued free, move to
+ *      another word of cur, or to the owned span with most free objects, or
+ *      take a span from mcentral (one lock).
+ *   4. mcentral hands out a partial span, else one of its reserve, else it
+ *      takes pages for a new span from mheap (heap lock), which grows into
+ *      the arena if it must.
  * Larger objects are spans of their own straight from mheap.
  *
  * Freeing an object (kfree)
- *   1. spans[(p - arena_start) >> 13] gives the span in O(1); anything not
- *      in an in-use span, not at an object's start, or already free stops
- *      the kernel with a message naming the address, the span and the fault.
- *   2. If this CPU owns the span, set the object's free bit: the fast path.
- *   3. Otherwise queue it; every 15 queued frees of a class go to mcentral
- *      under one lock, into the span's free bits, or into its remote bits
- *      if another CPU owns it (that CPU folds them in when it runs out).
- *   4. A span no CPU owns whose objects are all free goes back to mheap,
- *      which coalesces it with its free neighbours; when too much free
- *      memory is committed, the scavenger gives pages back to the platform.
+ *   1. spans[(p - arena_start) >> 13] gives the span in O(1).
+ *   2. This CPU owns it, p is an object's start (one multiply by the
+ *      class's reciprocal, exact or not) and not tagged as already on its
+ *      way to being freed: set its bit, unless it was set (a double free).
+ *      The fast path: no lock, no atomic.
+ *   3. Another CPU owns it: batch the object for that CPU (one atomic per
+ *      batch of up to 62; the owner folds them in on its next slow path).
+ *      No CPU owns it: take the span over if the class is in use here and
+ *      the CPU owns fewer than KS_OWN_MAX spans of it, else queue it
+ *      (tagged); a full queue goes to mcentral under one lock.
+ *   4. Anything not in an in-use span, not at an object's start, or
+ *      already free stops the kernel with a message naming the address,
+ *      the span and the fault, whichever path finds it.
+ *   5. A span no CPU owns whose objects are all free goes to its mcentral's
+ *      reserve or back to mheap, which coalesces it with its free
+ *      neighbours; when too much free memory is committed, the scavenger
+ *      gives pages back to the platform.
+ *
+ * Under memory pressure (an allocation about to fail) the CPU drains its
+ * cache, asks the others to drain theirs (ks_front_flush), runs the
+ * registered shrinkers and the collector, scavenges, and tries again.
  *
  * Zeroing: pages committed afresh read as zero; reused objects are not
  * cleared (kzalloc/kcalloc clear what they return).
  *
- * Locks, in the order they nest: mcentral[sc] -> mheap -> the platform's
- * own (frame map).  All are ticket spinlocks taken with interrupts off, so
- * any function here may be called from an interrupt handler.  Nothing
- * allocates or logs while holding a lock, except the panic that stops
- * everything.
+ * Locks: the one rank table is lib/spinlock.h (collector -> mcentral ->
+ * mheap -> guarded pool -> metadata pools -> the platform's page source,
+ * page tables and frame map -> console), checked in debug builds.  All are
+ * ticket spinlocks taken with interrupts off, so any function here may be
+ * called from an interrupt handler.  Nothing allocates or logs while
+ * holding a lock, except the panic that stops everything.
  *
  * Memory layout (Go 1.10, see mm/arena.c for the numbers):
  *   [ spans: 8 B per page ][ committed bits ][ bitmap: 2 bits per word ][ arena ]
  *   span of p   = spans[(p - arena_start) >> 13]
  *   bitmap of p = byte bitmap - ((p - arena_start) / 8) / 4 - 1
+ *   (the bitmap only with the collector, KSPAN_GC)
  */
 #include <kspan/kmalloc.h>
 #include <kspan/platform.h>
@@ -219,12 +247,23 @@ void *ks_malloc_slow(size_t size)
 	return large_alloc(size, 0, false);
 }
 
-void *ks_malloc(size_t size)
+/* The whole raw allocation: the fast path inline, the slow one a tail
+ * call.  It is kmalloc itself where there is no debug heap. */
+static inline __attribute__((always_inline)) void *malloc_raw(size_t size)
 {
 	void *p;
 	if (ks_likely(ks_malloc_fast(size, &p)))
 		return p;
 	return ks_malloc_slow(size);
+}
+
+void *ks_malloc(size_t size)
+{
+#if KSPAN_DEBUG_HEAP
+	return malloc_raw(size);
+#else
+	return kmalloc(size);
+#endif
 }
 
 /* Everything kfree's fast path does not handle: NULL, spans this CPU does
@@ -276,6 +315,16 @@ void ks_free(void *ptr, const char *fn)
 	ks_free_slow(ptr, fn);
 }
 
+#if !KSPAN_DEBUG_HEAP
+/* kfree where there is no debug heap. */
+static inline __attribute__((always_inline)) void free_raw(void *ptr)
+{
+	if (ks_likely(ks_free_fast(ptr)))
+		return;
+	ks_free_slow(ptr, "kfree");
+}
+#endif
+
 /* ---- bulk calls (Linux's kmem_cache_alloc_bulk / free_bulk) ----------------
  *
  * One guard for the whole call.  Allocation takes objects word by word
@@ -297,31 +346,35 @@ size_t kmalloc_bulk(size_t size, size_t n, void **out)
 		return n;
 	}
 	unsigned cls = ks_size_to_class(size);
-	size_t k = 0;
-	while (k < n) {
+	void **o = out, **end = out + n;
+	while (o < end) {
 		ks_irqstate_t st = mcache_fast_enter();
 		struct mcache_class *pc = ks_mcache_of[mcache_fast_slot()]->bycls[cls];
 		uint64_t *wp = pc->word;
 		uint64_t m = __atomic_load_n(wp, __ATOMIC_RELAXED);
 		uintptr_t base = pc->base, esize = pc->size, key = pc->key;
-		while (m && k < n) {
+		/* As many objects as the word has, or as are left. */
+		size_t take = ks_popcount64(m);
+		if (take > (size_t)(end - o))
+			take = (size_t)(end - o);
+		for (void **stop = o + take; o < stop; o++) {
 			uintptr_t b = ks_lowest_bit(m);
+			m &= m - 1;
 			if (KSPAN_RANDOMIZE)
 				b ^= key;
-			out[k++] = (void *)(base + b * esize);
-			m &= m - 1;
+			*o = (void *)(base + b * esize);
 		}
 		__atomic_store_n(wp, m, __ATOMIC_RELAXED);
 		mcache_fast_exit(st);
-		if (k < n) {
+		if (o < end) {
 			/* The word ran out: one object the slow way, which
 			 * moves the class to its next word or span. */
 			void *p = small_alloc_slow(cls);
 			if (!p) {
-				kfree_bulk(k, out);
+				kfree_bulk((size_t)(o - out), out);
 				return 0;
 			}
-			out[k++] = p;
+			*o++ = p;
 		}
 	}
 	return n;
@@ -334,34 +387,44 @@ void kfree_bulk(size_t n, void **objs)
 			kfree(objs[k]);
 		return;
 	}
-	size_t k = 0;
-	while (k < n) {
+	void **o = objs, **end = objs + n;
+	uintptr_t secret = ks_queue_secret;
+	while (o < end) {
 		ks_irqstate_t st = mcache_fast_enter();
 		int me = (int)mcache_fast_slot();
-		struct mspan *s = NULL;
-		for (; k < n; k++) {
-			uintptr_t p = (uintptr_t)objs[k];
-			uintptr_t soff = s ? p - s->base : UINTPTR_MAX;
-			if (!s || soff >= s->limit) {
+		/* The span of the run of objects being freed, its fields in
+		 * registers; limit 0 until the first lookup. */
+		uintptr_t base = 0, limit = 0, magic = 0, key = 0;
+		uint64_t *bits = NULL;
+		for (; o < end; o++) {
+			uintptr_t p = (uintptr_t)*o;
+			uintptr_t soff = p - base;
+			if (ks_unlikely(soff >= limit)) {
 				uintptr_t off = p - ks_arena.arena_start;
 				if (off >= ks_used_bytes_fast())
 					break;
-				s = ks_arena.spans[off >> KS_PAGE_SHIFT];
+				struct mspan *s = ks_arena.spans[off >> KS_PAGE_SHIFT];
 				if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != me)
 					break;
-				soff = p - s->base;
-				if (soff >= s->limit)
+				base = s->base;
+				limit = s->limit;
+				magic = s->divmagic;
+				key = s->key;
+				bits = s->freebits;
+				soff = p - base;
+				if (soff >= limit)
 					break;
 			}
-			bool exact;
-			uintptr_t idx = mspan_index(s, soff, &exact);
-			if (!exact || *(volatile uintptr_t *)p == ks_queue_secret ||
-			    ks_test_and_set_bit(s->freebits, mspan_bitpos(s, idx)))
+			unsigned __int128 prod = (unsigned __int128)soff * magic;
+			uintptr_t idx = (uintptr_t)(prod >> 64);
+			if ((uint64_t)prod >= magic ||                   /* not exact */
+			    *(volatile uintptr_t *)p == secret ||        /* tagged */
+			    ks_test_and_set_bit(bits, KSPAN_RANDOMIZE ? idx ^ key : idx))
 				break;
 		}
 		mcache_fast_exit(st);
-		if (k < n)
-			ks_free_slow(objs[k++], "kfree_bulk");   /* the slow way */
+		if (o < end)
+			ks_free_slow(*o++, "kfree_bulk");   /* the slow way */
 	}
 }
 
@@ -428,16 +491,34 @@ void kpages_free(void *ptr, size_t n)
 	large_free(s);
 }
 
-void kspan_drain_cpu(void)
+static void drain_slot(int cpu)
 {
-	ks_irqstate_t st = ks_plat_irq_save();
-	int cpu = (int)ks_plat_cpu_id();
-	if (mcache_in_use(cpu)) {
+	if (cpu < KSPAN_MAX_CPUS && mcache_in_use(cpu)) {
 		struct mcache *c = ks_mcache_real[cpu];
 		ks_gc_drain_cpu(c);
 		mcache_drain(c, true);
 	}
+}
+
+/* This CPU's slot and, where the platform gives interrupt handlers slots
+ * of their own, its interrupt slot: with interrupts off here, none of
+ * this CPU's handlers can be using it. */
+void ks_drain_cpu_caches(void)
+{
+	ks_irqstate_t st = ks_plat_irq_save();
+	int cpu = (int)ks_plat_cpu_id();
+	drain_slot(cpu);
+#if KSPAN_OWN_SLOTS
+	if ((int)ks_plat_own_slot() == cpu)
+		drain_slot((int)ks_plat_irq_slot((unsigned)cpu));
+#endif
 	ks_plat_irq_restore(st);
+}
+
+void kspan_drain_cpu(void)
+{
+	ks_drain_cpu_caches();
+	mcentral_release_empty();
 }
 
 /* Every allocator lock in lock order (lib/spinlock.h): the collector's,
@@ -491,6 +572,7 @@ void kspan_fork_child(void)
 
 size_t kspan_scavenge(void)
 {
+	mcentral_release_empty();
 	return mheap_scavenge(0) << KS_PAGE_SHIFT;
 }
 
@@ -581,14 +663,24 @@ void *kspan_realloc_as(void *ptr, size_t size, const char *fn, void *site)
 	return q;
 }
 
+/* kmalloc and kfree inline their fast paths (mm/malloc.h) where there is
+ * no debug heap, which wants the call site. */
 void *kmalloc(size_t size)
 {
+#if KSPAN_DEBUG_HEAP
 	return kspan_malloc_as(size, "kmalloc", RET_ADDR);
+#else
+	return malloc_raw(size);
+#endif
 }
 
 void kfree(void *p)
 {
+#if KSPAN_DEBUG_HEAP
 	kspan_free_as(p, "kfree", RET_ADDR);
+#else
+	free_raw(p);
+#endif
 }
 
 size_t ksize(const void *p)

@@ -20,7 +20,7 @@
  *                             sent for freeing (its tag, mm/mcache.c).
  *
  * Both run under mcache_fast_enter (mm/mcache.h): interrupts off, or
- * nothing at all where the slot is the caller's own (KSPAN_THREAD_SLOTS).
+ * nothing at all where the slot is the caller's own (KSPAN_OWN_SLOTS).
  * Neither writes anything before its single committing store (the word,
  * the bit), so a miss leaves no trace.
  */
@@ -50,6 +50,10 @@
 /* The slow paths the fast ones fall to (mm/malloc.c). */
 void *ks_malloc_slow(size_t size);
 void ks_free_slow(void *p, const char *fn);
+
+/* kspan_drain_cpu without the central reserves (a host thread's exit:
+ * the other threads go on using them). */
+void ks_drain_cpu_caches(void);
 
 /* arena.used_bytes for the free fast path: it only grows, and the spans[]
  * entries below it were written before it grew (arena_grow, release), so

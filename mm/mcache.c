@@ -16,8 +16,10 @@
  *
  *   - the word ran out: fold in the frees other CPUs sent (mm/mremote.c),
  *     reuse a queued free, move to another word of cur; cur is full: it
- *     leaves the CPU (to mcentral's full list), the owned partial span
- *     with the most free objects becomes cur, or mcentral gives a span;
+ *     joins the other owned spans while the bound leaves room (else it
+ *     leaves the CPU, to mcentral's full list), the owned span with the
+ *     most free objects becomes cur (all-free ones beyond KS_EMPTY_KEEP
+ *     go back to mcentral), or mcentral gives a span;
  *   - a free into a span no CPU owns: if the CPU allocates from the class
  *     and owns fewer than KS_OWN_MAX spans of it, it takes the span over
  *     (adopt: one lock), so its next frees into it are a bit set; else the
@@ -27,10 +29,12 @@
  *   - a free into a span another CPU owns: batched for that CPU
  *     (mm/mremote.c), one atomic per batch.
  *
- * A span leaves a CPU when it is full, when the CPU drains (thread exit,
+ * A span leaves a CPU when it is full and the bound is reached, when it is
+ * all free beyond KS_EMPTY_KEEP, when the CPU drains (thread exit,
  * kspan_drain_cpu, a flush request, memory pressure), never otherwise; the
  * set stays bounded because spans enter only through cache (one at a time,
- * when cur left) and adopt (under the bound).
+ * when cur left, and only while there is room) and adopt (under the
+ * bound).
  *
  * Double frees: a free into an owned span finds its bit set (the owner
  * reports it).  A queued or batched object's first word holds the per-boot
@@ -182,25 +186,23 @@ static void clear_cur(struct mcache_class *pc)
 	pc->word = &ks_zero_word;
 }
 
-/* The owned partial span with the most free objects, unlinked; all-free
- * spans beyond the first go back (memory the class does not need). */
+/* The owned span with the most free objects, unlinked (NULL if every
+ * one is full); all-free spans beyond KS_EMPTY_KEEP go back (memory the
+ * class does not need now). */
 static struct mspan *take_partial(struct mcache_class *pc)
 {
 	struct mspan *best = NULL;
 	uint32_t bestfree = 0;
-	bool have_empty = false;
+	unsigned nempty = 0;
 	struct mspan *next;
 	for (struct mspan *s = pc->partial; s; s = next) {
 		next = s->next;
 		uint32_t n = mspan_count_free(s);
-		if (n == s->nelems) {
-			if (have_empty) {
-				spanlist_remove(&pc->partial, s);
-				pc->npartial--;
-				mcentral_uncache_span(pc->central, s);
-				continue;
-			}
-			have_empty = true;
+		if (n == s->nelems && ++nempty > KS_EMPTY_KEEP) {
+			spanlist_remove(&pc->partial, s);
+			pc->npartial--;
+			mcentral_uncache_span(pc->central, s);
+			continue;
 		}
 		if (n > bestfree) {
 			best = s;
@@ -232,10 +234,17 @@ void *mcache_alloc_slow(struct mcache *c, struct mcache_class *pc)
 	if (pc->cur) {
 		if (load_word(c, pc))
 			return mcache_take(pc);
-		/* Full: it leaves the CPU. */
+		/* Full: it stays with the others while the bound leaves room
+		 * for a new cur (frees into it stay a bit set), else it
+		 * leaves the CPU. */
 		struct mspan *s = pc->cur;
 		clear_cur(pc);
-		mcentral_uncache_span(pc->central, s);
+		if (pc->npartial + 2 <= KS_OWN_MAX) {
+			spanlist_push(&pc->partial, s);
+			pc->npartial++;
+		} else {
+			mcentral_uncache_span(pc->central, s);
+		}
 	}
 	struct mspan *s = take_partial(pc);
 	if (!s) {

@@ -12,6 +12,7 @@
 #include "mm/mspan.h"
 
 #define KS_OWN_MAX   8    /* spans a CPU owns per class, the current included */
+#define KS_EMPTY_KEEP 2   /* of those, all-free ones kept when cur is replaced */
 #define KS_QUEUE_MAX 16   /* frees into spans no CPU owns, queued per class */
 
 struct mcentral;
@@ -104,21 +105,25 @@ static inline bool mcache_in_use(int cpu)
 	return __atomic_load_n(&ks_mcache_real[cpu], __ATOMIC_ACQUIRE) != NULL;
 }
 
-/* The fast paths' guard and CPU slot.  In the kernel and libkspan.a the
- * guard is ks_plat_irq_save (interrupts and preemption off) and the slot
- * ks_plat_cpu_id.  With KSPAN_THREAD_SLOTS (the host: a slot is a thread's
- * own, lib/config.h) there is nothing to guard against, and the slot is
- * ks_plat_own_slot, KSPAN_MAX_CPUS for a thread without one: that slot's
- * cache is always empty and owns no span, so such a thread always falls
- * to the slow paths, which take the real guard. */
+/* The fast paths' guard and CPU slot.  By default (libkspan.a) the guard
+ * is ks_plat_irq_save (interrupts and preemption off) and the slot
+ * ks_plat_cpu_id.  With KSPAN_OWN_SLOTS (kspan's kernel and host builds,
+ * lib/config.h) there is nothing to guard against, and the slot is
+ * ks_plat_own_slot: the caller's own (a host thread's, a kernel CPU's
+ * outside interrupt handlers), or KSPAN_MAX_CPUS: that slot's cache is
+ * always empty and owns no span, so a caller without an own slot always
+ * falls to the slow paths, which take the real guard and the slot
+ * ks_plat_cpu_id gives it (a shared one on the host, the CPU's interrupt
+ * slot in the kernel).  An interrupt that arrives inside a fast path thus
+ * never touches the interrupted slot's cache. */
 static inline ks_irqstate_t mcache_fast_enter(void)
 {
-	return KSPAN_THREAD_SLOTS ? 0 : ks_plat_irq_save();
+	return KSPAN_OWN_SLOTS ? 0 : ks_plat_irq_save();
 }
 
 static inline unsigned mcache_fast_slot(void)
 {
-#if KSPAN_THREAD_SLOTS
+#if KSPAN_OWN_SLOTS
 	return ks_plat_own_slot();
 #else
 	return ks_plat_cpu_id();
@@ -127,7 +132,7 @@ static inline unsigned mcache_fast_slot(void)
 
 static inline void mcache_fast_exit(ks_irqstate_t st)
 {
-	if (!KSPAN_THREAD_SLOTS)
+	if (!KSPAN_OWN_SLOTS)
 		ks_plat_irq_restore(st);
 	(void)st;
 }

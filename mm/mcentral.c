@@ -5,9 +5,12 @@
  * See mm/malloc.c for the overview.
  *
  * As in Go 1.10, mcentral does not hold free objects: the spans do (their
- * free bits).  It keeps the class's spans that no CPU owns on two lists:
+ * free bits).  It keeps the class's spans that no CPU owns on lists:
  *   partial   at least one object free;
- *   full      no object free.
+ *   full      no object free;
+ *   empty     every object free: a reserve of at most KS_CENTRAL_EMPTY
+ *             spans of a kmalloc class (collector classes keep none), the
+ *             next to be handed out after partial ones.
  * Spans a CPU owns are on none of them (the CPU's mcache holds them).  A
  * CPU that needs a span takes one from partial (cache), or a fresh one the
  * central carves from the heap; a CPU gives a span back when it is full,
@@ -15,7 +18,8 @@
  * a CPU that frees into an unowned span may take it over (adopt).  Frees
  * of objects in unowned spans arrive here in batches (a CPU's queue) and
  * set the objects' bits under the lock; a span whose objects are all free
- * goes back to the heap.
+ * goes to the reserve, or back to the heap when the reserve is full (and
+ * under memory pressure: mcentral_release_empty).
  *
  * Invariants: an unowned span is on exactly the list its nfree says, and
  * its nfree is exact; an owned span is on no list; owner changes only
@@ -47,7 +51,8 @@ void mcentral_init_class(struct mcentral *c, const char *lockname,
 	c->spanclass = sc;
 	c->gc = gc;
 	c->divmagic = ks_divmagic(size);
-	c->partial = c->full = NULL;
+	c->partial = c->full = c->empty = NULL;
+	c->nempty = 0;
 	c->nspans = c->nrefills = c->nadopted = 0;
 }
 
@@ -75,12 +80,16 @@ void mcentral_init(void)
 
 static struct mspan **list_of(struct mcentral *c, uint8_t id)
 {
-	return id == MSPAN_ON_PARTIAL ? &c->partial : &c->full;
+	return id == MSPAN_ON_PARTIAL ? &c->partial :
+	       id == MSPAN_ON_FULL ? &c->full : &c->empty;
 }
 
 static void unlink(struct mcentral *c, struct mspan *s)
 {
-	KS_ASSERT(s->list == MSPAN_ON_PARTIAL || s->list == MSPAN_ON_FULL);
+	KS_ASSERT(s->list == MSPAN_ON_PARTIAL || s->list == MSPAN_ON_FULL ||
+	          s->list == MSPAN_ON_EMPTY);
+	if (s->list == MSPAN_ON_EMPTY)
+		c->nempty--;
 	spanlist_remove(list_of(c, s->list), s);
 	s->list = MSPAN_ON_NONE;
 }
@@ -101,7 +110,7 @@ static void set_owner(struct mspan *s, int owner)
 struct mspan *mcentral_cache_span(struct mcentral *c, int owner, uint8_t key)
 {
 	ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
-	struct mspan *s = c->partial;
+	struct mspan *s = c->partial ? c->partial : c->empty;
 	if (s) {
 		unlink(c, s);
 		KS_ASSERT(s->nfree > 0);
@@ -147,6 +156,12 @@ static struct mspan *refile(struct mcentral *c, struct mspan *s)
 	if (s->list != MSPAN_ON_NONE)
 		unlink(c, s);
 	if (s->nfree == s->nelems) {
+		if (!c->gc && c->nempty < KS_CENTRAL_EMPTY) {
+			spanlist_push(&c->empty, s);
+			s->list = MSPAN_ON_EMPTY;
+			c->nempty++;
+			return NULL;
+		}
 		c->nspans--;
 		return s;
 	}
@@ -221,11 +236,11 @@ static uint64_t check_list(struct mcentral *c, struct mspan *head, uint8_t id)
 		         (int)s->owner, (unsigned)s->state);
 		KS_CHECK(spanof(s->base) == s, "mcentral_check: spans[] does not map "
 		         "span %p [%p]", (void *)s, (void *)s->base);
-		KS_CHECK(id == MSPAN_ON_PARTIAL ? s->nfree > 0 && s->nfree < s->nelems
-		                                : s->nfree == 0,
+		KS_CHECK(id == MSPAN_ON_PARTIAL ? s->nfree > 0 && s->nfree < s->nelems :
+		         id == MSPAN_ON_FULL ? s->nfree == 0 : s->nfree == s->nelems,
 		         "mcentral_check: span %p [%p] on the %s list has %u of %u "
 		         "objects free", (void *)s, (void *)s->base,
-		         id == MSPAN_ON_PARTIAL ? "partial" : "full",
+		         id == MSPAN_ON_PARTIAL ? "partial" : id == MSPAN_ON_FULL ? "full" : "empty",
 		         (unsigned)s->nfree, (unsigned)s->nelems);
 		mspan_check(s);
 		n++;
@@ -233,11 +248,37 @@ static uint64_t check_list(struct mcentral *c, struct mspan *head, uint8_t id)
 	return n;
 }
 
+uintptr_t mcentral_release_empty(void)
+{
+	uintptr_t pages = 0;
+	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
+		struct mcentral *c = &ks_mcentral[sc];
+		for (;;) {
+			ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
+			struct mspan *s = c->empty;
+			if (s) {
+				unlink(c, s);
+				c->nspans--;
+			}
+			ks_spin_unlock_irqrestore(&c->lock, st);
+			if (!s)
+				break;
+			pages += s->npages;
+			mheap_free(s);
+		}
+	}
+	return pages;
+}
+
 void mcentral_check(struct mcentral *c)
 {
 	ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
 	uint64_t n = check_list(c, c->partial, MSPAN_ON_PARTIAL) +
-	             check_list(c, c->full, MSPAN_ON_FULL);
+	             check_list(c, c->full, MSPAN_ON_FULL) +
+	             check_list(c, c->empty, MSPAN_ON_EMPTY);
+	KS_CHECK(c->nempty <= KS_CENTRAL_EMPTY && (c->nempty == 0 || !c->gc),
+	         "mcentral_check: the %u-byte class keeps %u empty spans",
+	         (unsigned)c->elemsize, (unsigned)c->nempty);
 	KS_CHECK(n <= c->nspans, "mcentral_check: the %u-byte class has %lu "
 	         "spans on its lists, nspans says %lu", (unsigned)c->elemsize,
 	         (unsigned long)n, (unsigned long)c->nspans);

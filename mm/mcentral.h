@@ -20,10 +20,18 @@ struct mcentral {
 	/* Spans no CPU owns (lock held). */
 	struct mspan *partial;   /* some objects free */
 	struct mspan *full;      /* no object free */
+	struct mspan *empty;     /* every object free: a reserve of at most
+	                            KS_CENTRAL_EMPTY spans (kmalloc classes), so
+	                            that a class that empties and refills its
+	                            spans does not take them from the heap and
+	                            give them back every time */
+	uint32_t nempty;
 	uint64_t nspans;         /* spans of this class, owned ones too */
 	uint64_t nrefills;       /* spans handed to CPUs */
 	uint64_t nadopted;       /* of those, taken over by a CPU freeing into them */
 } __attribute__((aligned(64)));
+
+#define KS_CENTRAL_EMPTY 2
 
 extern struct mcentral ks_mcentral[KS_NUM_SPAN_CLASSES];   /* kmalloc */
 #if KSPAN_GC
@@ -58,6 +66,10 @@ void mcentral_uncache_span(struct mcentral *c, struct mspan *s);
  * Detects double frees.  Interrupts off. */
 void mcentral_free_objects(struct mcentral *c, void *const *objs, unsigned n,
                            int cpu, void **fwd, unsigned *nfwd);
+
+/* Give every central's reserve of empty spans back to the heap (memory
+ * pressure, kspan_scavenge).  Returns the pages given.  Interrupts any. */
+uintptr_t mcentral_release_empty(void);
 
 /* Walk the lists and validate every span (mspan_check), the counts and
  * that each span is on the list its state says. */

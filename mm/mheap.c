@@ -166,13 +166,16 @@ static bool mheap_grow(struct mheap *h, uintptr_t npages)
 }
 
 /* Make [base, base + npages pages) a free span of its own, using the
- * struct t; its decommitted pages are counted from the arena's bits. */
+ * struct t, with nscav of its pages decommitted (worked out by the caller
+ * from what it knows: counting the arena's bits of a big remainder on
+ * every split would cost a pass over them). */
 static void make_free_piece(struct mheap *h, struct mspan *t, uintptr_t base,
-                            uintptr_t npages)
+                            uintptr_t npages, uintptr_t nscav)
 {
+	KS_ASSERT(nscav == npages - arena_count_committed(arena_page(base), npages));
 	t->base = base;
 	t->npages = npages;
-	t->nscav = npages - arena_count_committed(arena_page(base), npages);
+	t->nscav = nscav;
 	t->state = MSPAN_FREE;
 	set_span_bounds(t);
 	free_insert(h, t);
@@ -223,6 +226,8 @@ static struct mspan *alloc_locked(struct mheap *h, uintptr_t npages,
 	struct mspan *th = head ? fixalloc_alloc(&h->spanalloc) : NULL;
 	struct mspan *tt = tail ? fixalloc_alloc(&h->spanalloc) : NULL;
 	uintptr_t warm = arena_count_committed(arena_page(start), npages);
+	uintptr_t head_scav = head ? head - arena_count_committed(arena_page(s->base), head) : 0;
+	uintptr_t tail_scav = s->nscav - head_scav - (npages - warm);
 	if ((head && !th) || (tail && !tt) ||
 	    arena_commit_pages(arena_page(start), npages) < 0) {
 		if (th)
@@ -235,9 +240,9 @@ static struct mspan *alloc_locked(struct mheap *h, uintptr_t npages,
 		return NULL;
 	}
 	if (head)
-		make_free_piece(h, th, s->base, head);
+		make_free_piece(h, th, s->base, head, head_scav);
 	if (tail)
-		make_free_piece(h, tt, start + (npages << KS_PAGE_SHIFT), tail);
+		make_free_piece(h, tt, start + (npages << KS_PAGE_SHIFT), tail, tail_scav);
 	s->base = start;
 	s->npages = npages;
 	mark_inuse(h, s);
@@ -269,6 +274,9 @@ bool mheap_extend(struct mspan *s, uintptr_t npages)
 	if (end == ks_arena.arena_used)
 		mheap_grow(h, extra);   /* the arena's end: grow into it */
 	struct mspan *n = end < ks_arena.arena_used ? ks_arena.spans[arena_page(end)] : NULL;
+	uintptr_t n_cold_front = 0;   /* decommitted pages among n's first extra */
+	if (n && n->state == MSPAN_FREE && n->base == end && n->npages >= extra)
+		n_cold_front = extra - arena_count_committed(arena_page(end), extra);
 	if (!n || n->state != MSPAN_FREE || n->base != end || n->npages < extra ||
 	    arena_commit_pages(arena_page(end), extra) < 0) {
 		if (n && n->state == MSPAN_FREE && n->base == end)
@@ -276,9 +284,12 @@ bool mheap_extend(struct mspan *s, uintptr_t npages)
 		ks_spin_unlock_irqrestore(&h->lock, st);
 		return false;
 	}
+	/* The commit above made the first extra pages committed. */
+	uintptr_t rest_scav = n->nscav - n_cold_front;
 	free_remove(h, n);
 	if (n->npages > extra) {
-		make_free_piece(h, n, end + (extra << KS_PAGE_SHIFT), n->npages - extra);
+		make_free_piece(h, n, end + (extra << KS_PAGE_SHIFT), n->npages - extra,
+		                rest_scav);
 	} else {
 		n->state = MSPAN_DEAD;
 		fixalloc_free(&h->spanalloc, n);

@@ -82,6 +82,7 @@ enum mspan_list_id {
 	MSPAN_ON_HEAP_TREAP,    /* mheap.freelarge */
 	MSPAN_ON_PARTIAL,       /* mcentral.partial: no owner, some objects free */
 	MSPAN_ON_FULL,          /* mcentral.full: no owner, no object free */
+	MSPAN_ON_EMPTY,         /* mcentral.empty: no owner, every object free */
 	MSPAN_ON_CPU,           /* a CPU's mcache (cur or partial) */
 };
 

@@ -91,7 +91,8 @@
  *
  * Threads: each thread gets a CPU slot of its own (arch/host/platform.c);
  * when it exits its cache is drained back to the central lists
- * (ks_host_set_thread_exit_hook(kspan_drain_cpu)).
+ * (ks_host_set_thread_exit_hook(ks_drain_cpu_caches): kspan_drain_cpu but
+ * the central reserves, which the other threads go on using).
  *
  * fork: pthread_atfork handlers take, in lock order, the init lock, the
  * platform's overflow-slot guard, every kspan lock (kspan_lock_all, in
@@ -377,7 +378,7 @@ static void shim_init(void)
 			    "(address space limit?)");
 	}
 	guard_init();
-	ks_host_set_thread_exit_hook(kspan_drain_cpu);
+	ks_host_set_thread_exit_hook(ks_drain_cpu_caches);
 	in_init = false;
 	__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
 	/* After ready: glibc's pthread_atfork may allocate its handler

@@ -232,6 +232,13 @@ unsigned ks_plat_own_slot(void)
 	return my_fast;
 }
 
+/* No interrupts here, so no interrupt slots. */
+unsigned ks_plat_irq_slot(unsigned cpu)
+{
+	(void)cpu;
+	return KSPAN_MAX_CPUS;
+}
+
 /* Threads that share the overflow slot take turns, as if each disabled
  * interrupts on that one CPU.  Returns 1 if this call took the lock
  * (nested guards do not), which ks_plat_irq_restore gets back. */

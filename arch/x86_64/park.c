@@ -127,7 +127,7 @@ static void kick_word(const void *word, int all, uint32_t lo, uint32_t n)
 	if (cpus <= 1)
 		return;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	unsigned me = ks_plat_cpu_id();
+	unsigned me = ks_cpu_index();
 	for (unsigned i = 0; i < cpus; i++) {
 		struct ks_percpu *pc = &ks_percpu_area[i];
 		if (i == me || __atomic_load_n(&pc->park_word, __ATOMIC_ACQUIRE) != word)
@@ -150,7 +150,7 @@ void ks_park_kick(const void *word)
 void ks_park_kick_cpu(unsigned cpu)
 {
 	unsigned cpus = __atomic_load_n(&park_cpus, __ATOMIC_ACQUIRE);
-	if (cpu >= cpus || cpu == ks_plat_cpu_id())
+	if (cpu >= cpus || cpu == ks_cpu_index())
 		return;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	struct ks_percpu *pc = &ks_percpu_area[cpu];

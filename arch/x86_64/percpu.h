@@ -5,8 +5,18 @@
  * CPU's dense index 0..N-1: the boot CPU is 0, APs are numbered in the
  * order they came up).  The CPU's GS base points at its own entry, so
  *
- *   ks_plat_cpu_id()   is  movl %gs:0, %eax      (the index field)
+ *   ks_cpu_index()     is  movl %gs:0, %eax      (the index field)
  *   ks_this_cpu()      is  movq %gs:8, %rax      (the self pointer)
+ *
+ * and kspan's slot hooks read two words of it (platform.c): kspan_own,
+ * the CPU's index outside trap handlers and KSPAN_MAX_CPUS inside them
+ * (ks_plat_own_slot: the fast paths' slot), and kspan_slot, the index
+ * outside and the CPU's interrupt slot KS_IRQ_SLOT(index) inside
+ * (ks_plat_cpu_id: the slow paths').  ks_trap sets both on entry and puts
+ * them back on exit (trap.c), so a handler that allocates never touches
+ * the cache of the code it interrupted.  The kernel therefore runs at
+ * most KS_MAX_CPUS = KSPAN_MAX_CPUS / 2 CPUs: the other half of kspan's
+ * slots are their interrupt slots.
  *
  * GS is set before anything on that CPU can call into mm/ (the boot CPU
  * does it first thing in kmain, an AP first thing in its C entry), and is
@@ -47,9 +57,11 @@ enum {
 };
 
 struct ks_percpu {
-	uint32_t index;               /* +0: read by ks_plat_cpu_id() */
+	uint32_t index;               /* +0: read by ks_cpu_index() */
 	uint32_t apic_id;             /* +4 */
 	struct ks_percpu *self;       /* +8: read by ks_this_cpu() */
+	uint32_t kspan_own;           /* ks_plat_own_slot() (see above) */
+	uint32_t kspan_slot;          /* ks_plat_cpu_id() */
 	uint32_t state;               /* KS_CPU_*, atomic */
 	uint32_t irq_depth;           /* interrupt handlers running (nesting) */
 
@@ -89,7 +101,7 @@ struct ks_percpu {
 	uint64_t n_ipi, n_nmi, n_timer, n_stray;
 } __attribute__((aligned(64)));
 
-_Static_assert(offsetof(struct ks_percpu, index) == 0, "ks_plat_cpu_id reads %gs:0");
+_Static_assert(offsetof(struct ks_percpu, index) == 0, "ks_cpu_index reads %gs:0");
 _Static_assert(offsetof(struct ks_percpu, self) == 8, "ks_this_cpu reads %gs:8");
 
 extern struct ks_percpu ks_percpu_area[KSPAN_MAX_CPUS];
@@ -101,11 +113,37 @@ static inline struct ks_percpu *ks_this_cpu(void)
 	return p;
 }
 
-/* Point this CPU's GS base at pc (and make pc->self / index valid). */
-static inline void ks_percpu_install(struct ks_percpu *pc, uint32_t index)
+/* CPUs the kernel runs, and the kspan slot of CPU i's interrupt handlers. */
+#define KS_MAX_CPUS (KSPAN_MAX_CPUS / 2)
+#define KS_IRQ_SLOT(i) (KS_MAX_CPUS + (i))
+_Static_assert(KS_MAX_CPUS >= 1, "KSPAN_MAX_CPUS must be at least 2");
+
+/* A field of this CPU's block, read through GS (a plain load the compiler
+ * may fold into an instruction; trap handlers put back what they change,
+ * so interrupted code never sees a change). */
+#define KS_PERCPU_READ(field) \
+	(*(const __seg_gs __typeof__(((struct ks_percpu *)0)->field) *) \
+	  (uintptr_t)offsetof(struct ks_percpu, field))
+
+/* This CPU's dense index 0..ks_smp_ncpus()-1. */
+static inline unsigned ks_cpu_index(void)
+{
+	return KS_PERCPU_READ(index);
+}
+
+/* Fill in the identity fields of CPU index's block. */
+static inline void ks_percpu_identify(struct ks_percpu *pc, uint32_t index)
 {
 	pc->index = index;
 	pc->self = pc;
+	pc->kspan_own = index;
+	pc->kspan_slot = index;
+}
+
+/* Point this CPU's GS base at pc (and make its identity valid). */
+static inline void ks_percpu_install(struct ks_percpu *pc, uint32_t index)
+{
+	ks_percpu_identify(pc, index);
 	wrmsr(KS_MSR_GS_BASE, (uint64_t)(uintptr_t)pc);
 }
 

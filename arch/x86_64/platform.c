@@ -9,8 +9,9 @@
  *             lock: the aborting code may hold it), then takes QEMU's
  *             failure exit; a second CPU that aborts meanwhile halts, and
  *             an abort inside the abort exits at once
- *   cpu_id    the dense CPU index from the per-CPU block GS points at
- *             (percpu.h): one instruction, movl %gs:0
+ *   slots     own_slot and cpu_id read the per-CPU block GS points at
+ *             (percpu.h): the CPU's index, or inside a trap handler
+ *             KSPAN_MAX_CPUS and the CPU's interrupt slot; one load each
  *   irq       pushfq / cli / popfq: restore puts IF back as it was, so
  *             guards nest
  *   relax     pause;   now: rdtsc
@@ -47,7 +48,7 @@ void ks_plat_write(const char *s, size_t n)
 void ks_plat_abort(const char *msg)
 {
 	cpu_cli();
-	int me = (int)ks_plat_cpu_id(), expect = -1;
+	int me = (int)ks_cpu_index(), expect = -1;
 	if (!__atomic_compare_exchange_n(&abort_cpu, &expect, me, false,
 	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		if (expect == me) {
@@ -79,9 +80,17 @@ void ks_plat_abort(const char *msg)
 
 unsigned ks_plat_cpu_id(void)
 {
-	unsigned id;
-	__asm__ volatile("movl %%gs:0, %0" : "=r"(id));
-	return id;
+	return KS_PERCPU_READ(kspan_slot);
+}
+
+unsigned ks_plat_own_slot(void)
+{
+	return KS_PERCPU_READ(kspan_own);
+}
+
+unsigned ks_plat_irq_slot(unsigned cpu)
+{
+	return cpu < KS_MAX_CPUS ? KS_IRQ_SLOT(cpu) : KSPAN_MAX_CPUS;
 }
 
 ks_irqstate_t ks_plat_irq_save(void)

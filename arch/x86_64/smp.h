@@ -3,7 +3,7 @@
  * (smp_boot.c), and the cross-CPU primitives the kernel and the heap use
  * (smp_call.c; waits park the CPU, park.h).
  *
- * CPUs are named by their dense index 0..ks_smp_ncpus()-1 (ks_plat_cpu_id),
+ * CPUs are named by their dense index 0..ks_smp_ncpus()-1 (ks_cpu_index),
  * the boot CPU being 0.  The set of online CPUs is fixed once ks_smp_init
  * returns.
  */

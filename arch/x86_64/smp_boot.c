@@ -205,9 +205,8 @@ static int start_ap(uint8_t *tr, uint32_t apic_id, unsigned index,
 {
 	struct ks_percpu *pc = &ks_percpu_area[index];
 	__builtin_memset(pc, 0, sizeof(*pc));
-	pc->index = index;
+	ks_percpu_identify(pc, index);
 	pc->apic_id = apic_id;
-	pc->self = pc;
 	pc->stack_lo = m->stack_lo;
 	pc->stack_hi = m->stack_hi;
 	ks_smp_call_prepare_cpu(pc);
@@ -372,10 +371,11 @@ unsigned ks_smp_init(const struct ks_smp_boot *bi)
 		if (id == bsp->apic_id)
 			continue;
 		unsigned index = started;
-		if (index >= KSPAN_MAX_CPUS) {
+		if (index >= KS_MAX_CPUS) {
 			if (beyond++ == 0)
-				ks_printf("smp: KSPAN_MAX_CPUS is %u: APIC id %u and the "
-				          "CPUs after it are ignored\n", KSPAN_MAX_CPUS, id);
+				ks_printf("smp: at most %u CPUs (KSPAN_MAX_CPUS / 2: the other "
+				          "slots are their interrupt slots): APIC id %u and the "
+				          "CPUs after it are ignored\n", KS_MAX_CPUS, id);
 			continue;
 		}
 		if (id > ks_lapic_max_id()) {
@@ -403,7 +403,7 @@ unsigned ks_smp_init(const struct ks_smp_boot *bi)
 		}
 	}
 	if (beyond > 1)
-		ks_printf("smp: %u CPUs ignored in all (beyond KSPAN_MAX_CPUS)\n",
+		ks_printf("smp: %u CPUs ignored in all (beyond KSPAN_MAX_CPUS / 2)\n",
 		          beyond);
 
 	unsigned n = started;

@@ -361,7 +361,7 @@ void ks_smp_start_world(void)
 {
 	if (ks_smp_ncpus() <= 1)
 		return;
-	unsigned me = ks_plat_cpu_id();
+	unsigned me = ks_cpu_index();
 	if (stop_owner != (int)me)
 		ks_panic("start_world on CPU %u, but the world was %s", me,
 		         stop_owner < 0 ? "not stopped" : "stopped by another CPU");
@@ -380,7 +380,7 @@ int ks_smp_world_stopped(void)
 
 int ks_smp_run(unsigned cpu, void (*fn)(void *), void *arg)
 {
-	if (cpu >= ks_smp_ncpus() || cpu == ks_plat_cpu_id())
+	if (cpu >= ks_smp_ncpus() || cpu == ks_cpu_index())
 		return -1;
 	struct ks_percpu *pc = &ks_percpu_area[cpu];
 	uint32_t posted = __atomic_load_n(&pc->work_posted, __ATOMIC_RELAXED);
@@ -447,7 +447,7 @@ void ks_smp_flush_tlb_others(void)
 	unsigned n = ks_smp_ncpus();
 	if (n <= 1)
 		return;
-	unsigned me = ks_plat_cpu_id();
+	unsigned me = ks_cpu_index();
 	uint64_t g = __atomic_add_fetch(&tlb_gen, 1, __ATOMIC_SEQ_CST);
 	uint64_t spared[(KSPAN_MAX_CPUS + 63) / 64] = { 0 };
 	for (unsigned i = 0; i < n; i++) {
@@ -480,7 +480,7 @@ void ks_smp_halt_others(void)
 	unsigned n = ks_smp_ncpus();
 	if (n <= 1 || !__atomic_load_n(&smp_nmis, __ATOMIC_ACQUIRE))
 		return;
-	unsigned me = ks_plat_cpu_id();
+	unsigned me = ks_cpu_index();
 	int expect = -1;
 	if (!__atomic_compare_exchange_n(&halt_cpu, &expect, (int)me, false,
 	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))

@@ -224,7 +224,7 @@ void ks_trap_set_smp_hooks(int (*nmi)(void), void (*halt_others)(void))
 	__atomic_store_n(&halt_others_hook, halt_others, __ATOMIC_RELEASE);
 }
 
-void ks_trap(struct ks_trapframe *tf)
+static void dispatch(struct ks_trapframe *tf)
 {
 	int (*nmi)(void) = __atomic_load_n(&nmi_hook, __ATOMIC_ACQUIRE);
 	void (*halt_others)(void) = __atomic_load_n(&halt_others_hook, __ATOMIC_ACQUIRE);
@@ -239,7 +239,7 @@ void ks_trap(struct ks_trapframe *tf)
 	if (probe_fixup(tf))
 		return;
 	cpu_cli();
-	unsigned me = ks_plat_cpu_id();
+	unsigned me = ks_cpu_index();
 	int expect = -1;
 	if (!__atomic_compare_exchange_n(&fatal_cpu, &expect, (int)me, false,
 	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -299,4 +299,21 @@ void ks_trap(struct ks_trapframe *tf)
 	out("kspan: stopping after CPU exception %llu (%s)\n",
 	    (unsigned long long)tf->vector, ks_trap_name((unsigned)tf->vector));
 	ks_qemu_exit(0);
+}
+
+/* Every vector comes here from the stubs.  Inside a handler this CPU has
+ * no own kspan slot and allocates from its interrupt slot (percpu.h): the
+ * code it interrupted may be in the middle of a kmalloc fast path, which
+ * takes no guard.  Both words are put back on the way out. */
+void ks_trap(struct ks_trapframe *tf)
+{
+	struct ks_percpu *pc = ks_this_cpu();
+	uint32_t own = pc->kspan_own, slot = pc->kspan_slot;
+	__atomic_store_n(&pc->kspan_own, KSPAN_MAX_CPUS, __ATOMIC_RELAXED);
+	__atomic_store_n(&pc->kspan_slot, KS_IRQ_SLOT(pc->index), __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	dispatch(tf);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&pc->kspan_slot, slot, __ATOMIC_RELAXED);
+	__atomic_store_n(&pc->kspan_own, own, __ATOMIC_RELAXED);
 }

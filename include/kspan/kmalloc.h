@@ -93,10 +93,10 @@ void  *kmalloc_guarded(size_t size);
 /* The guard mode of the debug heap (DEBUG=1; docs/debugging.md): sampled
  * kmallocs get a slot of the guarded pool instead of a red zone, of any
  * size the pool's largest slot holds (256 MiB with the default pool), at
- * the natural alignment of their size (the largest power of two dividing
- * it, at most 16) or the alignment kmalloc_aligned asked for, so that one
- * byte past the object faults; slack left by an alignment is filled and
- * checked on free.  An allocation the pool cannot take gets a red zone as
+ * kmalloc's alignment (min_align below chooses others, down to the
+ * natural alignment of the size, at which one byte past every object
+ * faults) or the alignment kmalloc_aligned asked for, against the guard
+ * page; slack left by an alignment is filled and checked on free.  An allocation the pool cannot take gets a red zone as
  * usual.  Without the debug heap only kmalloc_guarded uses
  * the pool. */
 struct kspan_guard_config {
@@ -113,17 +113,22 @@ struct kspan_guard_config {
 	size_t max_live;        /* live guarded objects; 0: no limit */
 	size_t quarantine;      /* freed slots kept unmapped before their reuse
 	                           (FIFO); 0: 65536 */
-	size_t min_align;       /* 0 or 1: the natural alignment of the size;
-	                           2, 4, 8 or 16: at least that much for objects
-	                           of at least that size (pointer-tagging code:
-	                           CPython needs 8), leaving slack before the
-	                           guard page that is only checked on free */
+	size_t min_align;       /* 0: kmalloc's alignment (16 above 8 bytes,
+	                           else 8); 1: the natural alignment of the
+	                           size, so that every object ends exactly at
+	                           its guard page; 2, 4, 8 or 16: at least that
+	                           much for objects of at least that size
+	                           (pointer-tagging code: CPython needs 8).
+	                           Slack before the guard page is checked on
+	                           free */
 };
 /* Set the guard mode.  Returns 0, or -1 if cfg is invalid (below not 0
  * or 1, pool_bytes under 16 MiB or changed after the pool was reserved)
  * or the pool could not be reserved. */
 int    kspan_guard_configure(const struct kspan_guard_config *cfg);
-/* Debug heap: guard 1 in every kmallocs on average (1: all, 0: none). */
+/* Debug heap: guard 1 in every kmallocs on average (1: all, 0: none).
+ * Every call restarts each CPU's random gaps from the seed: the same
+ * kmallocs after the same call are sampled alike (replayable tests). */
 void   kspan_guard_sample(unsigned every);
 
 /* For a fault handler: if addr is in the guarded pool, write one line
@@ -158,7 +163,8 @@ void   kspan_guard_stats(struct kspan_guard_stats *out);
  * other builds. */
 void  *kspan_alloc_site(const void *p);
 
-/* Give everything cached on this CPU back to the central layer. */
+/* Give everything cached on this CPU back to the central layer, and the
+ * central layer's reserve of empty spans back to the page heap. */
 void   kspan_drain_cpu(void);
 
 /* For fork(): kspan_lock_all() before fork takes every allocator lock in

@@ -60,14 +60,28 @@ typedef uintptr_t ks_irqstate_t;
 ks_irqstate_t ks_plat_irq_save(void);
 void ks_plat_irq_restore(ks_irqstate_t st);
 
-#if defined(KSPAN_THREAD_SLOTS) && KSPAN_THREAD_SLOTS
-/* Only for platforms whose CPU slots are threads (kspan's host platform,
- * built with KSPAN_THREAD_SLOTS=1; a kernel never provides it): the
- * calling thread's own slot, which no interrupt or other thread ever uses,
- * or KSPAN_MAX_CPUS if it has none yet (or shares one).  No guard needed:
- * the fast paths call it instead of ks_plat_irq_save + ks_plat_cpu_id, and
- * take the guard on their slow paths. */
+#if defined(KSPAN_OWN_SLOTS) && KSPAN_OWN_SLOTS
+/* Only for a library built with KSPAN_OWN_SLOTS=1 (kspan's own kernel and
+ * host platform; docs/porting.md, "Own slots"): the fast paths of kmalloc
+ * and kfree then take no guard at all.
+ *
+ * ks_plat_own_slot: the caller's slot when nothing else can run kspan on
+ * that slot before the caller returns (no other thread, no interrupt
+ * handler, no preemption): a host thread's own slot, or a kernel CPU's
+ * slot outside interrupt handlers.  KSPAN_MAX_CPUS when there is none: a
+ * host thread that shares a slot, or any interrupt handler.  No guard
+ * needed to call it.
+ *
+ * ks_plat_cpu_id must then give a caller without an own slot a slot no
+ * fast path uses (kspan's slow paths serve it there under
+ * ks_plat_irq_save): the host's shared overflow slot (its irq_save
+ * serialises the threads that share it), or in a kernel the CPU's
+ * interrupt slot, which only that CPU's interrupt handlers use.
+ *
+ * ks_plat_irq_slot: the interrupt slot of CPU slot cpu, or KSPAN_MAX_CPUS
+ * if the platform has none (kspan_drain_cpu drains it too). */
 unsigned ks_plat_own_slot(void);
+unsigned ks_plat_irq_slot(unsigned cpu);
 #endif
 
 /* Called in spin loops (x86: pause; host: may yield after a while). */

@@ -309,21 +309,17 @@ for i in range(12):
         st.append([[pass_to((i - 1) % 32, t % 3, i)] for t in range(4)])
 SMP["parallel-4"] = smp(4, True, 1, st)
 
-# Findings not fixed yet (mm/ is not the fuzzers' to change): written to
-# tests/fuzz/findings/, not replayed by make test-fuzz; the README says how
-# to reproduce each.
-FINDINGS = {
-    # DEBUG=1: ksize() of a kpages_alloc block panics, "heap overflow: the
-    # red zone trailer of this 16384-byte block is overwritten" (the debug
-    # heap reads a red-zone trailer that kpages blocks do not have).
-    # FUZZ_KSIZE_KPAGES=1 build/fuzz/fuzz_debugheap_replay THIS
-    "debugheap-ksize-kpages": cat(pages(0, 2), ksize(0)),
-}
+# Regressions of the debug heap only: ksize() of a kpages_alloc block
+# panicked, "heap overflow: the red zone trailer of this 16384-byte block
+# is overwritten" (the debug heap read a red-zone trailer that kpages
+# blocks do not have).
+DEBUG_REGRESS = dict(REGRESS)
+DEBUG_REGRESS["ksize-kpages"] = cat(pages(0, 2), ksize(0))
 
 CORPORA = {
     "heap": (HEAP, REGRESS),
     "exhaust": (EXHAUST, REGRESS),
-    "debugheap": (DEBUG, REGRESS),
+    "debugheap": (DEBUG, DEBUG_REGRESS),
     "smp": (SMP, {}),
 }
 
@@ -340,12 +336,6 @@ def main():
                 with open(os.path.join(d, prefix + name), "wb") as f:
                     f.write(data)
                 print(f"{harness}/{prefix}{name}: {len(data)} bytes")
-    d = os.path.join(os.path.dirname(out.rstrip("/")) or ".", "findings")
-    os.makedirs(d, exist_ok=True)
-    for name, prog in sorted(FINDINGS.items()):
-        with open(os.path.join(d, name), "wb") as f:
-            f.write(bytes(prog))
-        print(f"findings/{name}: {len(prog)} bytes")
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@
 
 static void mode(unsigned sample, int below, size_t max_live)
 {
+	/* min_align 1: objects end exactly at their guard page. */
 	struct kspan_guard_config cfg = { .sample = sample, .below = below,
-	                                  .max_live = max_live };
+	                                  .max_live = max_live, .min_align = 1 };
 	assert_int_equal(kspan_guard_configure(&cfg), 0);
 }
 

@@ -34,9 +34,11 @@
 static void configure(unsigned sample, int below, size_t max_live,
                       size_t max_committed, size_t quarantine)
 {
+	/* min_align 1: objects end exactly at their guard page. */
 	struct kspan_guard_config cfg = {
 		.sample = sample, .below = below, .max_live = max_live,
 		.max_committed = max_committed, .quarantine = quarantine,
+		.min_align = 1,
 	};
 	assert_int_equal(kspan_guard_configure(&cfg), 0);
 }
@@ -175,9 +177,19 @@ static void test_placement_below(void **state)
 static void test_min_align(void **state)
 {
 	(void)state;
-	struct kspan_guard_config cfg = { .min_align = 8 };
+	/* 0: kmalloc's alignment, 16 above 8 bytes, 8 below. */
+	struct kspan_guard_config cfg = { .min_align = 0 };
 	assert_int_equal(kspan_guard_configure(&cfg), 0);
-	char *p = ks_guard_alloc(13, SITE_A);     /* 8-aligned, 3 bytes of slack */
+	char *p = ks_guard_alloc(13, SITE_A);     /* 16-aligned, 3 bytes of slack */
+	assert_int_equal((uintptr_t)p % 16, 0);
+	assert_int_equal(((uintptr_t)p + 13) % PAGE, PAGE - 3);
+	ks_guard_free_as((uintptr_t)p, "kfree", SITE_F);
+	p = ks_guard_alloc(5, SITE_A);            /* 8-aligned */
+	assert_int_equal((uintptr_t)p % 8, 0);
+	ks_guard_free_as((uintptr_t)p, "kfree", SITE_F);
+	cfg.min_align = 8;
+	assert_int_equal(kspan_guard_configure(&cfg), 0);
+	p = ks_guard_alloc(13, SITE_A);           /* 8-aligned, 3 bytes of slack */
 	assert_int_equal((uintptr_t)p % 8, 0);
 	assert_int_equal(((uintptr_t)p + 13) % PAGE, PAGE - 3);
 	ks_guard_free_as((uintptr_t)p, "kfree", SITE_F);

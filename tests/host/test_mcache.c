@@ -148,8 +148,16 @@ static void test_owned_spans_bounded(void **state)
 		assert_non_null(p[i]);
 		assert_true(cpu_stats(me).owned_spans <= KS_OWN_MAX);
 	}
-	/* Free in random order: full spans left the CPU; frees into them
-	 * take them over while the set has room, are queued after that. */
+	/* Full spans stay owned up to the bound; the rest left the CPU. */
+	assert_int_equal(cpu_stats(me).owned_spans, KS_OWN_MAX);
+	/* Give them all back, then allocate once (the class is in use
+	 * again, one span owned) and free in random order: frees into
+	 * unowned spans take them over while the set has room, are queued
+	 * after that. */
+	kspan_drain_cpu();
+	assert_int_equal(cpu_stats(me).owned_spans, 0);
+	void *one = kmalloc(BOUND_CLS_SIZE);
+	assert_non_null(one);
 	for (unsigned i = n - 1; i > 0; i--) {
 		unsigned j = (unsigned)(ks_test_rand(&rng) % (i + 1));
 		void *t = p[i];
@@ -164,6 +172,7 @@ static void test_owned_spans_bounded(void **state)
 	struct kspan_cpu_stats s1 = cpu_stats(me);
 	assert_true(s1.adoptions > s0.adoptions);
 	assert_true(s1.queued_frees > s0.queued_frees);
+	kfree(one);
 	free(p);
 	kspan_drain_cpu();
 	struct kspan_cpu_stats s2 = cpu_stats(me);

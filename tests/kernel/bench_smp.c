@@ -36,6 +36,7 @@
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/tsc.h"
 #include "kernel/kernel.h"
+#include "kernel/heap.h"
 #include "kernel/selftest.h"
 #include "tests/kernel/smp_run.h"
 #include "lib/fmt.h"
@@ -132,11 +133,6 @@ static void steady_fn(void *arg)
 		kfree(slot[i]);
 }
 
-static void drain_fn(void *arg)
-{
-	(void)arg;
-	kspan_drain_cpu();
-}
 
 /* x.yyy of v / 10^6 */
 static void mstr(char *buf, size_t cap, uint64_t v)
@@ -172,7 +168,7 @@ static int run(unsigned k, void (*fn)(void *), uint64_t pairs,
 
 static void steady(unsigned k, unsigned ws, unsigned maxsize, uint64_t hz)
 {
-	ks_smp_call_all_self(drain_fn, NULL);
+	ks_kernel_heap_drain_all();
 	kprintf("bench: steady state: %u CPU(s), each with %u slots of which about "
 	        "half hold an object (8..%u B), random alloc/free, %llu ops each "
 	        "after %llu warm-up\n", k, ws, maxsize,
@@ -203,7 +199,7 @@ static void steady(unsigned k, unsigned ws, unsigned maxsize, uint64_t hz)
 	        "%llu of %llu frees)\n", a, f, (unsigned long long)FA,
 	        (unsigned long long)(FA + SA), (unsigned long long)FF,
 	        (unsigned long long)(FF + SF));
-	ks_smp_call_all_self(drain_fn, NULL);
+	ks_kernel_heap_drain_all();
 }
 
 void ks_bench_smp(void)
@@ -224,7 +220,7 @@ void ks_bench_smp(void)
 	uint64_t base = 0;
 	for (unsigned t = 0; t < nk; t++) {
 		unsigned k = ks[t];
-		ks_smp_call_all_self(drain_fn, NULL);
+		ks_kernel_heap_drain_all();
 		if (run(k, pairs_fn, PAIRS / k, 0) != 0) {
 			kprintf("bench: %u CPUs: run failed\n", k);
 			continue;

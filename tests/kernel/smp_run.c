@@ -10,6 +10,7 @@
  */
 #include "tests/kernel/smp_run.h"
 
+#include "arch/x86_64/percpu.h"
 #include "arch/x86_64/smp.h"
 #include "kernel/kernel.h"
 #include <kspan/platform.h>
@@ -65,9 +66,9 @@ void ks_run_barrier(uint32_t *gate, unsigned n)
 int ks_run_on_cpus(unsigned n, void (*fn)(void *), void *arg_base,
                    size_t arg_stride, uint64_t stall_us)
 {
-	if (ks_plat_cpu_id() != 0)
+	if (ks_cpu_index() != 0)
 		kpanic("ks_run_on_cpus: called on CPU %u, only CPU 0 posts work",
-		       ks_plat_cpu_id());
+		       ks_cpu_index());
 	if (n == 0 || n > ks_smp_ncpus())
 		kpanic("ks_run_on_cpus: %u CPUs asked for, %u online", n,
 		       ks_smp_ncpus());

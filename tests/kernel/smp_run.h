@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <kspan/platform.h>
+#include "arch/x86_64/percpu.h"
 
 /* A CPU that makes no progress for this long is stuck (deadlock): a test
  * fails instead of hanging.  Slow is fine -- under TCG, with more virtual
@@ -31,7 +32,7 @@ extern uint64_t ks_run_progress[KSPAN_MAX_CPUS];
 
 static inline void ks_run_tick(void)
 {
-	unsigned me = ks_plat_cpu_id();
+	unsigned me = ks_cpu_index();
 	__atomic_store_n(&ks_run_progress[me], ks_run_progress[me] + 1,
 	                 __ATOMIC_RELAXED);
 }

@@ -73,9 +73,10 @@ KS_SELFTEST("guard: a guarded object ends at an unmapped page, is unmapped when 
 }
 
 #if KSPAN_DEBUG_HEAP
-static void guard_mode(unsigned sample, int below)
+static void guard_mode(unsigned sample, int below, size_t min_align)
 {
-	struct kspan_guard_config cfg = { .sample = sample, .below = below };
+	struct kspan_guard_config cfg = { .sample = sample, .below = below,
+	                                  .min_align = min_align };
 	kspan_guard_configure(&cfg);
 }
 
@@ -90,21 +91,26 @@ KS_SELFTEST("guard: the debug heap's guard mode guards every kmalloc, above or b
 {
 	struct kspan_guard_stats boot;
 	kspan_guard_stats(&boot);
-	guard_mode(1, 0);
-	uint64_t before = guarded_allocs();
+	guard_mode(1, 0, 0);                             /* kmalloc's alignment */
 	char *p = kmalloc(13);
+	KT_EXPECT_EQ((uintptr_t)p % 16, 0);
+	KT_EXPECT_EQ(((uintptr_t)p + 16) % PAGE, 0);    /* 3 bytes of slack */
+	kfree(p);
+	guard_mode(1, 0, 1);                             /* the size's own */
+	uint64_t before = guarded_allocs();
+	p = kmalloc(13);
 	KT_EXPECT_EQ(guarded_allocs(), before + 1);
 	KT_EXPECT_EQ(((uintptr_t)p + 13) % PAGE, 0);    /* one byte past: the guard */
 	KT_EXPECT(faults_at((uintptr_t)p + 13));
 	char *q = krealloc(p, 5000);                     /* moves: p is unmapped */
 	KT_EXPECT(q != p && faults_at((uintptr_t)p & ~(uintptr_t)7));
 	kfree(q);
-	guard_mode(1, 1);
+	guard_mode(1, 1, 0);
 	p = kmalloc(64);
 	KT_EXPECT_EQ((uintptr_t)p % PAGE, 0);
 	KT_EXPECT(faults_at((uintptr_t)p - 8));         /* underflow: the guard */
 	kfree(p);
-	guard_mode(10, 0);
+	guard_mode(10, 0, 0);
 	before = guarded_allocs();
 	static void *objs[2000];
 	for (int i = 0; i < 2000; i++)
@@ -113,6 +119,6 @@ KS_SELFTEST("guard: the debug heap's guard mode guards every kmalloc, above or b
 	for (int i = 0; i < 2000; i++)
 		kfree(objs[i]);
 	KT_EXPECT(got >= 120 && got <= 280);              /* 200 expected */
-	guard_mode((unsigned)boot.sample, (int)boot.below);
+	guard_mode((unsigned)boot.sample, (int)boot.below, 0);
 }
 #endif

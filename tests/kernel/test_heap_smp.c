@@ -12,9 +12,11 @@
  *   timer    the LAPIC timer interrupts every CPU 1000 times a second and
  *            its handler allocates and frees (pattern-checked) while the
  *            CPU's main code hammers the heap (2.5*10^5 operations in all,
- *            at least 800 timer interrupts in all);
+ *            at least 800 timer interrupts in all), from the CPU's
+ *            interrupt slot, never the slot of the fast path it may have
+ *            interrupted (arch/x86_64/percpu.h);
  *   no leak  after each of these, every CPU frees what it holds, every
- *            CPU drains its cache (ks_smp_call_all_self), and the heap's
+ *            CPU drains its cache (ks_kernel_heap_drain_all), and the heap's
  *            free pages equal the count before, with kspan_check passing.
  *
  * The work runs on CPUs 0..N-1 through ks_run_on_cpus (interrupts on) with
@@ -30,6 +32,7 @@
 
 #include <kspan/kmalloc.h>
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/percpu.h"
 #include "arch/x86_64/smp.h"
 #include "arch/x86_64/tsc.h"
 #include "kernel/kernel.h"
@@ -264,17 +267,22 @@ struct ticker {
 	uint64_t seed[TICK_OBJS];
 	unsigned next;
 	uint64_t rng;
-	uint64_t ticks, allocs, frees, bad, fails, if_on;
+	uint64_t ticks, allocs, frees, bad, fails, if_on, wrong_slot;
 } __attribute__((aligned(64)));
 
 static struct ticker ticker[KSPAN_MAX_CPUS];
 
 static void tick_fn(void)
 {
-	struct ticker *t = &ticker[ks_plat_cpu_id()];
+	struct ticker *t = &ticker[ks_cpu_index()];
 	t->ticks++;
 	if (read_rflags() & KS_RFLAGS_IF)
 		t->if_on++;              /* a handler must run with IF off */
+	/* A handler has no own kspan slot (the fast paths fall through)
+	 * and allocates from its CPU's interrupt slot. */
+	if (ks_plat_own_slot() != KSPAN_MAX_CPUS ||
+	    ks_plat_cpu_id() != KS_IRQ_SLOT(ks_cpu_index()))
+		t->wrong_slot++;
 	for (int k = 0; k < 2; k++) {
 		unsigned i = t->next++ % TICK_OBJS;
 		if (t->obj[i]) {
@@ -334,6 +342,9 @@ static void timer_hammer_fn(void *arg)
 
 KS_SELFTEST("heap smp: the LAPIC timer handler allocates and frees on every CPU while the CPUs hammer the heap")
 {
+	/* Outside handlers the fast paths' slot is the CPU's own. */
+	KT_EXPECT_EQ(ks_plat_own_slot(), ks_cpu_index());
+	KT_EXPECT_EQ(ks_plat_cpu_id(), ks_cpu_index());
 	unsigned n = ks_smp_ncpus();
 	uint64_t ops = kt_share(TIMER_OPS, n, 1);
 	KT_ASSERT_EQ(kt_hammer_setup(n, ops), 0);
@@ -351,6 +362,7 @@ KS_SELFTEST("heap smp: the LAPIC timer handler allocates and frees on every CPU 
 		KT_EXPECT_EQ(t->bad, 0);
 		KT_EXPECT_EQ(t->fails, 0);
 		KT_EXPECT_EQ(t->if_on, 0);
+		KT_EXPECT_EQ(t->wrong_slot, 0);
 		KT_EXPECT_EQ(t->allocs, t->frees);
 		KT_EXPECT(t->allocs > 0);
 		KT_EXPECT_EQ(kt_hammer[i].done, ops);

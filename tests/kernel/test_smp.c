@@ -59,7 +59,7 @@ static void ident_fn(void *arg)
 {
 	struct ident *d = arg;
 	uint64_t v;
-	d->cpu_id = ks_plat_cpu_id();
+	d->cpu_id = ks_cpu_index();
 	d->index = ks_this_cpu()->index;
 	d->apic = ks_lapic_id();
 	d->rflags = read_rflags();
@@ -134,7 +134,7 @@ static void count_tick(void)
 KS_SELFTEST("smp: an interrupt on a vector nobody handles is counted and EOIed; the timer still runs after it")
 {
 	struct ks_smp_cpu_stats s0, s1, s2;
-	unsigned me = ks_plat_cpu_id();
+	unsigned me = ks_cpu_index();
 	ks_smp_cpu_stats(me, &s0);
 	/* A fixed IPI to ourselves on vector 0x80, which has no handler. */
 	KT_ASSERT_EQ(ks_lapic_send_ipi(ks_lapic_id(), KS_ICR_FIXED | 0x80), 0);
@@ -162,7 +162,7 @@ static uint64_t call_bad[KSPAN_MAX_CPUS];
 
 static void count_fn(void *arg)
 {
-	unsigned me = ks_plat_cpu_id();
+	unsigned me = ks_cpu_index();
 	if (read_rflags() & KS_RFLAGS_IF)
 		call_bad[me]++;          /* must run with interrupts off */
 	__atomic_fetch_add(&call_count[me], (uint64_t)(uintptr_t)arg,
@@ -187,7 +187,7 @@ static void call_storm(void *arg)
 KS_SELFTEST("smp: ks_smp_call_all runs on every other CPU once, _self on all; every CPU calls at once")
 {
 	unsigned n = ks_smp_ncpus();
-	unsigned me = ks_plat_cpu_id();
+	unsigned me = ks_cpu_index();
 	__builtin_memset(call_count, 0, sizeof(call_count));
 	__builtin_memset(call_bad, 0, sizeof(call_bad));
 	ks_smp_call_all(count_fn, (void *)1);
@@ -213,7 +213,7 @@ static uint64_t tlb_seen[KSPAN_MAX_CPUS];
 static void tlb_read(void *arg)
 {
 	(void)arg;
-	tlb_seen[ks_plat_cpu_id()] = *tlb_va;
+	tlb_seen[ks_cpu_index()] = *tlb_va;
 }
 
 KS_SELFTEST("smp: a page unmapped and mapped to another frame reads the new frame on every CPU")
@@ -255,7 +255,7 @@ KS_SELFTEST("smp: a page unmapped and mapped to another frame reads the new fram
 static int others_parked(unsigned n)
 {
 	uint64_t end = rdtsc() + ks_tsc_from_us(1000000);
-	unsigned me = ks_plat_cpu_id();
+	unsigned me = ks_cpu_index();
 	for (unsigned i = 0; i < n; i++) {
 		if (i == me)
 			continue;

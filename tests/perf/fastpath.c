@@ -1,13 +1,17 @@
 /*
  * Fast-path cost of kmalloc + kfree, for callgrind (scripts/fastpath.sh).
  *
- * Usage: fastpath N SIZE [BATCH]
+ * Usage: fastpath N SIZE [BATCH [bulk|empty]]
  * Warms the per-CPU cache, then runs N iterations of
  *   BATCH x p[i] = kmalloc(SIZE); then BATCH x kfree(p[i])
- * (BATCH 1: the tight alloc/free pair).  Every allocation is touched so
- * nothing is optimised away.  Run it with N and 2N under callgrind: the
- * difference in instructions divided by N*BATCH is the cost of one pair on
- * the cached path, the loop's own instructions included (a few).
+ * (BATCH 1: the tight alloc/free pair), or with "bulk"
+ *   kmalloc_bulk(SIZE, BATCH, p); kfree_bulk(BATCH, p)
+ * Every allocation of the first form is touched so nothing is optimised
+ * away (the bulk calls are opaque); "empty" runs the first form's loop with
+ * a static buffer for kmalloc and nothing for kfree.  Run each with N and
+ * 2N under callgrind (scripts/fastpath.sh): the difference in instructions
+ * divided by N*BATCH, less the empty loop's, is the cost of one pair (one
+ * object) on the cached path.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,9 @@ int main(int argc, char **argv)
 	long n = atol(argv[1]);
 	size_t size = (size_t)atol(argv[2]);
 	int batch = argc > 3 ? atoi(argv[3]) : 1;
+	int bulk = argc > 4 && argv[4][0] == 'b';
+	int empty = argc > 4 && argv[4][0] == 'e';
+	static char fake[1024][8];
 	if (batch < 1 || batch > 1024)
 		return 2;
 	struct kspan_config cfg = { .arena_bytes = (size_t)1 << 30 };
@@ -36,7 +43,24 @@ int main(int argc, char **argv)
 			kfree(p[i]);
 	}
 	unsigned long sum = 0;
-	for (long k = 0; k < n; k++) {
+	for (long k = 0; bulk && k < n; k++) {
+		if (kmalloc_bulk(size, (size_t)batch, p) != (size_t)batch)
+			return 1;
+		sum += (unsigned long)(*(volatile char *)p[0]);
+		kfree_bulk((size_t)batch, p);
+	}
+	for (long k = 0; empty && k < n; k++) {
+		for (int i = 0; i < batch; i++) {
+			p[i] = fake[i];
+			__asm__ volatile("" : "+r"(p[i]));
+			*(volatile char *)p[i] = 1;
+		}
+		for (int i = 0; i < batch; i++) {
+			sum += (unsigned long)(*(volatile char *)p[i]);
+			__asm__ volatile("" : : "r"(p[i]) : "memory");
+		}
+	}
+	for (long k = 0; !bulk && !empty && k < n; k++) {
 		for (int i = 0; i < batch; i++) {
 			p[i] = kmalloc(size);
 			*(volatile char *)p[i] = 1;

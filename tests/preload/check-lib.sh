@@ -7,9 +7,9 @@
 #     __tls_get_addr / DTPMOD), so a slot lookup is one %fs load;
 #   - LTO inlined the platform hooks: no allocation or free path calls
 #     ks_plat_cpu_id, ks_plat_irq_save or ks_plat_irq_restore out of line,
-#     and the fast paths of malloc, free and the allocator's own ks_malloc
-#     and ks_free (entry to first ret) make no call at all, but malloc's to
-#     ks_malloc;
+#     and the fast paths of malloc and free (entry to first ret: kspan's
+#     inline fast paths, mm/malloc.h) make no call at all (their slow
+#     paths are tail jumps);
 #   - libkspan.a holds real machine code (no LTO-only object), defines the
 #     same malloc family and needs nothing but libc.
 # Usage: check-lib.sh build/host/libkspan.so build/host/libkspan.a
@@ -36,7 +36,7 @@ else ok "no __tls_get_addr, no DTPMOD/DTPOFF relocations"; fi
 # cold caller such as kspan_print_stats): never the allocation paths.
 dis=$(objdump -d --no-show-raw-insn "$so")
 callers=$(awk '/^[0-9a-f]+ <.*>:$/ {fn=$2} /(call|jmp).*<ks_plat_(cpu_id|irq_save|irq_restore)>/ {print fn}' <<<"$dis" | sort -u | tr -d '<>:' | tr '\n' ' ')
-hot='^(malloc|free|calloc|realloc|reallocarray|memalign|aligned_alloc|posix_memalign|valloc|pvalloc|ks_malloc|ks_free|kspan_[a-z]+_as|small_alloc_slow|free_slow)(\.(cold|part|constprop|isra).*)?$'
+hot='^(malloc|free|calloc|realloc|reallocarray|memalign|aligned_alloc|posix_memalign|valloc|pvalloc|ks_malloc|ks_free|ks_malloc_slow|ks_free_slow|kspan_[a-z]+_as|small_alloc_slow|free_slow)(\.(cold|part|constprop|isra).*)?$'
 hotcallers=$(tr ' ' '\n' <<<"$callers" | grep -E "$hot" | tr '\n' ' ' || true)
 if [ -n "$hotcallers" ]; then bad "slot/guard hooks called out of line from: $hotcallers"
 else ok "ks_plat_cpu_id/irq_save/irq_restore inlined into every allocation path (out-of-line callers: ${callers:-none})"; fi
@@ -45,16 +45,15 @@ else ok "ks_plat_cpu_id/irq_save/irq_restore inlined into every allocation path 
 body() { awk -v f="<$1>:" '$2 == f {on=1; next} on && /^$/ {exit} on' <<<"$dis"; }
 # The fast path is the code from the entry to the first ret (both gcc and
 # clang lay the likely path out first; gcc moves the unlikely one to .cold).
-# It must make no call, except malloc's call to ks_malloc; calls into the
-# platform's slow parts may only come after it.
-for f in malloc free ks_malloc ks_free; do
+# It must make no call; calls into the slow parts may only come after it.
+for f in malloc free; do
 	b=$(body "$f")
 	if [ -z "$b" ]; then bad "$f not found in $so"; continue; fi
 	pre=$(awk '/[[:space:]]ret/ {exit} {print}' <<<"$b")
 	calls=$(grep -E '[[:space:]]call[[:space:]]' <<<"$pre" | grep -oE '<[^>]+>' | tr '\n' ' ' || true)
 	slow=$(grep -E '[[:space:]](call|jmp)[[:space:]]' <<<"$b" | grep -oE '<[^>]+>' | grep -v "<$f[+.]" | sort -u | tr '\n' ' ' || true)
 	n=$(grep -cE '^ +[0-9a-f]+:' <<<"$pre" || true)
-	if [ "$calls" = "" ] || { [ "$f" = malloc ] && [ "$calls" = "<ks_malloc> " ]; }; then
+	if [ "$calls" = "" ]; then
 		ok "$f: fast path of $n instructions, calls: ${calls:-none} (elsewhere: ${slow:-nothing})"
 	else
 		bad "$f: its fast path ($n instructions to the first ret) calls $calls"
