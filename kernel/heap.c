@@ -9,7 +9,9 @@
  *                              collector's fn and every other CPU its
  *                              helper, from the CALL interrupt (which a CPU
  *                              takes only with interrupts on, so never
- *                              inside the allocator: the world is stopped).
+ *                              inside kgc_alloc or a slow path: the world
+ *                              is stopped; an interrupted kmalloc fast path
+ *                              touches nothing the collection does).
  *                              From an interrupt handler (a kgc_alloc there
  *                              that collects), where ks_smp_call_all may
  *                              not run, the others are stopped with
@@ -39,7 +41,9 @@
  * (ks_smp_run): kmalloc's fast paths take no guard in this kernel (their
  * slot is the CPU's own, interrupt handlers have slots of their own:
  * arch/x86_64/percpu.h), so a cross-CPU interrupt must not drain the
- * slot of the code it interrupted.  No state of its own.
+ * slot of the code it interrupted.  (A collection does drain the other
+ * CPUs' collector caches from its stop interrupt: kgc_alloc's fast paths
+ * keep the interrupt guard for that, mm/mgcalloc.c.)  No state of its own.
  */
 #include "kernel.h"
 #include "arch/x86_64/fwcfg.h"

@@ -15,6 +15,16 @@
  * path, which fills the cache or writes the bits a chunk (64 words) at a
  * time.  No lock, no atomic.
  *
+ * The fast paths keep the interrupt guard (ks_plat_irq_save) even where
+ * kmalloc's need none (KSPAN_OWN_SLOTS): a collection stops the other
+ * CPUs with an interrupt and drains their collector caches (mm/mgc.c), so
+ * it must never stop a CPU between the load and the store of a class
+ * word.  kmalloc's caches are drained only by their own CPU, outside
+ * interrupts.  The guard is a flags save and cli in a kernel, a
+ * thread-local compare on the host; the slot stays the caller's own, so
+ * an interrupt handler (no own slot) takes the slow path and its CPU's
+ * interrupt slot.
+ *
  * Slow path, when the word is empty: check the trigger (mm/mgc.c), sweep
  * this class before taking a fresh span (mm/mgcsweep.c), let the mcache
  * move to another word or span, record a fresh span's pages as the
@@ -317,11 +327,22 @@ static void *gc_alloc_slow(size_t size, const struct kgc_type *type, bool noscan
 
 /* ---- the fast paths --------------------------------------------------------- */
 
+/* The guard (see the top of the file) and the caller's own slot. */
+static inline ks_irqstate_t gc_fast_enter(void)
+{
+	return ks_plat_irq_save();
+}
+
+static inline void gc_fast_exit(ks_irqstate_t st)
+{
+	ks_plat_irq_restore(st);
+}
+
 void *kgc_alloc(size_t size, const struct kgc_type *type)
 {
 	if (ks_likely(size - 1 < FAST_MAX)) {
 		uintptr_t r = (size + 7) >> 3;
-		ks_irqstate_t st = mcache_fast_enter();
+		ks_irqstate_t st = gc_fast_enter();
 		struct mcache_gc *g = gc_of[mcache_fast_slot()];
 		uint64_t bits = ~0ull;
 		if (!type)
@@ -338,11 +359,11 @@ void *kgc_alloc(size_t size, const struct kgc_type *type)
 			if (ks_likely(p)) {
 				heapbits_write_small(p, pc->size >> 3, bits & heapbits_low(r));
 				zero_words((void *)p, r);
-				mcache_fast_exit(st);
+				gc_fast_exit(st);
 				return (void *)p;
 			}
 		}
-		mcache_fast_exit(st);
+		gc_fast_exit(st);
 	}
 	return gc_alloc_slow(size, type, false);
 }
@@ -351,7 +372,7 @@ void *kgc_alloc_noscan(size_t size)
 {
 	if (ks_likely(size - 1 < FAST_MAX)) {
 		uintptr_t r = (size + 7) >> 3;
-		ks_irqstate_t st = mcache_fast_enter();
+		ks_irqstate_t st = gc_fast_enter();
 		struct mcache_gc *g = gc_of[mcache_fast_slot()];
 		if (ks_likely(g)) {
 			void *p;
@@ -359,14 +380,14 @@ void *kgc_alloc_noscan(size_t size)
 				p = gc_take(&g->cls[(unsigned)ks_size_to_class8[r] << 1 | 1]);
 				if (ks_likely(p)) {
 					zero_words(p, r);
-					mcache_fast_exit(st);
+					gc_fast_exit(st);
 					return p;
 				}
 			} else {
 				uintptr_t off = tiny_align(g->tinyoffset, size);
 				if (g->tiny && off + size <= KS_TINY_SIZE) {
 					g->tinyoffset = off + size;
-					mcache_fast_exit(st);
+					gc_fast_exit(st);
 					return (void *)(g->tiny + off);
 				}
 				p = gc_take(&g->cls[ks_make_spanclass(KS_TINY_SIZE_CLASS, true)]);
@@ -377,12 +398,12 @@ void *kgc_alloc_noscan(size_t size)
 						g->tiny = (uintptr_t)p;
 						g->tinyoffset = size;
 					}
-					mcache_fast_exit(st);
+					gc_fast_exit(st);
 					return p;
 				}
 			}
 		}
-		mcache_fast_exit(st);
+		gc_fast_exit(st);
 	}
 	return gc_alloc_slow(size, 0, true);
 }
