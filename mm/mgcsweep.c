@@ -160,28 +160,20 @@ static void mask_clear(spanclass_t sc)
 static unsigned sweep_class(spanclass_t sc, unsigned max, bool until_partial)
 {
 	struct mcentral *c = &ks_gccentral[sc];
-	struct mspan *dead[16];
-	unsigned ndead = 0, n = 0;
+	struct mcentral_dead dead = { .n = 0 };
+	unsigned n = 0;
 	ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
 	while (unswept[sc] && (!max || n < max) && !(until_partial && c->partial)) {
 		struct mspan *s = unswept[sc];
 		spanlist_remove(&unswept[sc], s);
 		n++;
 		if (sweep_span(c, s))
-			dead[ndead++] = s;
-		if (ndead == 16) {
-			ks_spin_unlock_irqrestore(&c->lock, st);
-			for (unsigned i = 0; i < ndead; i++)
-				mheap_free(dead[i]);
-			ndead = 0;
-			st = ks_spin_lock_irqsave(&c->lock);
-		}
+			mcentral_dead_push(c, &st, &dead, s);
 	}
 	if (!unswept[sc])
 		mask_clear(sc);
 	ks_spin_unlock_irqrestore(&c->lock, st);
-	for (unsigned i = 0; i < ndead; i++)
-		mheap_free(dead[i]);
+	mcentral_dead_free(&dead);
 	return n;
 }
 

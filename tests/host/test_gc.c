@@ -22,6 +22,7 @@
 #include <kspan/kmalloc.h>
 #include "mm/mgc.h"
 #include "mm/sizeclass.h"
+#include "tests/common/gcgraph.h"
 #include "tests/host/heap_fixture.h"
 #include "tests/host/support.h"
 
@@ -80,10 +81,10 @@ static void test_random_graphs(void **state)
 	(void)state;
 	enum { N = 3000, E = 4000, R = 8 };
 	static struct node *nodes[N];
-	static int adj[N][K];
-	static bool reach[N];
-	static int queue[N];
+	static int32_t to[N * K], queue[N], roots[R];
+	static uint8_t reach[N];
 	static struct node *rootset[R];
+	struct ks_graph g = { N, K, to, reach, queue };
 	uint64_t rng = ks_test_rng(__LINE__);
 	for (int round = 0; round < 5; round++) {
 		struct kgc_stats s0, s1;
@@ -93,38 +94,16 @@ static void test_random_graphs(void **state)
 			nodes[i] = kgc_alloc(sizeof(struct node), &node_type);
 			assert_non_null(nodes[i]);
 			fill_node(nodes[i], (uint64_t)round * N + (uint64_t)i);
-			for (int k = 0; k < K; k++)
-				adj[i][k] = -1;
 		}
-		for (int e = 0; e < E; e++) {
-			int a = (int)(ks_test_rand(&rng) % N), b = (int)(ks_test_rand(&rng) % N);
-			int k = (int)(ks_test_rand(&rng) % K);
-			adj[a][k] = b;   /* cycles and shared subgraphs arise freely */
-			nodes[a]->edge[k] = nodes[b];
-		}
-		/* Reference reachability by BFS over indices. */
-		memset(reach, 0, sizeof(reach));
-		int qh = 0, qt = 0, nreach = 0;
-		for (int r = 0; r < R; r++) {
-			int j = (int)(ks_test_rand(&rng) % N);
-			rootset[r] = nodes[j];
-			if (!reach[j]) {
-				reach[j] = true;
-				queue[qt++] = j;
-			}
-		}
+		ks_graph_clear(&g);
+		ks_graph_random_edges(&g, E, &rng);
+		for (int i = 0; i < N * K; i++)
+			nodes[i / K]->edge[i % K] = to[i] >= 0 ? nodes[to[i]] : NULL;
+		ks_graph_random_roots(&g, roots, R, &rng);
+		for (int r = 0; r < R; r++)
+			rootset[r] = nodes[roots[r]];
+		unsigned nreach = ks_graph_reach(&g, roots, R);
 		kgc_root_add(rootset, sizeof(rootset));
-		while (qh < qt) {
-			int i = queue[qh++];
-			nreach++;
-			for (int k = 0; k < K; k++) {
-				int j = adj[i][k];
-				if (j >= 0 && !reach[j]) {
-					reach[j] = true;
-					queue[qt++] = j;
-				}
-			}
-		}
 		kgc_collect();
 		kgc_stats(&s1);
 		for (int i = 0; i < N; i++) {
@@ -133,7 +112,7 @@ static void test_random_graphs(void **state)
 				assert_true(node_intact(nodes[i], (uint64_t)round * N + (uint64_t)i));
 				for (int k = 0; k < K; k++)
 					assert_ptr_equal(nodes[i]->edge[k],
-					                 adj[i][k] >= 0 ? nodes[adj[i][k]] : NULL);
+					                 to[i * K + k] >= 0 ? nodes[to[i * K + k]] : NULL);
 			} else {
 				assert_false(kgc_is_live(nodes[i]));
 			}

@@ -21,6 +21,7 @@
 #include <kspan/kmalloc.h>
 #include "arch/host/gcpool.h"
 #include "mm/mgc.h"
+#include "tests/common/gcgraph.h"
 #include "tests/host/heap_fixture.h"
 #include "tests/host/support.h"
 
@@ -40,17 +41,16 @@ static int setup(void **state)
 	return 0;
 }
 
-/* Object i: a pointer array of edges[i] words (what it points to is
- * adj), or a noscan leaf. */
+/* Object i: a pointer array of words[i] words (what it points to is the
+ * graph's edges from i), or a noscan leaf. */
 enum { N = 6000, MAXE = 6, R = 16 };
 static void **obj[N];
 static size_t words[N];
 static bool leaf[N];
-static int adj[N][MAXE];
-static int nadj[N];
-static bool reach[N];
-static int queue[N];
+static int32_t to[N * MAXE], queue[N], root_ix[R];
+static uint8_t reach[N];
 static void *rootset[R];
+static struct ks_graph graph = { N, MAXE, to, reach, queue };
 
 static size_t random_words(uint64_t *rng)
 {
@@ -64,14 +64,25 @@ static size_t random_words(uint64_t *rng)
 	}
 }
 
+/* Does a word of object i point into object j? */
+static bool points_to(int i, int j)
+{
+	for (size_t w = 0; w < words[i]; w++) {
+		uintptr_t v = (uintptr_t)obj[i][w];
+		if (v >= (uintptr_t)obj[j] && v < (uintptr_t)obj[j] + 8 * words[j])
+			return true;
+	}
+	return false;
+}
+
 static void build_graph(uint64_t *rng)
 {
+	ks_graph_clear(&graph);
 	for (int i = 0; i < N; i++) {
 		words[i] = random_words(rng);
 		leaf[i] = ks_test_rand(rng) % 5 == 0;
 		obj[i] = leaf[i] ? kgc_alloc_noscan(words[i] * 8) : kgc_alloc(words[i] * 8, NULL);
 		assert_non_null(obj[i]);
-		nadj[i] = 0;
 		if (leaf[i])
 			continue;
 		for (size_t w = 0; w < words[i]; w++)   /* never heap addresses */
@@ -86,49 +97,23 @@ static void build_graph(uint64_t *rng)
 			size_t at = ks_test_rand(rng) % words[i];
 			/* Anywhere inside the target: interior pointers count. */
 			obj[i][at] = (char *)obj[j] + 8 * (ks_test_rand(rng) % words[j]);
-			adj[i][nadj[i]++] = j;
+			to[i * MAXE + k] = j;
 		}
 	}
-	/* Later writes may overwrite earlier edges: recompute from memory. */
-	for (int i = 0; i < N; i++) {
-		if (leaf[i])
-			continue;
-		int kept = 0;
-		for (int k = 0; k < nadj[i]; k++) {
-			int j = adj[i][k];
-			bool found = false;
-			for (size_t w = 0; w < words[i] && !found; w++) {
-				uintptr_t v = (uintptr_t)obj[i][w];
-				found = v >= (uintptr_t)obj[j] && v < (uintptr_t)obj[j] + 8 * words[j];
-			}
-			if (found)
-				adj[i][kept++] = j;
-		}
-		nadj[i] = kept;
-	}
+	/* Later writes may overwrite earlier edges: keep those in memory. */
+	for (int i = 0; i < N; i++)
+		for (int k = 0; k < MAXE; k++)
+			if (to[i * MAXE + k] >= 0 && !points_to(i, to[i * MAXE + k]))
+				to[i * MAXE + k] = -1;
 }
 
+/* Random roots, and what they reach by BFS. */
 static int bfs(uint64_t *rng)
 {
-	memset(reach, 0, sizeof(reach));
-	int qh = 0, qt = 0;
-	for (int r = 0; r < R; r++) {
-		int j = (int)(ks_test_rand(rng) % N);
-		rootset[r] = obj[j];
-		if (!reach[j]) {
-			reach[j] = true;
-			queue[qt++] = j;
-		}
-	}
-	while (qh < qt) {
-		int i = queue[qh++];
-		for (int k = 0; k < nadj[i]; k++)
-			if (!reach[adj[i][k]]) {
-				reach[adj[i][k]] = true;
-				queue[qt++] = adj[i][k];
-			}
-	}
-	return qt;
+	ks_graph_random_roots(&graph, root_ix, R, rng);
+	for (int r = 0; r < R; r++)
+		rootset[r] = obj[root_ix[r]];
+	return (int)ks_graph_reach(&graph, root_ix, R);
 }
 
 static void test_random_graphs_against_bfs(void **state)
@@ -245,16 +230,11 @@ static void test_overflow_on_every_marker(void **state)
 		uint64_t id = 0;
 		for (unsigned i = 0; i < MARKERS * PER_JOB; i++)
 			roots[i] = tree(i % 7 == 0 ? 3 : 1, &id);
-		kgc_set_markers(k);
-		kgc_set_mark_queue(2);
 		struct kgc_stats s0, s1;
-		kgc_stats(&s0);
-		kgc_collect();
-		kgc_set_mark_queue(0);
-		kgc_stats(&s1);
-		assert_true(s1.mark_overflows > s0.mark_overflows);
-		assert_int_equal(s1.last_markers, k);
-		assert_int_equal(s1.last_overflow_markers, k);
+		if (!ks_gc_collect_overflowing(k, &s0, &s1))
+			fail_msg("%u markers: %lu overflows, %u of %u markers overflowed", k,
+			         (unsigned long)(s1.mark_overflows - s0.mark_overflows),
+			         (unsigned)s1.last_overflow_markers, (unsigned)s1.last_markers);
 		for (unsigned i = 0; i < k; i++)
 			assert_true(gc_mark_overflows_of(i) > 0);
 		assert_int_equal(s1.live_objects, id);
