@@ -4,8 +4,24 @@
  * of physical addresses), start kspan, print what it reserved, and start
  * the collector (include/kspan/gc.h) with the kernel's hooks:
  *
+ *   stop_world_run             every stopped CPU marks: the cycle runs in
+ *                              ks_smp_call_all_self, this CPU running the
+ *                              collector's fn and every other CPU its
+ *                              helper, from the CALL interrupt (which a CPU
+ *                              takes only with interrupts on, so never
+ *                              inside kgc_alloc or a slow path: the world
+ *                              is stopped; an interrupted kmalloc fast path
+ *                              touches nothing the collection does).
+ *                              From an interrupt handler (a kgc_alloc there
+ *                              that collects), where ks_smp_call_all may
+ *                              not run, the others are stopped with
+ *                              ks_smp_stop_world and this CPU marks alone.
+ *                              A CPU must not call ks_smp_stop_world while
+ *                              another collects (each would wait for the
+ *                              other with interrupts off).
  *   stop_world / start_world   arch/x86_64/smp_call.c (STOP IPI to every other
- *                              CPU; no-ops while one CPU runs)
+ *                              CPU; no-ops while one CPU runs), for the
+ *                              case above
  *   is_mapped                  the page tables (every page of the range
  *                              present)
  *   gc_percent                 100 (collect when the collected heap has
@@ -25,10 +41,13 @@
  * (ks_smp_run): kmalloc's fast paths take no guard in this kernel (their
  * slot is the CPU's own, interrupt handlers have slots of their own:
  * arch/x86_64/percpu.h), so a cross-CPU interrupt must not drain the
- * slot of the code it interrupted.  No state of its own.
+ * slot of the code it interrupted.  (A collection does drain the other
+ * CPUs' collector caches from its stop interrupt: kgc_alloc's fast paths
+ * keep the interrupt guard for that, mm/mgcalloc.c.)  No state of its own.
  */
 #include "kernel.h"
 #include "arch/x86_64/fwcfg.h"
+#include "arch/x86_64/percpu.h"
 #include "arch/x86_64/trap.h"
 #include "lib/config.h"
 
@@ -43,6 +62,7 @@
 #include "kernel/selftest.h"
 #include <kspan/frame.h>
 
+#if KSPAN_GC
 /* kgc_config.is_mapped: is every 4 KiB page of [addr, addr + len)
  * present?  Steps over large pages whole. */
 static bool range_is_mapped(const void *addr, size_t len)
@@ -63,6 +83,43 @@ static bool range_is_mapped(const void *addr, size_t len)
 	}
 	return true;
 }
+
+/* kgc_config.stop_world_run (see the top of the file).  One collection at
+ * a time (the collector's own flag), so one gc_run. */
+static struct {
+	void (*fn)(void *, unsigned);
+	void (*helper)(void *);
+	void *arg;
+	unsigned leader, helpers;
+} gc_run;
+
+static void gc_run_here(void *unused)
+{
+	(void)unused;
+	if (ks_plat_cpu_id() == gc_run.leader)
+		gc_run.fn(gc_run.arg, gc_run.helpers);
+	else
+		gc_run.helper(gc_run.arg);
+}
+
+static void gc_stop_world_run(void (*fn)(void *, unsigned), void (*helper)(void *),
+                              void *arg)
+{
+	unsigned n = ks_smp_ncpus();
+	if (n <= 1 || ks_this_cpu()->irq_depth) {
+		ks_smp_stop_world();
+		fn(arg, 0);
+		ks_smp_start_world();
+		return;
+	}
+	gc_run.fn = fn;
+	gc_run.helper = helper;
+	gc_run.arg = arg;
+	gc_run.leader = ks_plat_cpu_id();
+	gc_run.helpers = n - 1;
+	ks_smp_call_all_self(gc_run_here, NULL);
+}
+#endif
 
 /* fw_cfg file name as a string: its length, or -1 if absent. */
 static long boot_option(const char *name, char *buf, size_t cap)
@@ -182,6 +239,7 @@ void ks_kernel_heap_init(const struct ks_bootinfo *bi)
 		.gc_percent = 100,
 		.stop_world = ks_smp_stop_world,
 		.start_world = ks_smp_start_world,
+		.stop_world_run = gc_stop_world_run,
 		.is_mapped = range_is_mapped,
 	};
 	kgc_init(&gc);

@@ -3,12 +3,15 @@
 # (bench/gc/workloads.c) through a small adapter layer.  See
 # bench/gc/README.md.
 #
-#   make bench-gc        every workload under kspan, kspan-cons, boehm-1 and
-#                        boehm-default, interleaved rounds, medians; writes
+#   make bench-gc        every workload under kspan, kspan-par (every CPU
+#                        marks), kspan-cons, boehm-1 and boehm-default,
+#                        interleaved rounds, medians; writes
 #                        build/bench-gc/results.{md,json}
 #   make bench-gc-smoke  tiny scale, one round: the checksums must agree
 #                        (part of `make test`, a few seconds); writes
 #                        build/bench-gc/smoke/results.{md,json}
+#   make fastpath-gc     instructions per kgc_alloc / kgc_alloc_noscan (and
+#                        kmalloc without free, alike), callgrind
 #
 # Knobs (make variables):
 #   BENCH_GC_ROUNDS=N        rounds (default 5)
@@ -16,10 +19,11 @@
 #   BENCH_GC_SEED=N          the seed of every randomised choice (default 1)
 #   BENCH_GC_FORCED=N        forced collections per live-heap run (default 5)
 #   BENCH_GC_WORKLOADS=a,b   gcbench,garbage,tree64,tree256,list256
-#   BENCH_GC_BACKENDS=a,b    kspan,kspan-cons,boehm-1,boehm-default
+#   BENCH_GC_BACKENDS=a,b    kspan,kspan-par,kspan-cons,boehm-1,boehm-default
 #
 # kspan is a release program (-O2, no assertions, LTO) of lib/ + phys/ +
-# mm/ + the host platform + bench/gc (one object set, like mk/perf.mk);
+# mm/ + the host platform and its marker threads + bench/gc (one object
+# set, like mk/perf.mk);
 # Boehm's is bench/gc with Debian's libgc.  The mark phase is timed by the
 # collector itself (kgc_stats.last_mark).
 
@@ -28,7 +32,7 @@ GCB_CC       ?= gcc
 GCB_PY       ?= python3
 GCB_CFLAGS   := -std=gnu11 -O2 -g $(WARN) -flto
 GCB_SRCS     := bench/gc/main.c bench/gc/workloads.c
-$(eval $(call objset,gcb-kspan,$(GCB_CC),$(GCB_CFLAGS) $(call features,0,0,1,$(RANDOMIZE),1) -Iinclude -I.,$(GCB_SRCS) bench/gc/backend_kspan.c $(KSPAN_SRCS) $(HOST_PLAT_SRCS)))
+$(eval $(call objset,gcb-kspan,$(GCB_CC),$(GCB_CFLAGS) $(call features,0,0,1,$(RANDOMIZE),1) -Iinclude -I.,$(GCB_SRCS) bench/gc/backend_kspan.c $(KSPAN_SRCS) $(HOST_PLAT_SRCS) arch/host/gcpool.c))
 $(eval $(call objset,gcb-boehm,$(GCB_CC),$(GCB_CFLAGS),$(GCB_SRCS) bench/gc/backend_boehm.c))
 
 $(GCB_DIR)/gcb-kspan: $(gcb-kspan_OBJS)
@@ -54,7 +58,15 @@ GCB_ARGS = --bin $(GCB_DIR) \
            $(if $(BENCH_GC_WORKLOADS),--workloads $(BENCH_GC_WORKLOADS)) \
            $(if $(BENCH_GC_BACKENDS),--backends $(BENCH_GC_BACKENDS))
 
-.PHONY: bench-gc bench-gc-smoke bench-gc-bin
+# The allocation-cost program: release build like gcb-kspan, DWARF 4 for
+# valgrind.
+$(eval $(call objset,gcb-fast,$(GCB_CC),$(GCB_CFLAGS) -gdwarf-4 $(call features,0,0,1,$(RANDOMIZE),1) -Iinclude -I.,bench/gc/fastpath.c $(KSPAN_SRCS) $(HOST_PLAT_SRCS)))
+GCB_FAST := $(GCB_DIR)/gcb-fastpath
+$(GCB_FAST): $(gcb-fast_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)$(GCB_CC) $(GCB_CFLAGS) $^ -pthread -o $@
+
+.PHONY: bench-gc bench-gc-smoke bench-gc-bin fastpath-gc
 bench-gc-bin: $(GCB_BINS)
 
 bench-gc: deps bench-gc-bin
@@ -63,3 +75,7 @@ bench-gc: deps bench-gc-bin
 bench-gc-smoke: deps bench-gc-bin
 	$(Q)$(GCB_PY) bench/gc/run.py --smoke $(GCB_ARGS) --out $(GCB_DIR)/smoke
 
+fastpath-gc: deps $(GCB_FAST)
+	@for m in "kgc 32" "kgc 48" "kgc 256" "kgc-cons 32" "kgc-noscan 32" "kgc-noscan 8" \
+	          "kgc-gc 32" "kmalloc 32"; do \
+	  bash bench/gc/fastpath.sh $(GCB_FAST) $$m || exit 1; done

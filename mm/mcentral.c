@@ -181,11 +181,28 @@ void mcentral_uncache_span(struct mcentral *c, struct mspan *s)
 		mheap_free(dead);
 }
 
+void mcentral_dead_free(struct mcentral_dead *d)
+{
+	for (unsigned k = 0; k < d->n; k++)
+		mheap_free(d->s[k]);
+	d->n = 0;
+}
+
+void mcentral_dead_push(struct mcentral *c, ks_irqstate_t *st, struct mcentral_dead *d,
+                        struct mspan *s)
+{
+	if (d->n == sizeof(d->s) / sizeof(d->s[0])) {
+		ks_spin_unlock_irqrestore(&c->lock, *st);
+		mcentral_dead_free(d);
+		*st = ks_spin_lock_irqsave(&c->lock);
+	}
+	d->s[d->n++] = s;
+}
+
 void mcentral_free_objects(struct mcentral *c, void *const *objs, unsigned n,
                            int cpu, void **fwd, unsigned *nfwd)
 {
-	struct mspan *dead[16];
-	unsigned ndead = 0;
+	struct mcentral_dead dead = { .n = 0 };
 	*nfwd = 0;
 	ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
 	for (unsigned i = 0; i < n; i++) {
@@ -207,21 +224,12 @@ void mcentral_free_objects(struct mcentral *c, void *const *objs, unsigned n,
 		s->nfree++;
 		if (s->nfree == 1 || s->nfree == s->nelems) {
 			struct mspan *d = refile(c, s);
-			if (d) {
-				if (ndead == 16) {
-					ks_spin_unlock_irqrestore(&c->lock, st);
-					for (unsigned k = 0; k < ndead; k++)
-						mheap_free(dead[k]);
-					ndead = 0;
-					st = ks_spin_lock_irqsave(&c->lock);
-				}
-				dead[ndead++] = d;
-			}
+			if (d)
+				mcentral_dead_push(c, &st, &dead, d);
 		}
 	}
 	ks_spin_unlock_irqrestore(&c->lock, st);
-	for (unsigned k = 0; k < ndead; k++)
-		mheap_free(dead[k]);
+	mcentral_dead_free(&dead);
 }
 
 static uint64_t check_list(struct mcentral *c, struct mspan *head, uint8_t id)

@@ -67,6 +67,22 @@ void mcentral_uncache_span(struct mcentral *c, struct mspan *s);
 void mcentral_free_objects(struct mcentral *c, void *const *objs, unsigned n,
                            int cpu, void **fwd, unsigned *nfwd);
 
+/* Spans whose objects are all free, on their way back to the heap:
+ * gathered under a central's lock, given to mheap_free with it dropped
+ * (mcentral_free_objects, the collector's sweep). */
+struct mcentral_dead {
+	struct mspan *s[16];
+	unsigned n;
+};
+
+/* Queue s (c's lock held, *st its saved state); a full batch is freed
+ * first, the lock dropped meanwhile. */
+void mcentral_dead_push(struct mcentral *c, ks_irqstate_t *st, struct mcentral_dead *d,
+                        struct mspan *s);
+
+/* Free the queued spans (no central lock held). */
+void mcentral_dead_free(struct mcentral_dead *d);
+
 /* Give every central's reserve of empty spans back to the heap (memory
  * pressure, kspan_scavenge).  Returns the pages given.  Interrupts any. */
 uintptr_t mcentral_release_empty(void);

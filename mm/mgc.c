@@ -1,39 +1,45 @@
 /*
- * The optional mark-sweep collector (include/kspan/gc.h): allocation of
- * collected objects, roots, the trigger, and the cycle.
+ * The optional mark-sweep collector (include/kspan/gc.h): configuration,
+ * roots, the trigger, the cycle, statistics, and the live-object query.
  *
- * See mm/malloc.c for the heap; the collector is Go's, simplified to stop
- * the world for the whole cycle:
+ * See mm/malloc.c for the heap.  The collector is Go's, with the mark in
+ * a stop-the-world pause and the sweep lazy:
  *
- *   Objects.  kgc_alloc objects live in spans of their own, marked gc: the
- *   per-CPU caches keep them in gcalloc[] (owner = CPU + KS_OWNER_GC, so
- *   kfree's fast path never matches), the central lists in ks_gccentral[];
- *   large ones are spans on the gclarge list.  Span class scan/noscan says
- *   whether the collector looks inside.  For scan objects, allocation
- *   writes the heap bitmap (Go 1.10's 2 bits per word) from the type's
- *   pointer map.  Every collected object is zeroed, so stale words never
- *   keep garbage alive.
+ *   Objects.  kgc_alloc objects (mm/mgcalloc.c) live in spans of their
+ *   own, marked gc: the per-CPU caches keep them in struct mcache_gc
+ *   (owner = CPU + KS_OWNER_GC, so kfree's fast path never matches), the
+ *   central lists in ks_gccentral[]; large ones are spans on the gclarge
+ *   list.  Span class scan/noscan says whether the collector looks inside.
+ *   For scan objects, allocation writes the heap bitmap's pointer bits
+ *   (mm/mbitmap.h) from the type's pointer map.  Every collected object is
+ *   zeroed, so stale words never keep garbage alive.  The pages of every
+ *   collector span are recorded in the bitmap's side words (gcpage_state),
+ *   which kgc_is_live and the rescan read.
  *
- *   The cycle (kgc_collect).
- *     1. Stop the world (the platform's hook), so no CPU is inside the
- *        allocator; give back every CPU's cached collector spans and tiny
- *        block, so each span's free bits say exactly which objects exist.
- *     2. Mark from the roots (mm/mgcmark.c): per-span mark bits.
- *     3. Sweep: in every collector span, allocated objects without a mark
- *        bit become free (Go's "mark bits become the alloc bits", done with
- *        a few word operations per 64 objects); empty spans go back to the
- *        heap; unmarked large objects go back to the heap.
+ *   The cycle (kgc_collect), all in one pause:
+ *     1. Stop the world: the platform's stop_world, or stop_world_run,
+ *        whose stopped CPUs run gc_mark_helper; the collector waits until
+ *        all of them are there.  Give back every CPU's cached collector
+ *        spans and tiny block, so each span's free bits say exactly which
+ *        objects exist; finish the last cycle's sweep (usually done by
+ *        then, mm/mgcsweep.c).
+ *     2. Mark from a copy of the roots (mm/mgcmark.c) with the markers
+ *        asked for (kgc_set_markers): per-span mark bits, and the live
+ *        objects and bytes counted exactly.
+ *     3. Large objects are swept at once (a bit each); every small span
+ *        becomes unswept, to be swept lazily (mm/mgcsweep.c).  The dead
+ *        are the objects allocated at step 1 less the marked ones.
  *     4. Set the next trigger, restart the world.
  *
  *   Trigger.  Like GOGC: when the collected heap has grown by gc_percent
  *   since the last cycle's live bytes (at least min_trigger), the next
- *   kgc_alloc collects first.
+ *   slow path of kgc_alloc collects first.
  *
- * Locks: gc_lock protects roots, the large-object list and the counters;
- * the collecting flag lets one CPU run a cycle at a time (a CPU that finds
- * one running returns at once: waiting with interrupts off would deadlock
- * against stop-the-world).  Neither is held while allocating pages.
- * kmalloc objects are never touched.
+ * Locks: gc_lock protects roots, the large-object list (and its pages'
+ * state) and the statistics; the collecting flag lets one CPU run a cycle
+ * at a time (a CPU that finds one running returns at once: waiting with
+ * interrupts off would deadlock against stop-the-world).  Neither is held
+ * while allocating pages.  kmalloc objects are never touched.
  */
 #include "lib/config.h"
 #if KSPAN_GC
@@ -41,16 +47,14 @@
 #include <kspan/kmalloc.h>
 #include <kspan/platform.h>
 
-#include "mm/arena.h"
 #include "lib/check.h"
+#include "mm/arena.h"
 #include "mm/mbitmap.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
-#include "mm/meta.h"
 #include "mm/mgc.h"
 #include "mm/mheap.h"
 
-#define MAX_ROOTS 256
 #define DEFAULT_MIN_TRIGGER ((uint64_t)4 << 20)
 
 static struct ks_spinlock gc_lock = KS_SPINLOCK_INIT("gc", KS_RANK_GC);
@@ -59,16 +63,16 @@ static struct ks_spinlock gc_lock = KS_SPINLOCK_INIT("gc", KS_RANK_GC);
  * the collector's stop-the-world), so it simply returns. */
 static int collecting;
 static struct kgc_config config;
-static bool gc_ready, gc_enabled;
+bool gc_ready;
+static bool gc_enabled;
+static unsigned markers_wanted;
 
-static struct fixalloc gcclass_pool;   /* struct mcache_gc, one per CPU */
-static struct gc_root roots[MAX_ROOTS];
+static struct gc_root roots[GC_MAX_ROOTS];
 static unsigned nroots;
 static struct mspan *gclarge;          /* collector large spans */
 
-static uint64_t heap_live;             /* bytes live after the last cycle */
-static uint64_t allocated_since;       /* bytes allocated since then */
-static uint64_t next_trigger;
+uint64_t gc_heap_live;                 /* bytes live after the last cycle */
+uint64_t gc_next_trigger;
 static struct kgc_stats stats;
 
 void ks_gc_for_each_lock(void (*fn)(struct ks_spinlock *))
@@ -80,13 +84,14 @@ int kgc_init(const struct kgc_config *cfg)
 {
 	KS_CHECK(!gc_ready, "kgc_init: called twice");
 	config = *cfg;
-	KS_CHECK(meta_pool_init(&gcclass_pool, sizeof(struct mcache_gc), KSPAN_MAX_CPUS) == 0,
-	         "kgc_init: no address space for the per-CPU collector caches");
+	gc_alloc_init();
+	gc_mark_init();
 	if (!config.min_trigger)
 		config.min_trigger = DEFAULT_MIN_TRIGGER;
-	next_trigger = config.min_trigger;
+	markers_wanted = config.markers;
+	gc_next_trigger = config.min_trigger;
 	gc_enabled = true;
-	gc_ready = true;
+	__atomic_store_n(&gc_ready, true, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -95,228 +100,146 @@ void kgc_enable(bool on)
 	__atomic_store_n(&gc_enabled, on, __ATOMIC_RELAXED);
 }
 
-/* ---- allocation -------------------------------------------------------- */
-
-
-/* CPU c's collector classes, set up on first use; NULL without memory. */
-static struct mcache_gc *gc_classes(struct mcache *c)
+void kgc_set_markers(unsigned n)
 {
-	struct mcache_gc *g = c->gc;
-	if (ks_likely(g))
-		return g;
-	g = meta_alloc(&gcclass_pool);
-	if (!g)
-		return NULL;
-	for (unsigned sc = 2; sc < KS_NUM_SPAN_CLASSES; sc++)
-		mcache_class_init(&g->cls[sc], &ks_gccentral[sc], c->cpu + KS_OWNER_GC);
-	c->gc = g;
-	return g;
+	__atomic_store_n(&markers_wanted, n, __ATOMIC_RELAXED);
 }
 
-/* An object of collector span class sc from this CPU's cache.  Interrupts
- * off. */
-static void *gc_small(spanclass_t sc)
+void kgc_set_mark_queue(unsigned n)
 {
-	struct mcache *c = mcache_get((int)ks_plat_cpu_id());
-	struct mcache_gc *g = c ? gc_classes(c) : NULL;
-	if (!g)
-		return NULL;
-	void *p = mcache_take(&g->cls[sc]);
-	return p ? p : mcache_alloc_slow(c, &g->cls[sc]);
+	__atomic_store_n(&gc_markqueue_limit, n, __ATOMIC_RELAXED);
 }
 
-/* Go's tiny allocator: size < 16 bytes, no pointers, packed into 16-byte
- * noscan collector blocks (never freed explicitly).  Interrupts off. */
-static void *tiny_alloc(size_t size)
+void gc_maybe_collect(void)
 {
-	struct mcache *c = mcache_get((int)ks_plat_cpu_id());
-	struct mcache_gc *g = c ? gc_classes(c) : NULL;
-	if (!g)
-		return NULL;
-	/* Align as the size needs (Go: 8, 4 or 2 by the low bits). */
-	uintptr_t off = g->tinyoffset;
-	if ((size & 7) == 0)
-		off = (off + 7) & ~(uintptr_t)7;
-	else if ((size & 3) == 0)
-		off = (off + 3) & ~(uintptr_t)3;
-	else if ((size & 1) == 0)
-		off = (off + 1) & ~(uintptr_t)1;
-	if (g->tiny && off + size <= KS_TINY_SIZE) {
-		g->tinyoffset = off + size;
-		return (void *)(g->tiny + off);
-	}
-	void *block = gc_small(ks_make_spanclass(KS_TINY_SIZE_CLASS, true));
-	if (!block)
-		return NULL;
-	/* Keep whichever block has more room left (Go does the same). */
-	if (!g->tiny || size < g->tinyoffset) {
-		g->tiny = (uintptr_t)block;
-		g->tinyoffset = size;
-	}
-	return block;
-}
-
-void ks_gc_drain_cpu(struct mcache *c)
-{
-	struct mcache_gc *g = c->gc;
-	if (!g)
-		return;
-	for (unsigned sc = 2; sc < KS_NUM_SPAN_CLASSES; sc++)
-		mcache_class_drain(c, &g->cls[sc]);
-	g->tiny = g->tinyoffset = 0;
-}
-
-/* Write the heap bitmap of a new scan object: word i is a pointer if it is
- * among the first reqwords and the type's mask (repeating every period
- * words) says so. */
-static void set_heap_bits(uintptr_t p, uintptr_t objwords, uintptr_t reqwords,
-                          const struct kgc_type *type)
-{
-	uintptr_t period = type ? (type->size + 7) / 8 : 1;
-	const uint8_t *mask = type ? type->ptrmask : 0;
-	uintptr_t last = 0;
-	bool any = false;
-	for (uintptr_t i = 0; i < reqwords; i++) {
-		uintptr_t j = i % period;
-		if (!mask || (mask[j / 8] >> (j % 8)) & 1) {
-			last = i;
-			any = true;
-		}
-	}
-	struct heapbits h = heapbits_for(p);
-	for (uintptr_t i = 0; i < objwords; i++) {
-		uintptr_t j = i % period;
-		uint8_t bits = 0;
-		if (i < reqwords && (!mask || (mask[j / 8] >> (j % 8)) & 1))
-			bits |= KS_BIT_POINTER;
-		if (any && i <= last)
-			bits |= KS_BIT_SCAN;
-		*h.byte = (uint8_t)((*h.byte & ~((KS_BIT_POINTER | KS_BIT_SCAN) << h.shift)) |
-		                    (bits << h.shift));
-		h = heapbits_next(h);
-	}
-}
-
-static void maybe_collect(size_t size)
-{
-	uint64_t since = __atomic_add_fetch(&allocated_since, size, __ATOMIC_RELAXED);
 	if (config.gc_percent && __atomic_load_n(&gc_enabled, __ATOMIC_RELAXED) &&
-	    heap_live + since >= next_trigger)
+	    __atomic_load_n(&gc_heap_live, __ATOMIC_RELAXED) +
+	    __atomic_load_n(&gc_allocated_since, __ATOMIC_RELAXED) >=
+	    __atomic_load_n(&gc_next_trigger, __ATOMIC_RELAXED))
 		kgc_collect();
 }
 
-static void *alloc_large(size_t size, bool noscan)
+void gc_large_add(struct mspan *s)
 {
-	uintptr_t npages = (size + KS_PAGE_SIZE - 1) >> KS_PAGE_SHIFT;
-	struct mspan *s = mheap_alloc(npages, 1);
-	if (!s)
-		return 0;
-	s->gc = 1;
-	s->noscan = noscan;
-	s->markbits[0] = 0;
 	ks_irqstate_t st = ks_spin_lock_irqsave(&gc_lock);
 	s->gcprev = 0;
 	s->gcnext = gclarge;
 	if (gclarge)
 		gclarge->gcprev = s;
 	gclarge = s;
+	for (uintptr_t i = 0; i < s->npages; i++)
+		__atomic_store_n(gcpage_state(arena_page(s->base) + i), GCPAGE_LARGE,
+		                 __ATOMIC_RELEASE);
 	ks_spin_unlock_irqrestore(&gc_lock, st);
-	return (void *)s->base;
 }
 
-static void *gc_alloc(size_t size, const struct kgc_type *type, bool noscan)
+void ks_gc_drain_cpu(struct mcache *c)
 {
-	KS_CHECK(gc_ready, "kgc_alloc: kgc_init has not been called");
-	if (size == 0)
-		size = 1;
-	if (size > (size_t)1 << 46)
-		return 0;
-	maybe_collect(size);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		void *p;
-		uintptr_t objsize;
-		if (size <= KS_MAX_SMALL_SIZE) {
-			spanclass_t sc = ks_make_spanclass(ks_size_to_class(size), noscan);
-			ks_irqstate_t st = ks_plat_irq_save();
-			p = gc_small(sc);
-			objsize = ks_class_to_size[ks_spanclass_sizeclass(sc)];
-			if (p && !noscan)
-				set_heap_bits((uintptr_t)p, objsize / 8, (size + 7) / 8, type);
-			ks_plat_irq_restore(st);
-		} else {
-			p = alloc_large(size, noscan);
-			objsize = (size + KS_PAGE_SIZE - 1) & ~(KS_PAGE_SIZE - 1);
-			if (p && !noscan)
-				set_heap_bits((uintptr_t)p, objsize / 8, (size + 7) / 8, type);
+	if (!__atomic_load_n(&gc_ready, __ATOMIC_ACQUIRE))
+		return;
+	gc_drain_classes(c);
+	gc_sweep(0);
+}
+
+size_t kgc_sweep(size_t max_spans)
+{
+	KS_CHECK(gc_ready, "kgc_sweep: kgc_init has not been called");
+	return gc_sweep(max_spans);
+}
+
+/* ---- finding an object ---------------------------------------------------- */
+
+/* The live collector object holding p: its start and size, or false.  Its
+ * class's lock (or gc_lock) is held while its span is looked at, and the
+ * page's state checked again under it: a span is recorded as the
+ * collector's only once set up and forgotten before it is freed, so what
+ * is read under the lock is a whole, live span. */
+static bool find_object(uintptr_t p, uintptr_t *base, uintptr_t *size)
+{
+	uintptr_t off = p - ks_arena.arena_start;
+	if (off >= __atomic_load_n(&ks_arena.used_bytes, __ATOMIC_ACQUIRE))
+		return false;
+	uintptr_t page = off >> KS_PAGE_SHIFT;
+	uint64_t st = __atomic_load_n(gcpage_state(page), __ATOMIC_ACQUIRE);
+	if (!st)
+		return false;
+	bool live = false;
+	struct ks_spinlock *l = st == GCPAGE_LARGE ? &gc_lock : &ks_gccentral[st & 0xff].lock;
+	ks_irqstate_t is = ks_spin_lock_irqsave(l);
+	if (__atomic_load_n(gcpage_state(page), __ATOMIC_ACQUIRE) == st) {
+		const struct mspan *s = ks_arena.spans[page];
+		uintptr_t o = p - s->base;
+		if (st == GCPAGE_LARGE) {
+			live = true;
+			*base = s->base;
+			*size = s->npages << KS_PAGE_SHIFT;
+		} else if (o < s->limit) {
+			bool exact;
+			uintptr_t idx = mspan_index(s, o, &exact);
+			live = gc_span_obj_live(s, idx);
+			*base = s->base + idx * s->elemsize;
+			*size = s->elemsize;
 		}
-		if (p) {
-			__builtin_memset(p, 0, size);
-			return p;
-		}
-		/* Out of memory: collect once and try again. */
-		if (attempt == 0)
-			kgc_collect();
 	}
-	return 0;
+	ks_spin_unlock_irqrestore(l, is);
+	return live;
 }
 
-void *kgc_alloc(size_t size, const struct kgc_type *type)
+bool kgc_is_live(const void *ptr)
 {
-	KS_CHECK(!type || type->size > 0, "kgc_alloc(%lu): type %s has size 0",
-	         (unsigned long)size, type->name ? type->name : "?");
-	return gc_alloc(size, type, false);
-}
-
-void *kgc_alloc_noscan(size_t size)
-{
-	if (size > 0 && size < KS_TINY_SIZE) {
-		KS_CHECK(gc_ready, "kgc_alloc_noscan: kgc_init has not been called");
-		maybe_collect(size);
-		ks_irqstate_t st = ks_plat_irq_save();
-		void *p = tiny_alloc(size);
-		ks_plat_irq_restore(st);
-		if (!p) {
-			kgc_collect();
-			st = ks_plat_irq_save();
-			p = tiny_alloc(size);
-			ks_plat_irq_restore(st);
-		}
-		if (p)
-			__builtin_memset(p, 0, size);
-		return p;
-	}
-	return gc_alloc(size, 0, true);
+	uintptr_t base, size;
+	return __atomic_load_n(&gc_ready, __ATOMIC_ACQUIRE) &&
+	       find_object((uintptr_t)ptr, &base, &size);
 }
 
 /* ---- roots ------------------------------------------------------------- */
 
+/* A root in a kmalloc object (or free heap memory): checked through its
+ * span, which the caller's own allocation of the object ordered before
+ * this (only a bad range can meet a span being reused). */
+static void check_kmalloc_root(uintptr_t a, size_t len)
+{
+	struct mspan *s = spanof(a);
+	KS_CHECK(s->state == MSPAN_INUSE && a >= s->base && a + len <= mspan_end(s) &&
+	         !s->gc,
+	         "kgc_root_add(%p, %lu): the range is in free heap memory",
+	         (void *)a, (unsigned long)len);
+	if (s->central) {
+		bool exact;
+		uint32_t idx = (uint32_t)mspan_index(s, a - s->base, &exact);
+		uintptr_t obj = s->base + (uintptr_t)idx * s->elemsize;
+		KS_CHECK(a - s->base < s->limit && !mspan_obj_is_free(s, idx) &&
+		         a + len <= obj + s->elemsize,
+		         "kgc_root_add(%p, %lu): the range is not inside one "
+		         "allocated heap object", (void *)a, (unsigned long)len);
+	}
+}
+
 void kgc_root_add(const void *addr, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr;
+	KS_CHECK(gc_ready, "kgc_root_add: kgc_init has not been called");
 	KS_CHECK(len > 0 && a + len > a, "kgc_root_add(%p, %lu): the range is "
 	         "empty or wraps around", addr, (unsigned long)len);
 	KS_CHECK(!config.is_mapped || config.is_mapped(addr, len),
 	         "kgc_root_add(%p, %lu): the range is not mapped memory", addr,
 	         (unsigned long)len);
-	struct mspan *s = spanof(a);
-	if (s) {
+	if (spanof(a)) {
 		/* In the heap: it must lie inside one live object. */
-		KS_CHECK(s->state == MSPAN_INUSE && a >= s->base && a + len <= mspan_end(s),
-		         "kgc_root_add(%p, %lu): the range is in free heap memory",
-		         addr, (unsigned long)len);
-		if (s->central) {
-			bool exact;
-			uint32_t idx = mspan_index(s, a - s->base, &exact);
-			uintptr_t obj = s->base + (uintptr_t)idx * s->elemsize;
-			KS_CHECK(a - s->base < s->limit && !mspan_obj_is_free(s, idx) &&
-			         a + len <= obj + s->elemsize,
-			         "kgc_root_add(%p, %lu): the range is not inside one "
-			         "allocated heap object", addr, (unsigned long)len);
+		uintptr_t base, size;
+		if (__atomic_load_n(gcpage_state(arena_page(a)), __ATOMIC_ACQUIRE)) {
+			KS_CHECK(find_object(a, &base, &size),
+			         "kgc_root_add(%p, %lu): the range is in free heap memory",
+			         addr, (unsigned long)len);
+			KS_CHECK(a + len <= base + size, "kgc_root_add(%p, %lu): the range is "
+			         "not inside one allocated heap object", addr, (unsigned long)len);
+		} else {
+			check_kmalloc_root(a, len);
 		}
 	}
 	ks_irqstate_t st = ks_spin_lock_irqsave(&gc_lock);
-	KS_CHECK(nroots < MAX_ROOTS, "kgc_root_add(%p): more than %d roots", addr,
-	         MAX_ROOTS);
+	KS_CHECK(nroots < GC_MAX_ROOTS, "kgc_root_add(%p): more than %d roots", addr,
+	         GC_MAX_ROOTS);
 	roots[nroots].base = a;
 	roots[nroots].len = len;
 	nroots++;
@@ -339,19 +262,25 @@ void kgc_root_remove(const void *addr)
 
 /* ---- the cycle ---------------------------------------------------------- */
 
-static void sweep_large(uint64_t *freed_objs, uint64_t *freed_bytes,
-                        uint64_t *live_objs, uint64_t *live_bytes)
+struct cycle {
+	uint64_t mark_time, dead_objects, dead_bytes, live_objects, live_bytes, before;
+	struct gc_markstats ms;
+};
+
+/* Free the unmarked large objects, clear the marks of the others; count
+ * both. */
+static void sweep_large(uint64_t *live_objs, uint64_t *live_bytes, uint64_t *dead_objs,
+                        uint64_t *dead_bytes)
 {
 	struct mspan *dead = 0;
 	ks_irqstate_t st = ks_spin_lock_irqsave(&gc_lock);
 	struct mspan *next;
 	for (struct mspan *s = gclarge; s; s = next) {
 		next = s->gcnext;
-		uint64_t bytes = s->npages << KS_PAGE_SHIFT;
 		if (s->markbits[0] & 1) {
 			s->markbits[0] = 0;
 			*live_objs += 1;
-			*live_bytes += bytes;
+			*live_bytes += s->npages << KS_PAGE_SHIFT;
 			continue;
 		}
 		if (s->gcprev)
@@ -360,12 +289,16 @@ static void sweep_large(uint64_t *freed_objs, uint64_t *freed_bytes,
 			gclarge = s->gcnext;
 		if (s->gcnext)
 			s->gcnext->gcprev = s->gcprev;
+		for (uintptr_t i = 0; i < s->npages; i++)
+			__atomic_store_n(gcpage_state(arena_page(s->base) + i), 0, __ATOMIC_RELEASE);
 		s->gcnext = dead;
 		dead = s;
-		*freed_objs += 1;
-		*freed_bytes += bytes;
+		*dead_objs += 1;
+		*dead_bytes += s->npages << KS_PAGE_SHIFT;
 	}
 	ks_spin_unlock_irqrestore(&gc_lock, st);
+	__atomic_fetch_sub(&gc_inuse_objects, *dead_objs, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&gc_inuse_bytes, *dead_bytes, __ATOMIC_RELAXED);
 	while (dead) {
 		next = dead->gcnext;
 		dead->gcnext = dead->gcprev = 0;
@@ -374,68 +307,101 @@ static void sweep_large(uint64_t *freed_objs, uint64_t *freed_bytes,
 	}
 }
 
+/* Steps 1-4 with the world stopped, on cpus CPUs. */
+static void cycle(struct cycle *cy, unsigned cpus)
+{
+	/* 1. Every CPU's collector spans back; the last sweep finished. */
+	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++)
+		if (mcache_in_use((int)cpu))
+			gc_drain_classes(ks_mcache_real[cpu]);
+	gc_sweep(0);
+	uint64_t objs = __atomic_load_n(&gc_inuse_objects, __ATOMIC_RELAXED);
+	cy->before = __atomic_load_n(&gc_inuse_bytes, __ATOMIC_RELAXED);
+
+	/* 2. Mark.  The roots are copied: kgc_root_add may not run now. */
+	static struct gc_root snapshot[GC_MAX_ROOTS];
+	ks_irqstate_t st = ks_spin_lock_irqsave(&gc_lock);
+	unsigned n = nroots;
+	for (unsigned i = 0; i < n; i++)
+		snapshot[i] = roots[i];
+	ks_spin_unlock_irqrestore(&gc_lock, st);
+	unsigned want = __atomic_load_n(&markers_wanted, __ATOMIC_RELAXED);
+	unsigned markers = want && want < cpus ? want : cpus;
+	uint64_t tm = ks_plat_now();
+	gc_mark(snapshot, n, markers, &cy->ms);
+	cy->mark_time = ks_plat_now() - tm;
+
+	/* 3. Sweep the large objects now, the small ones lazily. */
+	uint64_t llive = 0, lbytes = 0, ldead = 0, ldeadb = 0, slive = 0, sbytes = 0;
+	sweep_large(&llive, &lbytes, &ldead, &ldeadb);
+	KS_CHECK(llive + ldead <= objs && lbytes + ldeadb <= cy->before,
+	         "kgc_collect: %lu large objects (%lu bytes) of %lu allocated (%lu bytes)",
+	         (unsigned long)(llive + ldead), (unsigned long)(lbytes + ldeadb),
+	         (unsigned long)objs, (unsigned long)cy->before);
+	gc_sweep_begin(objs - llive - ldead, cy->before - lbytes - ldeadb, &slive, &sbytes);
+	cy->live_objects = llive + slive;
+	cy->live_bytes = lbytes + sbytes;
+	cy->dead_objects = objs - cy->live_objects;
+	cy->dead_bytes = cy->before - cy->live_bytes;
+
+	/* 4. The next trigger. */
+	uint64_t live = cy->live_bytes;
+	uint64_t goal = live + live / 100 * config.gc_percent;
+	__atomic_store_n(&gc_heap_live, live, __ATOMIC_RELAXED);
+	__atomic_store_n(&gc_next_trigger, goal > config.min_trigger ? goal : config.min_trigger,
+	                 __ATOMIC_RELAXED);
+	__atomic_store_n(&gc_allocated_since, 0, __ATOMIC_RELAXED);
+}
+
+/* stop_world_run's fn: the cycle, once every helper is there. */
+static void cycle_leader(void *arg, unsigned nhelpers)
+{
+	gc_mark_wait_helpers(nhelpers);
+	cycle(arg, 1 + nhelpers);
+	gc_mark_helpers_close();
+}
+
 size_t kgc_collect(void)
 {
 	KS_CHECK(gc_ready, "kgc_collect: kgc_init has not been called");
 	if (__atomic_exchange_n(&collecting, 1, __ATOMIC_ACQUIRE))
 		return 0;   /* another CPU is collecting right now */
 	ks_irqstate_t cst = ks_plat_irq_save();
+	struct cycle cy;
 	uint64_t t0 = ks_plat_now();
-	if (config.stop_world)
-		config.stop_world();
-
-	/* 1. Every CPU's collector spans back to the central lists. */
-	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++)
-		if (mcache_in_use((int)cpu))
-			ks_gc_drain_cpu(ks_mcache_real[cpu]);
-
-	/* 2. Mark.  The roots are copied: kgc_root_add may not run now. */
-	static struct gc_root snapshot[MAX_ROOTS];
-	ks_irqstate_t st = ks_spin_lock_irqsave(&gc_lock);
-	unsigned n = nroots;
-	for (unsigned i = 0; i < n; i++)
-		snapshot[i] = roots[i];
-	ks_spin_unlock_irqrestore(&gc_lock, st);
-	struct gc_markstats ms = { 0, 0 };
-	uint64_t tm = ks_plat_now();
-	gc_mark(snapshot, n, &ms);
-	tm = ks_plat_now() - tm;
-
-	/* 3. Sweep. */
-	uint64_t freed_objs = 0, freed_bytes = 0, live_objs = 0, live_bytes = 0;
-	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
-		mcentral_sweep(&ks_gccentral[sc], &freed_objs, &freed_bytes,
-		               &live_objs, &live_bytes);
-	sweep_large(&freed_objs, &freed_bytes, &live_objs, &live_bytes);
-
-	/* 4. Account and set the next trigger. */
-	uint64_t before = heap_live + __atomic_exchange_n(&allocated_since, 0, __ATOMIC_RELAXED);
-	heap_live = live_bytes;
-	uint64_t goal = live_bytes + live_bytes / 100 * config.gc_percent;
-	next_trigger = goal > config.min_trigger ? goal : config.min_trigger;
-
-	if (config.start_world)
-		config.start_world();
+	if (config.stop_world_run) {
+		gc_mark_helpers_open();
+		config.stop_world_run(cycle_leader, gc_mark_helper, &cy);
+	} else {
+		if (config.stop_world)
+			config.stop_world();
+		cycle(&cy, 1);
+		if (config.start_world)
+			config.start_world();
+	}
 	uint64_t pause = ks_plat_now() - t0;
 
-	st = ks_spin_lock_irqsave(&gc_lock);
+	ks_irqstate_t st = ks_spin_lock_irqsave(&gc_lock);
 	stats.cycles++;
-	stats.live_objects = live_objs;
-	stats.live_bytes = live_bytes;
-	stats.freed_objects += freed_objs;
-	stats.freed_bytes += freed_bytes;
-	stats.heap_before = before;
-	stats.heap_after = live_bytes;
+	stats.live_objects = cy.live_objects;
+	stats.live_bytes = cy.live_bytes;
+	stats.freed_objects += cy.dead_objects;
+	stats.freed_bytes += cy.dead_bytes;
+	stats.heap_before = cy.before;
+	stats.heap_after = cy.live_bytes;
 	stats.last_pause = pause;
 	stats.total_pause += pause;
-	stats.last_mark = tm;
-	stats.total_mark += tm;
-	stats.marked_bytes = ms.marked_bytes;
-	stats.mark_overflows += ms.overflows;
+	stats.last_mark = cy.mark_time;
+	stats.total_mark += cy.mark_time;
+	stats.marked_bytes = cy.ms.scanned_bytes;
+	stats.mark_overflows += cy.ms.overflows;
+	stats.last_markers = cy.ms.markers;
+	stats.last_working_markers = cy.ms.working_markers;
+	stats.last_overflow_markers = cy.ms.overflowed_markers;
 	ks_spin_unlock_irqrestore(&gc_lock, st);
 	__atomic_store_n(&collecting, 0, __ATOMIC_RELEASE);
 	ks_plat_irq_restore(cst);
-	return (size_t)freed_bytes;
+	return (size_t)cy.dead_bytes;
 }
 
 void kgc_stats(struct kgc_stats *out)
@@ -444,26 +410,20 @@ void kgc_stats(struct kgc_stats *out)
 	*out = stats;
 	out->roots = nroots;
 	ks_spin_unlock_irqrestore(&gc_lock, st);
+	out->inuse_objects = __atomic_load_n(&gc_inuse_objects, __ATOMIC_RELAXED);
+	out->inuse_bytes = __atomic_load_n(&gc_inuse_bytes, __ATOMIC_RELAXED);
+	gc_sweep_pending(&out->unswept_spans, &out->unswept_objects, &out->unswept_bytes);
 }
 
-bool kgc_is_live(const void *ptr)
-{
-	uintptr_t p = (uintptr_t)ptr;
-	struct mspan *s = spanof(p);
-	if (!s || s->state != MSPAN_INUSE || !s->gc || p < s->base || p >= mspan_end(s))
-		return false;
-	if (!s->central)
-		return true;
-	if (p - s->base >= s->limit)
-		return false;
-	bool exact;
-	uint32_t idx = mspan_index(s, p - s->base, &exact);
-	return !mspan_obj_is_free(s, idx);
-}
-
+/* Memory pressure (mm/reclaim.c): a full cycle, then the whole sweep, so
+ * that the dead objects' empty spans are pages the heap can hand out. */
 size_t ks_gc_reclaim(void)
 {
-	return __atomic_load_n(&gc_ready, __ATOMIC_ACQUIRE) ? kgc_collect() : 0;
+	if (!__atomic_load_n(&gc_ready, __ATOMIC_ACQUIRE))
+		return 0;
+	size_t n = kgc_collect();
+	gc_sweep(0);
+	return n;
 }
 #else
 #include "mm/mgc.h"

@@ -5,14 +5,21 @@
  *   kspan       kgc_alloc with the workload's pointer map (precise objects)
  *   kspan-cons  kgc_alloc with type NULL: every word of an object is a
  *               possible pointer, as in Boehm (run with -c)
- * Pointer-free data goes to kgc_alloc_noscan in both.  The one root range
+ *   kspan-par   kspan with -m N: N threads mark, the collecting one and
+ *               N - 1 helpers (arch/host/gcpool.c through the collector's
+ *               stop_world_run hook)
+ * Pointer-free data goes to kgc_alloc_noscan in all.  The one root range
  * is gcb_roots (kgc_root_add); the C stack is not a root.
  *
  * How the figures are taken (README.md):
  *   pause      the collector's stop_world / start_world hooks (public API,
  *              struct kgc_config): CLOCK_MONOTONIC at each.  kgc_collect
- *              calls them first and last, so the pause covers draining the
- *              caches, mark, sweep and the next trigger.
+ *              calls them first and last (with helpers, the pool calls
+ *              them around waking the helpers and the cycle), so the pause
+ *              covers draining the caches, finishing the last sweep, mark,
+ *              the large objects' sweep, the small spans handed to the lazy
+ *              sweep and the next trigger.  The lazy sweep itself runs in
+ *              the mutator, as Boehm's does.
  *   mark       kgc_stats.last_mark: the collector times its mark phase
  *              itself (ks_plat_now, nanoseconds on the host), converted to
  *              TSC cycles with the run's measured TSC rate; marked_bytes
@@ -27,6 +34,7 @@
 #include <kspan/gc.h>
 #include <kspan/kmalloc.h>
 
+#include "arch/host/gcpool.h"
 #include "gcb.h"
 
 static uint64_t base_cycles;
@@ -126,6 +134,8 @@ void gcb_backend_init(void)
 		.start_world = hook_start_world,
 		.is_mapped = 0,
 	};
+	if (gcb_opts.markers > 1 && ks_host_gc_pool(&gc, gcb_opts.markers) + 1 != gcb_opts.markers)
+		gcb_fail("kspan: could not start %u marker threads", gcb_opts.markers - 1);
 	kgc_init(&gc);
 	kgc_root_add(&gcb_roots, sizeof(gcb_roots));
 	struct kgc_stats s;
@@ -135,6 +145,8 @@ void gcb_backend_init(void)
 
 const char *gcb_backend_name(void)
 {
+	if (gcb_opts.markers > 1)
+		return gcb_opts.conservative ? "kspan-cons-par" : "kspan-par";
 	return gcb_opts.conservative ? "kspan-cons" : "kspan";
 }
 
@@ -152,13 +164,13 @@ void gcb_backend_finish(struct gcb_backend_info *info)
 	kspan_heap_stats(&hs);
 	info->name = gcb_backend_name();
 	snprintf(info->version, sizeof(info->version), "this tree");
-	info->markers = 1;
-	info->parallel_mark = false;
+	info->markers = gcb_opts.markers;
+	info->parallel_mark = gcb_opts.markers > 1;
 	info->cycles = s.cycles - base_cycles;
 	info->heap_bytes = hs.pages_committed * KSPAN_PAGE_SIZE;
 	snprintf(info->config, sizeof(info->config),
-	         "gc_percent=%d min_trigger=default(4MiB) types=%s KSPAN_DEBUG=0 "
-	         "KSPAN_RANDOMIZE=%d",
+	         "gc_percent=%d min_trigger=default(4MiB) types=%s markers=%u "
+	         "KSPAN_DEBUG=0 KSPAN_RANDOMIZE=%d",
 	         GC_PERCENT, gcb_opts.conservative ? "NULL(conservative)" : "pointer maps",
-	         (int)KSPAN_RANDOMIZE);
+	         gcb_opts.markers, (int)KSPAN_RANDOMIZE);
 }

@@ -84,6 +84,7 @@ struct gcb_opts {
 	uint64_t seed;
 	unsigned forced;        /* forced collections in the live-heap workloads */
 	bool conservative;      /* kspan: type NULL everywhere */
+	unsigned markers;       /* kspan: threads that mark (1: the collecting one) */
 	bool verify_all;        /* check every short-lived structure (smoke) */
 };
 extern struct gcb_opts gcb_opts;

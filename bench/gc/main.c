@@ -1,12 +1,14 @@
 /*
  * One run of one collector benchmark workload (bench/gc/README.md).
  *
- *   gcb-kspan | gcb-boehm [-s SCALE] [-S SEED] [-k FORCED] [-c] [-V] WORKLOAD
+ *   gcb-kspan | gcb-boehm [-s SCALE] [-S SEED] [-k FORCED] [-c] [-m N] [-V] WORKLOAD
  *     -s  scale of every workload's size (1: the full benchmark)
  *     -S  seed of every random choice (the garbage workload's sizes and
  *         picks, kspan's object order)
  *     -k  forced collections in the live-heap workloads
  *     -c  kspan only: type NULL for every object (conservative scan)
+ *     -m  kspan only: N threads mark (the collecting one and N - 1 helpers,
+ *         arch/host/gcpool.c); Boehm's markers come from GC_MARKERS
  *     -V  check every short-lived structure (the smoke run), not 1 in 16
  *   gcb-kspan | gcb-boehm --info
  *
@@ -23,7 +25,7 @@
 
 #include "gcb.h"
 
-struct gcb_opts gcb_opts = { 1.0, 1, 5, false, false };
+struct gcb_opts gcb_opts = { 1.0, 1, 5, false, 1, false };
 struct gcb_rootset gcb_roots;
 unsigned gcb_sp;
 
@@ -139,7 +141,7 @@ void gcb_timed_end(void)
 
 static bool precise(void)
 {
-	return !strcmp(gcb_backend_name(), "kspan");
+	return !strcmp(gcb_backend_name(), "kspan") || !strcmp(gcb_backend_name(), "kspan-par");
 }
 
 void gcb_final_check(uint64_t live_objects)
@@ -191,7 +193,7 @@ static void print_info(const struct gcb_backend_info *bi)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: gcb-BACKEND [-s SCALE] [-S SEED] [-k FORCED] [-c] [-V] WORKLOAD\n"
+	fprintf(stderr, "usage: gcb-BACKEND [-s SCALE] [-S SEED] [-k FORCED] [-c] [-m N] [-V] WORKLOAD\n"
 	                "       gcb-BACKEND --info\nworkloads:");
 	for (const struct gcb_workload *w = gcb_workloads; w->name; w++)
 		fprintf(stderr, " %s", w->name);
@@ -213,6 +215,8 @@ int main(int argc, char **argv)
 			gcb_opts.forced = (unsigned)strtoul(argv[++i], 0, 0);
 		else if (!strcmp(a, "-c"))
 			gcb_opts.conservative = true;
+		else if (!strcmp(a, "-m") && i + 1 < argc)
+			gcb_opts.markers = (unsigned)strtoul(argv[++i], 0, 0);
 		else if (!strcmp(a, "-V"))
 			gcb_opts.verify_all = true;
 		else if (!strcmp(a, "--info"))
@@ -222,7 +226,8 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (!(gcb_opts.scale > 0) || gcb_opts.scale > 1000)
+	if (!(gcb_opts.scale > 0) || gcb_opts.scale > 1000 || gcb_opts.markers < 1 ||
+	    gcb_opts.markers > 64)
 		usage();
 
 	rec = calloc(MAX_CYCLES, sizeof(*rec));   /* mmap'd: untouched pages cost nothing */

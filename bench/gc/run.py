@@ -33,17 +33,30 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 WORKLOADS = ["gcbench", "garbage", "tree64", "tree256", "list256"]
 
+def usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+# kspan-par marks with every usable CPU, as Boehm's default does.
+PAR_MARKERS = max(2, usable_cpus())
+
 # backend id -> binary, extra arguments, environment for the child
 BACKENDS = {
     "kspan": ("gcb-kspan", [], {}),
+    "kspan-par": ("gcb-kspan", ["-m", str(PAR_MARKERS)], {}),
     "kspan-cons": ("gcb-kspan", ["-c"], {}),
     "boehm-1": ("gcb-boehm", [], {"GC_MARKERS": "1"}),
     "boehm-default": ("gcb-boehm", [], {}),
 }
-BACKEND_ORDER = ["kspan", "kspan-cons", "boehm-1", "boehm-default"]
+BACKEND_ORDER = ["kspan", "kspan-par", "kspan-cons", "boehm-1", "boehm-default"]
 
 DESCRIBE = {
-    "kspan": "kspan, kgc_alloc with pointer maps, 1 marker (stop-the-world)",
+    "kspan": "kspan, kgc_alloc with pointer maps, 1 marker (stop-the-world, lazy sweep)",
+    "kspan-par": "kspan, pointer maps, %d markers (the collecting thread and %d helpers)"
+                 % (PAR_MARKERS, PAR_MARKERS - 1),
     "kspan-cons": "kspan, kgc_alloc with type NULL (every word scanned), 1 marker",
     "boehm-1": "Boehm GC_MALLOC, GC_MARKERS=1",
     "boehm-default": "Boehm GC_MALLOC, default number of markers",

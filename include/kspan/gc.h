@@ -1,6 +1,7 @@
 /*
- * kspan's optional mark-sweep collector for kernel objects (Go's collector,
- * stop-the-world, non-generational, non-compacting).  See mm/mgc.c.
+ * kspan's optional mark-sweep collector for kernel objects (Go's collector:
+ * stop-the-world mark on every stopped CPU, lazy sweep, non-generational,
+ * non-compacting).  See mm/mgc.c.
  *
  * Objects from kgc_alloc / kgc_alloc_noscan are reclaimed once nothing
  * reachable from the registered roots points at them.  kmalloc objects are
@@ -41,6 +42,20 @@ struct kgc_config {
 	 * every CPU's cached collector spans itself while the world stands. */
 	void (*stop_world)(void);
 	void (*start_world)(void);
+	/* Instead of the two above, so that the stopped CPUs mark too
+	 * (optional): stop every other CPU as stop_world does, have each of
+	 * them run helper(arg) there, and run fn(arg, n) here, n being the
+	 * number of CPUs that run helper; return once every one of them has
+	 * returned.  Helpers may start before or after fn: the collector
+	 * waits for all n before it touches anything.  helper calls nothing of
+	 * the platform but ks_plat_cpu_relax, so on the host the helpers may
+	 * be threads of a pool that never allocate (a program's switch: it
+	 * sets this hook and markers). */
+	void (*stop_world_run)(void (*fn)(void *arg, unsigned n),
+	                       void (*helper)(void *arg), void *arg);
+	/* CPUs that mark, this one included (0: every one stop_world_run
+	 * offers; kgc_set_markers changes it later). */
+	unsigned markers;
 	/* Is [addr, addr + len) mapped and readable?  Checked for every root
 	 * range; NULL: not checked. */
 	bool (*is_mapped)(const void *addr, size_t len);
@@ -48,19 +63,30 @@ struct kgc_config {
 
 struct kgc_stats {
 	uint64_t cycles;          /* collections run */
-	uint64_t live_objects;    /* after the last cycle */
-	uint64_t live_bytes;
-	uint64_t freed_objects;   /* by all cycles */
-	uint64_t freed_bytes;
+	uint64_t live_objects;    /* marked by the last cycle */
+	uint64_t live_bytes;      /*   (slot sizes; large objects in whole pages) */
+	uint64_t freed_objects;   /* found dead by all cycles (freed now, or */
+	uint64_t freed_bytes;     /*   owed to the sweep: unswept_* below) */
 	uint64_t heap_before;     /* collected heap bytes before the last cycle */
 	uint64_t heap_after;      /* and after it */
 	uint64_t last_pause;      /* ks_plat_now() units (TSC cycles in the kernel) */
 	uint64_t total_pause;
 	uint64_t last_mark;       /* of last_pause: the mark phase */
 	uint64_t total_mark;
-	uint64_t marked_bytes;    /* scanned by the last cycle's mark */
-	uint64_t mark_overflows;  /* times the mark stack overflowed */
+	uint64_t marked_bytes;    /* scanned by the last cycle's mark (each object
+	                             up to its last pointer word) */
+	uint64_t mark_overflows;  /* rescans after a mark queue overflowed */
 	uint64_t roots;           /* registered root ranges */
+	/* Now: */
+	uint64_t inuse_objects;   /* allocated, the unswept dead included */
+	uint64_t inuse_bytes;
+	uint64_t unswept_spans;   /* spans the lazy sweep has not reached */
+	uint64_t unswept_objects; /* dead objects in them, not yet reusable */
+	uint64_t unswept_bytes;
+	/* The last cycle's mark: */
+	uint64_t last_markers;          /* CPUs that could mark */
+	uint64_t last_working_markers;  /* of those, CPUs that scanned objects */
+	uint64_t last_overflow_markers; /* of those, CPUs whose queue overflowed */
 };
 
 /* Start the collector (after kspan_init).  Returns 0. */
@@ -84,16 +110,32 @@ void kgc_root_add(const void *addr, size_t len);
  * is none. */
 void kgc_root_remove(const void *addr);
 
-/* Collect now.  Returns the bytes freed; 0 at once if another CPU is
- * collecting already. */
+/* Collect now (marking only: the dead are swept lazily, see kgc_sweep).
+ * Returns the bytes found dead; 0 at once if another CPU is collecting
+ * already. */
 size_t kgc_collect(void);
+
+/* Sweep up to max_spans spans the last collection left unswept (0: all of
+ * them), as a background pass would; returns the spans still unswept.
+ * Allocation sweeps on its own, and kspan_drain_cpu finishes the sweep. */
+size_t kgc_sweep(size_t max_spans);
 
 /* Turn automatic collection on or off (kgc_collect always works). */
 void kgc_enable(bool on);
 
+/* Mark with at most n CPUs from the next cycle on (0: all that
+ * stop_world_run offers). */
+void kgc_set_markers(unsigned n);
+
+/* Tests: a marker holds at most n ranges to scan before it overflows (and
+ * the mark rescans); 0 restores the default (as much as memory allows). */
+void kgc_set_mark_queue(unsigned n);
+
 void kgc_stats(struct kgc_stats *out);
 
-/* Is p a live collector-managed object (or inside one)?  For tests. */
+/* Is p a live collector-managed object (or inside one): allocated, and
+ * not found dead by a collection?  For tests; safe on any CPU at any time
+ * (it takes the lock of the object's class). */
 bool kgc_is_live(const void *p);
 
 #ifdef __cplusplus

@@ -2,8 +2,10 @@
  * The mark-sweep collector on the host (one thread: the host has no world
  * to stop): random object graphs with known reachability, cycles, shared
  * subgraphs, interior pointers, pointers hidden in noscan objects, a deep
- * list, typed objects, the mark-stack overflow path, the GOGC trigger,
- * coexistence with kmalloc, and bad input.
+ * list, typed objects, the mark-queue overflow path, the GOGC trigger,
+ * the lazy sweep (exact statistics before and after it, no object handed
+ * out twice, done by half the runway), coexistence with kmalloc, and bad
+ * input.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,6 +21,8 @@
 #include <kspan/gc.h>
 #include <kspan/kmalloc.h>
 #include "mm/mgc.h"
+#include "mm/sizeclass.h"
+#include "tests/common/gcgraph.h"
 #include "tests/host/heap_fixture.h"
 #include "tests/host/support.h"
 
@@ -77,10 +81,10 @@ static void test_random_graphs(void **state)
 	(void)state;
 	enum { N = 3000, E = 4000, R = 8 };
 	static struct node *nodes[N];
-	static int adj[N][K];
-	static bool reach[N];
-	static int queue[N];
+	static int32_t to[N * K], queue[N], roots[R];
+	static uint8_t reach[N];
 	static struct node *rootset[R];
+	struct ks_graph g = { N, K, to, reach, queue };
 	uint64_t rng = ks_test_rng(__LINE__);
 	for (int round = 0; round < 5; round++) {
 		struct kgc_stats s0, s1;
@@ -90,38 +94,16 @@ static void test_random_graphs(void **state)
 			nodes[i] = kgc_alloc(sizeof(struct node), &node_type);
 			assert_non_null(nodes[i]);
 			fill_node(nodes[i], (uint64_t)round * N + (uint64_t)i);
-			for (int k = 0; k < K; k++)
-				adj[i][k] = -1;
 		}
-		for (int e = 0; e < E; e++) {
-			int a = (int)(ks_test_rand(&rng) % N), b = (int)(ks_test_rand(&rng) % N);
-			int k = (int)(ks_test_rand(&rng) % K);
-			adj[a][k] = b;   /* cycles and shared subgraphs arise freely */
-			nodes[a]->edge[k] = nodes[b];
-		}
-		/* Reference reachability by BFS over indices. */
-		memset(reach, 0, sizeof(reach));
-		int qh = 0, qt = 0, nreach = 0;
-		for (int r = 0; r < R; r++) {
-			int j = (int)(ks_test_rand(&rng) % N);
-			rootset[r] = nodes[j];
-			if (!reach[j]) {
-				reach[j] = true;
-				queue[qt++] = j;
-			}
-		}
+		ks_graph_clear(&g);
+		ks_graph_random_edges(&g, E, &rng);
+		for (int i = 0; i < N * K; i++)
+			nodes[i / K]->edge[i % K] = to[i] >= 0 ? nodes[to[i]] : NULL;
+		ks_graph_random_roots(&g, roots, R, &rng);
+		for (int r = 0; r < R; r++)
+			rootset[r] = nodes[roots[r]];
+		unsigned nreach = ks_graph_reach(&g, roots, R);
 		kgc_root_add(rootset, sizeof(rootset));
-		while (qh < qt) {
-			int i = queue[qh++];
-			nreach++;
-			for (int k = 0; k < K; k++) {
-				int j = adj[i][k];
-				if (j >= 0 && !reach[j]) {
-					reach[j] = true;
-					queue[qt++] = j;
-				}
-			}
-		}
 		kgc_collect();
 		kgc_stats(&s1);
 		for (int i = 0; i < N; i++) {
@@ -130,7 +112,7 @@ static void test_random_graphs(void **state)
 				assert_true(node_intact(nodes[i], (uint64_t)round * N + (uint64_t)i));
 				for (int k = 0; k < K; k++)
 					assert_ptr_equal(nodes[i]->edge[k],
-					                 adj[i][k] >= 0 ? nodes[adj[i][k]] : NULL);
+					                 to[i * K + k] >= 0 ? nodes[to[i * K + k]] : NULL);
 			} else {
 				assert_false(kgc_is_live(nodes[i]));
 			}
@@ -245,7 +227,7 @@ static void test_deep_list(void **state)
 	kgc_root_remove(&head);
 }
 
-/* A wide tree with a tiny mark stack: the overflow path must still mark
+/* A wide tree with a tiny mark queue: the overflow path must still mark
  * everything. */
 static void test_mark_stack_overflow(void **state)
 {
@@ -265,9 +247,9 @@ static void test_mark_stack_overflow(void **state)
 	kgc_root_add(&root, sizeof(root));
 	struct kgc_stats s0, s1;
 	kgc_stats(&s0);
-	gc_markstack_limit = 2;
+	kgc_set_mark_queue(2);
 	kgc_collect();
-	gc_markstack_limit = 4096;
+	kgc_set_mark_queue(0);
 	kgc_stats(&s1);
 	assert_true(s1.mark_overflows > s0.mark_overflows);
 	assert_int_equal(s1.live_objects, 1 + K + K * K);
@@ -276,6 +258,160 @@ static void test_mark_stack_overflow(void **state)
 			assert_true(node_intact(root->edge[k]->edge[j], (uint64_t)(k * K + j)));
 	root = NULL;
 	kgc_root_remove(&root);
+	kgc_collect();
+}
+
+/* Lazy sweep: a collection finds the dead and leaves them allocated in
+ * unswept spans, owed to the sweep; the statistics say so exactly, the
+ * dead already read as not live, and after a full sweep the heap holds
+ * exactly the live objects. */
+static void test_lazy_sweep_statistics(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	static void *keep[N];
+	static void *all[N];
+	uint64_t rng = ks_test_rng(__LINE__);
+	kgc_collect();
+	kgc_sweep(0);
+	uint64_t pages = heap_free_pages();
+	struct kgc_stats s0, s1, s2;
+	kgc_stats(&s0);
+	assert_int_equal(s0.inuse_objects, s0.live_objects);
+	uint64_t kept = 0, kept_bytes = 0;
+	kgc_root_add(keep, sizeof(keep));
+	for (int i = 0; i < N; i++) {
+		size_t size = 16 + 8 * (ks_test_rand(&rng) % 63);
+		bool noscan = ks_test_rand(&rng) % 4 == 0;
+		uint64_t *p = noscan ? kgc_alloc_noscan(size) : kgc_alloc(size, NULL);
+		assert_non_null(p);
+		p[1] = (uint64_t)i * 0x9E3779B97F4A7C15ull;
+		all[i] = p;
+		if (ks_test_rand(&rng) % 3 == 0) {
+			keep[i] = p;
+			kept++;
+			kept_bytes += ks_class_to_size[ks_size_to_class(size)];
+		}
+	}
+	kgc_collect();
+	kgc_stats(&s1);
+	assert_int_equal(s1.live_objects, kept);
+	assert_int_equal(s1.live_bytes, kept_bytes);
+	assert_int_equal(s1.freed_objects - s0.freed_objects, N - kept);
+	/* Nothing ran since: every dead object is still owed to the sweep. */
+	assert_int_equal(s1.unswept_objects, N - kept);
+	assert_int_equal(s1.unswept_bytes, s1.freed_bytes - s0.freed_bytes);
+	assert_int_equal(s1.inuse_objects, N);
+	assert_true(s1.unswept_spans > 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(kgc_is_live(all[i]), keep[i] != NULL);
+	/* One span at a time, then all. */
+	assert_int_equal(kgc_sweep(1), s1.unswept_spans - 1);
+	assert_int_equal(kgc_sweep(0), 0);
+	kgc_stats(&s2);
+	assert_int_equal(s2.unswept_spans, 0);
+	assert_int_equal(s2.unswept_objects, 0);
+	assert_int_equal(s2.unswept_bytes, 0);
+	assert_int_equal(s2.inuse_objects, kept);
+	assert_int_equal(s2.inuse_bytes, kept_bytes);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(kgc_is_live(all[i]), keep[i] != NULL);
+		if (keep[i])
+			assert_int_equal(((uint64_t *)keep[i])[1],
+			                 (uint64_t)i * 0x9E3779B97F4A7C15ull);
+	}
+	/* Everything dead: every page back. */
+	memset(keep, 0, sizeof(keep));
+	kgc_collect();
+	kgc_sweep(0);
+	kgc_root_remove(keep);
+	assert_int_equal(heap_free_pages(), pages);
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* An object freed by a collection is handed out once: new allocations
+ * sweep on demand and reuse the dead, never a live object, never one slot
+ * twice. */
+static void test_lazy_sweep_hands_out_once(void **state)
+{
+	(void)state;
+	enum { N = 12000, M = 3 * N };
+	static struct node *keep[N];
+	static struct node *fresh[M];
+	static struct node *dead[N];
+	static uintptr_t seen[N + M];
+	uint64_t rng = ks_test_rng(__LINE__);
+	kgc_root_add(keep, sizeof(keep));
+	kgc_root_add(fresh, sizeof(fresh));
+	kgc_collect();
+	kgc_sweep(0);
+	unsigned nkeep = 0, ndead = 0;
+	for (int i = 0; i < N; i++) {
+		struct node *n = kgc_alloc(sizeof(struct node), &node_type);
+		assert_non_null(n);
+		fill_node(n, (uint64_t)i);
+		if (ks_test_rand(&rng) % 2)
+			keep[nkeep++] = n;
+		else
+			dead[ndead++] = n;
+	}
+	kgc_collect();
+	for (unsigned i = 0; i < ndead; i++)
+		assert_false(kgc_is_live(dead[i]));
+	unsigned reused = 0;
+	for (int i = 0; i < M; i++) {
+		fresh[i] = kgc_alloc(sizeof(struct node), &node_type);
+		assert_non_null(fresh[i]);
+		fill_node(fresh[i], (uint64_t)(N + i));
+	}
+	unsigned k = 0;
+	for (unsigned i = 0; i < nkeep; i++) {
+		assert_true(node_intact(keep[i], keep[i]->id));
+		seen[k++] = (uintptr_t)keep[i];
+	}
+	for (int i = 0; i < M; i++) {
+		assert_true(node_intact(fresh[i], (uint64_t)(N + i)));
+		seen[k++] = (uintptr_t)fresh[i];
+	}
+	qsort(seen, k, sizeof(seen[0]), cmp_ptr);
+	for (unsigned i = 1; i < k; i++)
+		assert_true(seen[i] != seen[i - 1]);
+	qsort(dead, ndead, sizeof(dead[0]), cmp_ptr);
+	for (int i = 0; i < M; i++)
+		reused += bsearch(&fresh[i], dead, ndead, sizeof(dead[0]), cmp_ptr) != NULL;
+	assert_true(reused > 0);
+	memset(keep, 0, sizeof(keep));
+	memset(fresh, 0, sizeof(fresh));
+	kgc_root_remove(keep);
+	kgc_root_remove(fresh);
+	kgc_collect();
+}
+
+/* The sweep keeps pace with allocation: whatever the last cycle left, it
+ * is done by the time half the allocation the next cycle allows has been
+ * made (here 4 MiB of runway: 2 MiB). */
+static void test_lazy_sweep_keeps_pace(void **state)
+{
+	(void)state;
+	kgc_collect();
+	kgc_sweep(0);
+	for (int i = 0; i < 200000; i++)     /* 9.6 MiB of garbage */
+		assert_non_null(kgc_alloc(sizeof(struct node), &node_type));
+	kgc_collect();
+	struct kgc_stats s;
+	kgc_stats(&s);
+	assert_true(s.unswept_spans > 1000);
+	assert_true(s.live_bytes < (1u << 20));
+	for (int i = 0; i < (2 << 20) / 64 + 1000; i++)
+		assert_non_null(kgc_alloc(64, NULL));
+	kgc_stats(&s);
+	assert_int_equal(s.unswept_spans, 0);
+	assert_int_equal(s.unswept_objects, 0);
 	kgc_collect();
 }
 
@@ -363,6 +499,9 @@ int main(void)
 		cmocka_unit_test(test_tiny_blocks),
 		cmocka_unit_test(test_deep_list),
 		cmocka_unit_test(test_mark_stack_overflow),
+		cmocka_unit_test(test_lazy_sweep_statistics),
+		cmocka_unit_test(test_lazy_sweep_hands_out_once),
+		cmocka_unit_test(test_lazy_sweep_keeps_pace),
 		cmocka_unit_test(test_kmalloc_coexists),
 		cmocka_unit_test(test_trigger),
 		cmocka_unit_test(test_bad_input),

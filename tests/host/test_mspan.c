@@ -1,8 +1,8 @@
 /*
  * A span's object bookkeeping (free bits, the word an owner allocates
- * from, object indices by multiply) and the Go 1.10 heap bitmap, tested on
- * their own.  Randomised parts (the key, the word picked) come from the
- * run's seed; every assertion holds for any seed.
+ * from, object indices by multiply), tested on their own.  Randomised
+ * parts (the key, the word picked) come from the run's seed; every
+ * assertion holds for any seed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,6 @@
 
 #include "lib/bits.h"
 #include "mm/arena.h"
-#include "mm/mbitmap.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
 #include "mm/mheap.h"
@@ -181,48 +180,6 @@ static void test_check_catches_stray_bit(void **state)
 	ks_expect_abort(stray_bit, NULL, "beyond the last object");
 }
 
-/* Heap bitmap: Go 1.10's layout, backwards from the arena start. */
-static void test_heap_bitmap_layout(void **state)
-{
-	(void)state;
-#if KSPAN_GC
-	struct mspan *s = mheap_alloc(1, 1);
-	uintptr_t a = s->base;
-	uintptr_t w = (a - ks_arena.arena_start) / 8;
-	struct heapbits h = heapbits_for(a);
-	assert_ptr_equal(h.byte, ks_arena.bitmap - w / 4 - 1);
-	assert_int_equal(h.shift, w & 3);
-	/* Object of 10 words, pointers at words 1, 4 and 6. */
-	uint8_t mask[2] = { (1 << 1) | (1 << 4) | (1 << 6), 0 };
-	heapbits_set_object(a, 10, mask);
-	struct heapbits it = heapbits_for(a);
-	for (unsigned i = 0; i < 10; i++) {
-		assert_int_equal(heapbits_is_pointer(it), i == 1 || i == 4 || i == 6);
-		assert_int_equal(heapbits_is_scan(it), i <= 6);
-		assert_true(heapbits_for(a + 8 * i).byte == it.byte &&
-		            heapbits_for(a + 8 * i).shift == it.shift);
-		it = heapbits_next(it);
-	}
-	/* Neighbouring words untouched. */
-	assert_false(heapbits_is_pointer(heapbits_for(a + 80)));
-	assert_false(heapbits_is_scan(heapbits_for(a + 80)));
-	/* NULL mask: every word a pointer. */
-	heapbits_set_object(a + 128, 3, NULL);
-	for (unsigned i = 0; i < 3; i++)
-		assert_true(heapbits_is_pointer(heapbits_for(a + 128 + 8 * i)));
-	heapbits_clear(a, 20);
-	for (unsigned i = 0; i < 20; i++) {
-		assert_false(heapbits_is_pointer(heapbits_for(a + 8 * i)));
-		assert_false(heapbits_is_scan(heapbits_for(a + 8 * i)));
-	}
-	/* One byte per 4 words: the bitmap is 1/32 of the arena. */
-	assert_int_equal(ks_arena.bitmap_bytes, (ks_arena.arena_end - ks_arena.arena_start) / 32);
-	mheap_free(s);
-#else
-	assert_int_equal(ks_arena.bitmap_bytes, 0);
-#endif
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,7 +188,6 @@ int main(void)
 		cmocka_unit_test(test_free_bit_detects_double_free),
 		cmocka_unit_test(test_check_catches_bad_count),
 		cmocka_unit_test(test_check_catches_stray_bit),
-		cmocka_unit_test(test_heap_bitmap_layout),
 	};
 	return KS_TEST_MAIN("mspan", tests, heap_fixture_setup, NULL);
 }
