@@ -22,7 +22,7 @@ ALL_TARGETS := host-tests host lib kernel example bench-bin bench-gc-bin
 # The suites of `make test`, one after the other, so that their output
 # reads in order and the QEMU boots do not compete for the cores.
 TEST_TARGETS := test-layers test-sizeclass-gen test-host test-host-tsan \
-	test-lib test-example test-boot test-boot-runner test-boot-debug \
+	test-lib test-example test-boot test-boot-runner test-boot-debug test-boot-nogc \
 	test-heapmap test-gdb-helper test-preload test-misuse test-fuzz \
 	bench-smoke bench-gc-smoke
 

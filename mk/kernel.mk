@@ -11,6 +11,9 @@
 #                          use after free) must make scripts/run-qemu.sh
 #                          report failure
 #   make test-boot-debug   the DEBUG=1 kernel, booted once on 2 CPUs
+#   make test-boot-nogc    the GC=0 kernel (no collector, no heap bitmap),
+#                          booted once with 6 GiB on 2 CPUs: its self-test
+#                          holds the metadata to 0.5% of usable RAM
 #
 # Kernel code (boot/, arch/x86_64/, kernel/, tests/kernel/ and the library
 # sources) builds freestanding with gcc; only boot/efi_main.c sees the
@@ -95,7 +98,7 @@ $$(KERNEL_DIR)/variant-$(1)/kspan.efi: $$(KERNEL_OBJS) $$(variant-$(1)_OBJS) lin
 endef
 $(foreach v,$(KERNEL_VARIANTS),$(eval $(call kernel_variant,$(v))))
 
-.PHONY: kernel kernel-variants run test-boot test-boot-runner test-boot-debug
+.PHONY: kernel kernel-variants run test-boot test-boot-runner test-boot-debug test-boot-nogc
 kernel: $(KERNEL_EFI)
 kernel-variants: $(KERNEL_VARIANT_EFIS)
 
@@ -112,3 +115,6 @@ test-boot-runner: deps kernel $(KERNEL_VARIANT_EFIS)
 
 test-boot-debug: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/debug DEBUG=1 SMP=2 BENCH=0 run
+
+test-boot-nogc: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/nogc GC=0 MEM=6G SMP=2 BENCH=0 run
