@@ -15,6 +15,7 @@
 #include "mm/meta.h"
 #include "mm/mheap.h"
 #include "mm/mremote.h"
+#include "mm/slab.h"
 
 /* Free objects of small span s (its bits; a snapshot if another CPU owns
  * it). */
@@ -27,7 +28,7 @@ static unsigned span_free(const struct mspan *s)
 }
 
 /* Visit every span of the used arena (no lock: a snapshot). */
-static void each_span(void (*fn)(const struct mspan *s, void *arg), void *arg)
+void ks_each_span(void (*fn)(const struct mspan *s, void *arg), void *arg)
 {
 	struct ks_arena *a = &ks_arena;
 	uintptr_t p = a->arena_start;
@@ -148,7 +149,7 @@ void kspan_class_stats(struct kspan_class_stats *out)
 			                             __ATOMIC_RELAXED);
 	}
 	struct class_sums cs = { out };
-	each_span(count_span, &cs);
+	ks_each_span(count_span, &cs);
 	/* Queued objects are allocated in their spans' bits: count them apart. */
 	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++) {
 		const struct mcache *c = __atomic_load_n(&ks_mcache_real[cpu], __ATOMIC_ACQUIRE);
@@ -189,6 +190,7 @@ void kspan_print_stats(void)
 	          (unsigned long)hs.pages_free, (unsigned long)hs.pages_committed,
 	          (unsigned long)hs.largest_free_run,
 	          (unsigned long)hs.pages_scavenged_total);
+	ks_slab_print_stats();
 	ks_printf("kspan large objects: %lu in use, %lu KiB\n",
 	          (unsigned long)hs.large_inuse, (unsigned long)(hs.large_bytes >> 10));
 	ks_printf("kspan per-CPU caches: %lu slow allocations, %lu refills; frees: "
@@ -207,6 +209,7 @@ static void dump_span(const struct mspan *s, void *arg)
 	(void)arg;
 	const char *kind = s->state == MSPAN_FREE ? "free"
 	                 : !s->central ? (s->manual ? "pages" : "large")
+	                 : s->central->cache ? "cache"
 	                 : "small";
 	unsigned inuse = 0;
 	if (s->state == MSPAN_INUSE && s->central)
@@ -227,7 +230,7 @@ void kspan_dump_heap(void)
 	          (void *)a->arena_start, (unsigned)KS_PAGE_SIZE,
 	          (unsigned long)((a->arena_end - a->arena_start) >> KS_PAGE_SHIFT),
 	          (unsigned long)((a->arena_used - a->arena_start) >> KS_PAGE_SHIFT));
-	each_span(dump_span, NULL);
+	ks_each_span(dump_span, NULL);
 	ks_printf("end\n");
 }
 
@@ -236,5 +239,6 @@ void kspan_check(void)
 	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
 		if (ks_spanclass_sizeclass((spanclass_t)sc))
 			mcentral_check(&ks_mcentral[sc]);
+	ks_slab_check();
 	mheap_check();
 }
