@@ -11,8 +11,8 @@
  *                             bytes from this CPU's current word of the
  *                             size's class; false (p untouched) when the
  *                             size is larger or the word is empty.
- *   ks_free_fast(p)           (ks_free_fast_in(p, central) for one
- *                             central's spans only) free p when this CPU owns its span, p is an
+ *   ks_free_fast(p)           (ks_free_fast_in(p, true, central) for
+ *                             one central's spans only) free p when this CPU owns its span, p is an
  *                             object's start and its free bit is clear;
  *                             false (nothing done) otherwise: NULL, a
  *                             pointer outside the heap, another CPU's or
@@ -119,11 +119,11 @@ ks_malloc_fast(size_t size, void **out)
 /* Free steps 1-2: the span through spans[], owned by this CPU, the pointer
  * an object's start (one multiply), not queued or sent by some CPU (the
  * tag: that free, on its way, would free it again after it was reused),
- * and its free bit clear, set.  central: NULL for any span (kfree), or the
- * one the span must belong to (kmem_cache_free: one compare more).  About
- * 24 instructions. */
+ * and its free bit clear, set.  With check (a constant), the span must
+ * belong to central too (kmem_cache_free: one compare more).  About 20
+ * instructions. */
 static inline __attribute__((always_inline)) bool
-ks_free_fast_in(void *ptr, const struct mcentral *central)
+ks_free_fast_in(void *ptr, bool check, const struct mcentral *central)
 {
 	uintptr_t p = (uintptr_t)ptr;
 	uintptr_t off = p - ks_arena.arena_start;
@@ -134,7 +134,7 @@ ks_free_fast_in(void *ptr, const struct mcentral *central)
 	ks_irqstate_t st = mcache_fast_enter();
 	/* Owned by this CPU: an in-use small span it alone writes. */
 	if (ks_likely(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == (int)mcache_fast_slot()) &&
-	    (!central || ks_likely(s->central == central))) {
+	    (!check || ks_likely(s->central == central))) {
 		uintptr_t soff = p - s->base;
 		if (ks_likely(soff < s->limit)) {
 			bool exact;
@@ -150,7 +150,7 @@ ks_free_fast_in(void *ptr, const struct mcentral *central)
 
 static inline __attribute__((always_inline)) bool ks_free_fast(void *ptr)
 {
-	return ks_free_fast_in(ptr, NULL);
+	return ks_free_fast_in(ptr, false, NULL);
 }
 
 #endif

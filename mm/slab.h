@@ -16,11 +16,13 @@ struct mcache_class;
 
 struct kmem_cache {
 	/* ---- read by the fast paths ------------------------------------- */
+	struct mcentral central; /* its spans; central.cache points back.
+	                            First: kmem_cache_free's fast path compares
+	                            the span's central with the cache pointer */
 	uint32_t cls;            /* its class in every CPU's cache front:
 	                            KS_NUM_SIZE_CLASSES + id */
 	uint32_t id;             /* slot in the registry */
 	/* ---- the class ----------------------------------------------------- */
-	struct mcentral central; /* its spans; central.cache points back */
 	void (*ctor)(void *obj);
 	uint32_t size;           /* object size asked for */
 	uint32_t align;
