@@ -75,7 +75,7 @@ _Static_assert(__builtin_offsetof(struct kmem_cache, central) == 0,
                "kmem_cache_free compares a span's central with the cache");
 
 static struct ks_spinlock slab_lock = KS_SPINLOCK_INIT("slab", KS_RANK_SLAB);
-static struct kmem_cache *registry[KSPAN_SLAB_MAX_CACHES];
+static struct kmem_cache *slab_registry[KSPAN_SLAB_MAX_CACHES];   /* kspan-gdb.py reads it */
 static struct kmem_cache *zombies;
 static unsigned ncaches;
 static struct fixalloc cache_pool;       /* struct kmem_cache */
@@ -226,10 +226,10 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 		reap_zombies();
 		why = "no cache slot left (KSPAN_SLAB_MAX_CACHES)";
 		for (uint32_t id = 0; id < KSPAN_SLAB_MAX_CACHES; id++)
-			if (!registry[id]) {
+			if (!slab_registry[id]) {
 				k->id = id;
 				k->cls = KS_NUM_SIZE_CLASSES + id;
-				__atomic_store_n(&registry[id], k, __ATOMIC_RELEASE);
+				__atomic_store_n(&slab_registry[id], k, __ATOMIC_RELEASE);
 				ncaches++;
 				why = NULL;
 				break;
@@ -524,8 +524,8 @@ uintptr_t ks_slab_release_empty(void)
 	uintptr_t pages = 0;
 	ks_irqstate_t st = ks_spin_lock_irqsave(&slab_lock);
 	for (unsigned id = 0; id < KSPAN_SLAB_MAX_CACHES; id++)
-		if (registry[id])
-			pages += mcentral_release_empty_one(&registry[id]->central);
+		if (slab_registry[id])
+			pages += mcentral_release_empty_one(&slab_registry[id]->central);
 	ks_spin_unlock_irqrestore(&slab_lock, st);
 	return pages;
 }
@@ -572,7 +572,7 @@ void kmem_cache_destroy(struct kmem_cache *k)
 		remote_send_all(ks_mcache_real[me]);
 	}
 	ks_spin_lock(&slab_lock);
-	KS_CHECK(k->id < KSPAN_SLAB_MAX_CACHES && registry[k->id] == k && !k->dying,
+	KS_CHECK(k->id < KSPAN_SLAB_MAX_CACHES && slab_registry[k->id] == k && !k->dying,
 	         "kmem_cache_destroy(%p): not a live cache (destroyed twice?)", (void *)k);
 	k->dying = 1;
 	ks_spin_lock(&k->central.lock);
@@ -596,7 +596,7 @@ void kmem_cache_destroy(struct kmem_cache *k)
 				meta_free(&class_pool, pc);
 			}
 		}
-	registry[k->id] = NULL;
+	slab_registry[k->id] = NULL;
 	ncaches--;
 	ks_spin_unlock(&slab_lock);
 
@@ -686,7 +686,7 @@ size_t kspan_slab_stats(struct kspan_slab_stats *out, size_t max)
 	size_t n = 0;
 	ks_irqstate_t st = ks_spin_lock_irqsave(&slab_lock);
 	for (unsigned id = 0; id < KSPAN_SLAB_MAX_CACHES; id++) {
-		struct kmem_cache *k = registry[id];
+		struct kmem_cache *k = slab_registry[id];
 		if (!k)
 			continue;
 		if (n < max)
@@ -703,7 +703,7 @@ void ks_slab_print_stats(void)
 	bool head = false;
 	for (unsigned id = 0; id < KSPAN_SLAB_MAX_CACHES; id++) {
 		ks_irqstate_t st = ks_spin_lock_irqsave(&slab_lock);
-		struct kmem_cache *k = registry[id];
+		struct kmem_cache *k = slab_registry[id];
 		if (k)
 			kmem_cache_stats(k, &s);
 		ks_spin_unlock_irqrestore(&slab_lock, st);
@@ -730,8 +730,8 @@ void ks_slab_check(void)
 {
 	ks_irqstate_t st = ks_spin_lock_irqsave(&slab_lock);
 	for (unsigned id = 0; id < KSPAN_SLAB_MAX_CACHES; id++)
-		if (registry[id]) {
-			struct kmem_cache *k = registry[id];
+		if (slab_registry[id]) {
+			struct kmem_cache *k = slab_registry[id];
 			KS_CHECK(k->id == id && k->cls == KS_NUM_SIZE_CLASSES + id &&
 			         k->central.cache == k && !k->dying,
 			         "kspan_check: cache \"%s\" in slot %u is inconsistent",

@@ -263,9 +263,10 @@ void kspan_print_stats(void);
 
 /* Print a map of the heap, one line per span, for scripts/heapmap.py:
  *   kspan-heapdump v1 arena_start=<addr> page_size=<bytes> pages=<n> used=<n>
- *   span <first page> <pages> <free|small|large|pages> <size class> <noscan>
+ *   span <first page> <pages> <free|small|large|pages|cache> <size class> <noscan>
  *        <objects> <in use> <decommitted pages>
  *   end
+ * (cache: a span of an object cache, include/kspan/slab.h; size class 0)
  * Meant for a quiescent heap (other CPUs idle); it takes no lock. */
 void kspan_dump_heap(void);
 
