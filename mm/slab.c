@@ -304,13 +304,15 @@ static void *alloc_locked(struct kmem_cache *k, void *site, const char *fn)
 	return p;
 }
 
-/* site: the allocation's call site; where alloc_as tail-calls this, its
- * own return address is kmem_cache_alloc's caller (so the fast path does
- * not pass it). */
+/* site: the allocation's call site.  The debug heap passes it; otherwise
+ * (so that the fast path does not read it) it is this function's return
+ * address, kmem_cache_alloc's caller where alloc_as tail-calls this, as
+ * -O2 builds do. */
 __attribute__((noinline))
-static void *alloc_slow(struct kmem_cache *k)
+static void *alloc_slow(struct kmem_cache *k, void *site)
 {
-	void *site = RET_ADDR;
+	if (!site)
+		site = RET_ADDR;
 	if (k->checked)
 		return alloc_locked(k, site, "kmem_cache_alloc");
 	ks_irqstate_t st = ks_plat_irq_save();
@@ -333,7 +335,7 @@ static inline __attribute__((always_inline)) void *alloc_as(struct kmem_cache *k
 	mcache_fast_exit(st);
 	if (ks_likely(hit))
 		return p;
-	return alloc_slow(k);
+	return alloc_slow(k, KSPAN_DEBUG_HEAP ? RET_ADDR : NULL);
 }
 
 void *kmem_cache_alloc(struct kmem_cache *k)

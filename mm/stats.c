@@ -34,13 +34,18 @@ void ks_each_span(void (*fn)(const struct mspan *s, void *arg), void *arg)
 	uintptr_t p = a->arena_start;
 	uintptr_t end = __atomic_load_n(&a->used_bytes, __ATOMIC_ACQUIRE) + a->arena_start;
 	while (p < end) {
-		const struct mspan *s = a->spans[arena_page(p)];
-		if (!s || s->npages == 0 || s->base != p) {
+		const struct mspan *s = __atomic_load_n(&a->spans[arena_page(p)], __ATOMIC_ACQUIRE);
+		/* Each field read once: another CPU may be splitting, merging or
+		 * recycling the span (its struct stays mapped). */
+		uintptr_t base = s ? __atomic_load_n(&s->base, __ATOMIC_RELAXED) : 0;
+		uintptr_t npages = s ? __atomic_load_n(&s->npages, __ATOMIC_RELAXED) : 0;
+		uintptr_t next = base + (npages << KS_PAGE_SHIFT);
+		if (!s || npages == 0 || base != p || next <= p || next > end) {
 			p += KS_PAGE_SIZE;   /* changing under us: step a page */
 			continue;
 		}
 		fn(s, arg);
-		p = mspan_end(s);
+		p = next;
 	}
 }
 
