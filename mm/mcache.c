@@ -287,19 +287,27 @@ static void check_not_queued(struct mcache *c, struct mcache_class *pc,
 	         (void *)s->base, (void *)mspan_end(s), (unsigned)s->elemsize);
 }
 
+/* Empty the class's queue into objs, the objects' tags dropped; returns
+ * how many. */
+static unsigned take_queue(struct mcache_class *pc, void **objs)
+{
+	unsigned n = pc->nqueued;
+	for (unsigned i = 0; i < n; i++) {
+		objs[i] = pc->queue[i];
+		mcentral_tag_restore(pc->central, (uintptr_t)objs[i]);
+	}
+	pc->nqueued = 0;
+	return n;
+}
+
 /* Hand the class's queue to mcentral (one lock); objects whose spans
  * another CPU owns by now go to that CPU. */
 static void flush_queue(struct mcache *c, struct mcache_class *pc)
 {
-	unsigned n = pc->nqueued;
+	void *objs[KS_QUEUE_MAX], *fwd[KS_QUEUE_MAX];
+	unsigned n = take_queue(pc, objs);
 	if (n == 0)
 		return;
-	void *objs[KS_QUEUE_MAX], *fwd[KS_QUEUE_MAX];
-	for (unsigned i = 0; i < n; i++) {
-		objs[i] = pc->queue[i];
-		mcentral_tag_restore(pc->central, (uintptr_t)objs[i]);   /* drop the tags */
-	}
-	pc->nqueued = 0;
 	c->locked_frees += n;
 	unsigned nfwd;
 	mcentral_free_objects(pc->central, objs, n, c->cpu, fwd, &nfwd);
@@ -400,15 +408,10 @@ void mcache_class_reclaim_spans(struct mcache_class *pc)
 
 void mcache_class_reclaim_queue(struct mcache_class *pc)
 {
-	unsigned n = pc->nqueued;
+	void *objs[KS_QUEUE_MAX], *fwd[KS_QUEUE_MAX];
+	unsigned n = take_queue(pc, objs);
 	if (n == 0)
 		return;
-	void *objs[KS_QUEUE_MAX], *fwd[KS_QUEUE_MAX];
-	for (unsigned i = 0; i < n; i++) {
-		objs[i] = pc->queue[i];
-		mcentral_tag_restore(pc->central, (uintptr_t)objs[i]);
-	}
-	pc->nqueued = 0;
 	unsigned nfwd;
 	mcentral_free_objects(pc->central, objs, n, KS_NO_OWNER - 1, fwd, &nfwd);
 	KS_CHECK(nfwd == 0, "kmem_cache_destroy: a CPU took a span of the cache "

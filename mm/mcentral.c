@@ -111,6 +111,19 @@ static void set_owner(struct mspan *s, int owner)
 	s->list = owner == KS_NO_OWNER ? MSPAN_ON_NONE : MSPAN_ON_CPU;
 }
 
+/* A fresh span of the class from the heap, its objects free (an object
+ * cache's constructed or poisoned: no lock held), or NULL. */
+static struct mspan *carve(struct mcentral *c, uint8_t key)
+{
+	struct mspan *s = mheap_alloc(c->npages, 1);
+	if (!s)
+		return NULL;
+	mspan_init_small(s, c, key);
+	if (c->cache)
+		ks_slab_carved(c->cache, s);
+	return s;
+}
+
 struct mspan *mcentral_cache_span(struct mcentral *c, int owner, uint8_t key)
 {
 	ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
@@ -125,12 +138,9 @@ struct mspan *mcentral_cache_span(struct mcentral *c, int owner, uint8_t key)
 	}
 	ks_spin_unlock_irqrestore(&c->lock, st);
 
-	s = mheap_alloc(c->npages, 1);
+	s = carve(c, key);
 	if (!s)
 		return NULL;
-	mspan_init_small(s, c, key);
-	if (c->cache)
-		ks_slab_carved(c->cache, s);   /* constructors, poison: no lock held */
 
 	st = ks_spin_lock_irqsave(&c->lock);
 	set_owner(s, owner);
@@ -238,12 +248,9 @@ void *mcentral_alloc_object(struct mcentral *c, uint8_t key)
 		unlink(c, s);
 	} else {
 		ks_spin_unlock_irqrestore(&c->lock, st);
-		s = mheap_alloc(c->npages, 1);
+		s = carve(c, key);
 		if (!s)
 			return NULL;
-		mspan_init_small(s, c, key);
-		if (c->cache)
-			ks_slab_carved(c->cache, s);
 		st = ks_spin_lock_irqsave(&c->lock);
 		c->nspans++;
 	}
