@@ -413,7 +413,7 @@ void mcache_class_reclaim_queue(struct mcache_class *pc)
 	if (n == 0)
 		return;
 	unsigned nfwd;
-	mcentral_free_objects(pc->central, objs, n, KS_NO_OWNER - 1, fwd, &nfwd);
+	mcentral_free_objects(pc->central, objs, n, INT32_MIN, fwd, &nfwd);   /* no CPU */
 	KS_CHECK(nfwd == 0, "kmem_cache_destroy: a CPU took a span of the cache "
 	         "being destroyed (the cache is still in use)");
 }

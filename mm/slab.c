@@ -370,7 +370,7 @@ static void free_checked(struct kmem_cache *k, struct mspan *s, uintptr_t p,
 	void *one = (void *)p, *fwd;
 	unsigned nfwd;
 	ks_irqstate_t st = ks_plat_irq_save();
-	mcentral_free_objects(&k->central, &one, 1, KS_NO_OWNER - 1, &fwd, &nfwd);
+	mcentral_free_objects(&k->central, &one, 1, INT32_MIN, &fwd, &nfwd);   /* no CPU */
 	ks_plat_irq_restore(st);
 }
 
