@@ -114,14 +114,21 @@ static const char *report_fn(char *buf, size_t cap, const char *fn,
 
 /* ---- create ---------------------------------------------------------------- */
 
-/* Tail waste of n-page spans of elem-byte objects, in 1/1024ths of the
- * span (above 1024 when none fits). */
+/* Tail waste of n-page spans of elem-byte objects, in bytes; UINTPTR_MAX
+ * when none fits or too many would (the free bits' bound). */
 static uintptr_t waste_of(uint32_t n, uint32_t elem)
 {
 	uintptr_t bytes = (uintptr_t)n * KS_PAGE_SIZE, nelems = bytes / elem;
 	if (nelems == 0 || nelems > KS_MAX_OBJS_PER_SPAN)
-		return 2048;
-	return (bytes - nelems * elem) * 1024 / bytes;
+		return UINTPTR_MAX;
+	return bytes - nelems * elem;
+}
+
+/* Is the waste of n-page spans at most 1/div of the span? */
+static bool waste_within(uint32_t n, uint32_t elem, uintptr_t div)
+{
+	uintptr_t w = waste_of(n, elem);
+	return w != UINTPTR_MAX && w * div <= (uintptr_t)n * KS_PAGE_SIZE;
 }
 
 /* Pages per span for elemsize-byte objects: the fewest up to
@@ -134,15 +141,18 @@ static uint32_t span_pages(uint32_t elem)
 {
 	uint32_t best = 0;
 	for (uint32_t n = 1; n <= GOOD_PAGES; n++) {
-		if (waste_of(n, elem) <= 1024 / 32)
+		if (waste_within(n, elem, 32))
 			return n;
-		if (!best || waste_of(n, elem) < waste_of(best, elem))
+		/* Less waste per byte of span: w/n < wb/best. */
+		uintptr_t w = waste_of(n, elem);
+		if (w != UINTPTR_MAX &&
+		    (!best || w * best < waste_of(best, elem) * n))
 			best = n;
 	}
-	if (waste_of(best, elem) <= 1024 / 8)
+	if (best && waste_within(best, elem, 8))
 		return best;
 	for (uint32_t n = GOOD_PAGES + 1; n <= MAX_SPAN_PAGES; n++)
-		if (waste_of(n, elem) <= 1024 / 8)
+		if (waste_within(n, elem, 8))
 			return n;
 	return 0;
 }

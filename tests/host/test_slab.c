@@ -61,6 +61,24 @@ static void test_geometry(void **state)
 	}
 }
 
+/* Every size (every 8th beyond 4 KiB; each alignment step): tail waste
+ * of 1/8 or less, objects exactly their size rounded to 8. */
+static void test_geometry_sweep(void **state)
+{
+	(void)state;
+	for (size_t size = 1; size <= KSPAN_SLAB_MAX_SIZE; size += size < 4096 ? 1 : 8) {
+		struct kmem_cache *c = kmem_cache_create("sweep", size, 0, 0, NULL);
+		assert_non_null(c);
+		struct kspan_slab_stats s = stats_of(c);
+		size_t span = (size_t)s.pages_per_span * KSPAN_PAGE_SIZE;
+		if (s.elemsize != (size + 7) / 8 * 8 || s.objs_per_span != span / s.elemsize ||
+		    (span - (size_t)s.objs_per_span * s.elemsize) * 8 > span)
+			fail_msg("size %zu: elemsize %u, %u objects in %u pages", size,
+			         s.elemsize, s.objs_per_span, s.pages_per_span);
+		kmem_cache_destroy(c);
+	}
+}
+
 static void test_create_errors(void **state)
 {
 	(void)state;
@@ -615,6 +633,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_geometry),
+		cmocka_unit_test(test_geometry_sweep),
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_create_panic),
 		cmocka_unit_test(test_slots_run_out),
