@@ -265,6 +265,8 @@ size_t kmem_cache_size(const struct kmem_cache *k)
 
 void ks_slab_carved(struct kmem_cache *k, struct mspan *s)
 {
+	KS_ASSERT(s->central == &k->central && s->spanclass == 0 &&
+	          s->elemsize == k->central.elemsize && s->owner == KS_NO_OWNER);
 	for (uintptr_t p = s->base; p < s->base + s->limit; p += s->elemsize) {
 		if (k->checked)
 			ks_rz_carve((uint8_t *)p, s->elemsize, k->poison, k->redzone);
