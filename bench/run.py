@@ -504,6 +504,55 @@ def fastpath_counts(args, env, allocs):
     return res
 
 
+def run_slab(path, scale, timeout):
+    """The object-cache workload (bench/slab/main.c): its table rows and
+    its slab-json line."""
+    if not path or not os.path.exists(path):
+        return {"ok": False, "error": "not built (%s)" % path}
+    try:
+        p = subprocess.run([path, repr(scale)], capture_output=True, text=True,
+                           timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": "timed out after %d s" % timeout}
+    if p.returncode != 0:
+        return {"ok": False, "error": "exit %d: %s" % (p.returncode, p.stderr.strip()[-200:])}
+    rows, js = [], None
+    for line in p.stdout.splitlines():
+        if line.startswith("slab-json "):
+            js = json.loads(line[len("slab-json "):])
+        elif line.startswith("  ") and line.strip().endswith("%"):
+            f = line.split()
+            rows.append(f if len(f) == 6 else [f[0], ""] + f[1:])
+    if js is None:
+        return {"ok": False, "error": "no slab-json line"}
+    return {"ok": True, "json": js, "rows": rows, "text": p.stdout}
+
+
+def lib_pair_counts(perf_bin, env):
+    """Instructions per kmalloc(32)+kfree and per kmem_cache_alloc +
+    kmem_cache_free pair of a 32-byte cache, in the library build
+    (tests/perf/fastpath.c, as scripts/fastpath.sh counts them)."""
+    n = CALLGRIND_N
+    res = {}
+    with tempfile.TemporaryDirectory(prefix="kbench-lib-") as tmp:
+        def count(mode, k):
+            out = os.path.join(tmp, "cg.%s.%d" % (mode, k))
+            cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                   perf_bin, str(k), "32", "1"] + ([mode] if mode else [])
+            p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            if p.returncode != 0:
+                raise RuntimeError("valgrind exit %d" % p.returncode)
+            with open(out) as f:
+                for line in f:
+                    if line.startswith("summary:") or line.startswith("totals:"):
+                        return int(line.split()[1])
+            raise RuntimeError("no totals in callgrind output")
+        empty = (count("empty", 2 * n) - count("empty", n)) / n
+        for name, mode in (("kmalloc", None), ("kmem_cache", "cache")):
+            res[name] = (count(mode, 2 * n) - count(mode, n)) / n - empty
+    return res
+
+
 # ---- tables ----------------------------------------------------------------
 
 DAGGER = "\u2020"
@@ -746,6 +795,21 @@ def render(summary, md):
         lines.append("Fast path: not measured (%s)" % fp["error"])
         lines.append("")
 
+    sl = summary.get("slab")
+    if sl and sl.get("ok"):
+        j = sl["json"]
+        rows = [r for r in sl["rows"]]
+        table("Object caches (kspan's kmem_cache, bench/slab): %d live objects of a "
+              "kernel's exact sizes, heap memory with one cache per type against "
+              "kmalloc of the same sizes" % j["live"],
+              ["type", "size", "live", "kmalloc KiB", "cache KiB", "saved"], rows)
+        para("Object caches: churn %s ops/s with caches, %s with kmalloc; alloc+free "
+             "pair (inode, 616 B) %.1f ns with kmem_cache, %.1f ns with kmalloc." % (
+                 fmt_rate(j["churn_cache"]), fmt_rate(j["churn_kmalloc"]),
+                 j["pair_ns_cache"], j["pair_ns_kmalloc"]))
+    elif sl:
+        para("Object caches: not measured (%s)" % sl.get("error"))
+
     notes = list(summary.get("notes", []))
     for a, v in meta.get("slow", {}).items():
         if a in allocs and summary["allocators"][a]["status"] == "ok" and \
@@ -890,6 +954,11 @@ def main():
     ap.add_argument("--fastpath-only", action="store_true",
                     help="only the callgrind count of instructions per malloc(32)+free "
                          "pair through the preload, one line per allocator (make fastpath)")
+    ap.add_argument("--slab", default=None,
+                    help="the object-cache workload (bench/slab/main.c's program)")
+    ap.add_argument("--lib-fastpath", default=None,
+                    help="with --fastpath-only: tests/perf/fastpath.c's program, for the "
+                         "library's kmalloc and kmem_cache pairs")
     ap.add_argument("--smoke", action="store_true",
                     help="brief runs, verification only; fail on any failed check")
     ap.add_argument("--timeout", type=int, default=None, help="seconds per run")
@@ -941,6 +1010,16 @@ def main():
                 log("  %-10s %6.1f" % (a, r["instr_per_pair"]))
             else:
                 log("  %-10s %s" % (a, r.get("error") or allocs[a]["status"]))
+        if args.lib_fastpath:
+            try:
+                lc = lib_pair_counts(args.lib_fastpath, env)
+                log("library: instructions per pair of the 32-byte class / cache "
+                    "(callgrind, tests/perf/fastpath.c, the loop subtracted)")
+                log("  %-28s %6.1f" % ("kmalloc(32) + kfree", lc["kmalloc"]))
+                log("  %-28s %6.1f" % ("kmem_cache_alloc + _free", lc["kmem_cache"]))
+            except (RuntimeError, OSError) as ex:
+                log("library: %s" % ex)
+                return 1
         return 0 if fp.get("kspan", {}).get("status") == "ok" else 1
 
     log("%s: %d workload(s) x %d allocator(s), %d round(s), scale %g, seed %d" % (
@@ -981,6 +1060,18 @@ def main():
 
     results, baselines, geo, rss_ratio, notes, unexpected = summarise(
         args, allocs, present, runs)
+
+    slab = None
+    if args.slab:
+        slab = run_slab(args.slab, scale * (0.01 if args.smoke else 1.0), timeout)
+        if slab["ok"]:
+            j = slab["json"]
+            log("  slab: %d live objects, %d KiB with caches, %d KiB with kmalloc; "
+                "pair %.1f ns (cache) / %.1f ns (kmalloc)" % (
+                    j["live"], j["cache_kib"], j["kmalloc_kib"], j["pair_ns_cache"],
+                    j["pair_ns_kmalloc"]))
+        else:
+            unexpected.append("slab: " + slab["error"])
 
     if args.smoke:
         if unexpected:
@@ -1026,6 +1117,7 @@ def main():
         "frag_rss_end_kib": ({a: c["frag"]["rss_end_kib"] for a, c in results["frag"].items()
                               if c.get("status") == "ok"} if "frag" in results else None),
         "fastpath": fastpath,
+        "slab": slab,
         "notes": notes + ["unexpected failure: " + u for u in unexpected],
         "raw_runs": {w: {a: runs[w][a] for a in runs[w]} for w in runs},
     }

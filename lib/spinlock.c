@@ -70,7 +70,7 @@ static struct {
 static const char *rank_name(int r)
 {
 	static const char *const names[KS_RANK_COUNT] = {
-		"unranked", "gc", "mcentral", "mheap", "guard", "meta", "pagesrc",
+		"unranked", "gc", "slab", "mcentral", "mheap", "guard", "meta", "pagesrc",
 		"paging", "frame", "fwcfg", "console",
 	};
 	return r >= 0 && r < KS_RANK_COUNT ? names[r] : "?";

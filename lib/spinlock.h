@@ -54,18 +54,20 @@ enum ks_lockrank {
 	KS_RANK_NONE = 0,      /* not checked (only for tests of the checker) */
 	/* The heap (mm/), outermost first. */
 	KS_RANK_GC = 1,        /* collector: roots, large-object list, counters */
-	KS_RANK_CENTRAL = 2,   /* mcentral[sc] and gccentral[sc] */
-	KS_RANK_HEAP = 3,      /* mheap: free spans, arena growth, scavenger */
-	KS_RANK_GUARD = 4,     /* guarded-allocation pool */
-	KS_RANK_META = 5,      /* off-heap metadata pools: per-CPU caches,
-	                          remote-free batches */
+	KS_RANK_SLAB = 2,      /* object caches: the registry, destroy and the
+	                          CPUs' drains of their cache classes */
+	KS_RANK_CENTRAL = 3,   /* mcentral[sc], gccentral[sc], each cache's */
+	KS_RANK_HEAP = 4,      /* mheap: free spans, arena growth, scavenger */
+	KS_RANK_GUARD = 5,     /* guarded-allocation pool */
+	KS_RANK_META = 6,      /* off-heap metadata pools: per-CPU caches,
+	                          remote-free batches, object caches */
 	/* The platform hooks, which the heap calls with its locks held
 	 * (include/kspan/platform.h).  kspan's own kernel: */
-	KS_RANK_PAGESRC = 6,   /* page source: ks_plat_reserve/commit/decommit */
-	KS_RANK_PAGING = 7,    /* page tables (under the page source) */
-	KS_RANK_FRAME = 8,     /* frame map (phys/frame.c; under both) */
-	KS_RANK_FWCFG = 9,     /* QEMU fw_cfg reads (a leaf) */
-	KS_RANK_CONSOLE = 10,  /* ks_plat_write: called with any lock held */
+	KS_RANK_PAGESRC = 7,   /* page source: ks_plat_reserve/commit/decommit */
+	KS_RANK_PAGING = 8,    /* page tables (under the page source) */
+	KS_RANK_FRAME = 9,     /* frame map (phys/frame.c; under both) */
+	KS_RANK_FWCFG = 10,    /* QEMU fw_cfg reads (a leaf) */
+	KS_RANK_CONSOLE = 11,  /* ks_plat_write: called with any lock held */
 	KS_RANK_COUNT
 };
 /* The host platform's pthread mutexes follow the same order: its

@@ -29,6 +29,11 @@
 #                      them into build/bench/peers.  Missing folder or failed
 #                      build: the peers are skipped with a one-line note.
 #
+# The object-cache workload (bench/slab/main.c, kspan only: the API is
+# kspan's) is a release program of lib/ + phys/ + mm/ + the host platform,
+# like mk/perf.mk's; run.py runs it (--slab) and reports memory against
+# kmalloc of the same sizes and the speed of the pair.
+#
 # kspan's library comes from the `host` target (mk/shim.mk); when it is
 # missing the driver reports kspan as "not built" and still runs the peers.
 
@@ -61,7 +66,17 @@ $(BENCH_DIR)/fastpath: bench/fastpath.c
 	@mkdir -p $(dir $@)
 	$(Q)$(BENCH_CC) $(BENCH_CFLAGS) $< -o $@
 
+BENCH_SLAB_CFLAGS := -std=gnu11 -O2 -g $(WARN) -flto -Iinclude -I. \
+                     $(call features,0,0,1,$(RANDOMIZE),1)
+$(eval $(call objset,bench-slab,gcc,$(BENCH_SLAB_CFLAGS),bench/slab/main.c $(KSPAN_SRCS) $(HOST_PLAT_SRCS)))
+BENCH_SLAB := $(BENCH_DIR)/slab
+$(BENCH_SLAB): $(bench-slab_OBJS)
+	@mkdir -p $(dir $@)
+	$(Q)gcc $(BENCH_SLAB_CFLAGS) $^ -pthread -o $@
+BENCH_BINS += $(BENCH_SLAB)
+
 BENCH_ARGS = --bin $(BENCH_DIR) --out $(BENCH_DIR) --kspan $(BENCH_KSPAN_SO) \
+             --slab $(BENCH_SLAB) \
              --kspan-debug $(BENCH_KSPAN_DEBUG_SO) \
              $(if $(BENCH_KSPAN_ENV),--kspan-env '$(BENCH_KSPAN_ENV)') \
              --peers $(BENCH_PEERS) $(if $(PEERS_DIR),--peers-src $(PEERS_DIR)) \

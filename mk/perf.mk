@@ -4,7 +4,8 @@
 #   library   callgrind on a release build of lib/ + phys/ + mm/ + the host
 #             platform, linked with LTO so the platform hooks inline the
 #             way a kernel's would: kmalloc+kfree pairs at several sizes and
-#             batch lengths, and kmalloc_bulk + kfree_bulk per object
+#             batch lengths, kmem_cache_alloc+kmem_cache_free pairs of a
+#             32-byte cache, and kmalloc_bulk + kfree_bulk per object
 #   preload   callgrind on bench/fastpath.c's malloc(32)+free loop under
 #             LD_PRELOAD, kspan's libkspan.so against every allocator make
 #             bench finds (bench/run.py --fastpath-only): the same
@@ -28,8 +29,10 @@ $(PERF_BIN): $(perf_OBJS)
 fastpath: deps $(PERF_BIN) bench-bin host bench-peers $(KERNEL_EFI)
 	@echo "library (host build, LTO):"
 	@bash scripts/fastpath.sh $(PERF_BIN) 32 1
+	@bash scripts/fastpath.sh $(PERF_BIN) 32 1 cache
 	@bash scripts/fastpath.sh $(PERF_BIN) 32 100
+	@bash scripts/fastpath.sh $(PERF_BIN) 32 100 cache
 	@bash scripts/fastpath.sh $(PERF_BIN) 256 100
 	@bash scripts/fastpath.sh $(PERF_BIN) 32 100 bulk
-	$(Q)$(BENCH_PY) bench/run.py --fastpath-only $(BENCH_ARGS)
+	$(Q)$(BENCH_PY) bench/run.py --fastpath-only --lib-fastpath $(PERF_BIN) $(BENCH_ARGS)
 	@bash tests/perf/kfastpath.sh $(KERNEL_EFI) $(BUILD)/perf

@@ -81,6 +81,10 @@ static inline int arena_page_committed(uintptr_t page)
 }
 /* Count committed pages in [page, page+n). */
 uintptr_t arena_count_committed(uintptr_t page, uintptr_t n);
+
+/* Call fn on every span of the used arena, in address order (mm/stats.c;
+ * no lock: a snapshot while other CPUs change spans). */
+void ks_each_span(void (*fn)(const struct mspan *s, void *arg), void *arg);
 /* Commit / decommit pages [page, page+n) and keep the bits; returns the
  * number of pages whose state changed, or -1 (commit: out of memory). */
 long arena_commit_pages(uintptr_t page, uintptr_t n);

@@ -41,7 +41,6 @@
  */
 #include "mm/debugheap.h"
 
-#if KSPAN_DEBUG_HEAP
 #include <kspan/kmalloc.h>
 #include <kspan/platform.h>
 
@@ -49,6 +48,7 @@
 #include "lib/bits.h"
 #include "lib/check.h"
 #include "mm/guard.h"
+#include "mm/slab.h"
 
 #define POISON_WORD 0xDBDBDBDBDBDBDBDBull
 
@@ -69,6 +69,7 @@ struct blocks {
 	size_t size;
 };
 
+#if KSPAN_DEBUG_HEAP
 static bool small_blocks(uintptr_t p, struct blocks *b)
 {
 	const struct mspan *s = spanof(p);
@@ -85,6 +86,7 @@ static bool is_block_start(const struct blocks *b, uintptr_t p)
 {
 	return (p - b->lo) % b->size == 0;
 }
+#endif
 
 /* ---- trailers --------------------------------------------------------------- */
 
@@ -143,6 +145,7 @@ static void set_redzone(uint8_t *p, size_t blk, size_t size, void *site)
 static void check_neighbours(const char *fn, uintptr_t p, const struct blocks *b,
                              bool freeing);
 
+#if KSPAN_DEBUG_HEAP
 static void *arm(uint8_t *p, size_t size, void *site, const char *fn)
 {
 	if (!p)
@@ -157,6 +160,7 @@ static void *arm(uint8_t *p, size_t size, void *site, const char *fn)
 		check_neighbours(fn, (uintptr_t)p, &b, false);
 	return p;
 }
+#endif
 
 __attribute__((noreturn, cold))
 static void overflow_at(const char *fn, const uint8_t *p, size_t blk,
@@ -184,6 +188,7 @@ static void already_free(const char *fn, uintptr_t p, const struct blocks *b,
 	         (unsigned long)b->size);
 }
 
+#if KSPAN_DEBUG_HEAP
 /* Returns the size asked for; stops if the red zone was written, or if
  * the block is free (freeing: a double free; else a use after free). */
 static size_t check_redzone(const char *fn, const uint8_t *p, size_t *blkp,
@@ -209,6 +214,7 @@ static size_t check_redzone(const char *fn, const uint8_t *p, size_t *blkp,
 	*blkp = blk;
 	return (size_t)size;
 }
+#endif
 
 /* Check the red zone of the block q next to p (same span), skipping it if
  * it is free or changes while it is read (another CPU frees or allocates
@@ -258,6 +264,68 @@ static void check_neighbours(const char *fn, uintptr_t p, const struct blocks *b
 		check_neighbour(fn, p, p + b->size, b->size, freeing);
 }
 
+/* ---- object caches that check their objects (mm/slab.c) ---------------------
+ *
+ * KSPAN_SLAB_POISON and KSPAN_SLAB_RED_ZONE, in every build: the same block
+ * layout, patterns, secret and reports as kmalloc's blocks here. */
+
+static struct blocks span_blocks(const struct mspan *s)
+{
+	return (struct blocks){ s, s->base, s->base + s->limit, s->elemsize };
+}
+
+void ks_rz_carve(uint8_t *p, size_t blk, bool poison, bool redzone)
+{
+	if (poison)
+		__builtin_memset(p, KS_POISON_BYTE, blk);
+	else if (redzone)
+		trailer_write(p, blk, POISON_WORD, POISON_WORD);
+}
+
+void ks_rz_alloc(const char *fn, const struct mspan *s, uint8_t *p, size_t size,
+                 void *site, bool poison, bool redzone)
+{
+	if (poison)
+		check_poison(fn, p, s->elemsize);
+	if (!redzone)
+		return;
+	struct blocks b = span_blocks(s);
+	set_redzone(p, b.size, size, site);
+	check_neighbours(fn, (uintptr_t)p, &b, false);
+}
+
+void ks_rz_free(const char *fn, const struct mspan *s, uint8_t *p, bool poison,
+                bool redzone)
+{
+	struct blocks b = span_blocks(s);
+	if (redzone) {
+		uint64_t t[2];
+		trailer_read(p, b.size, t);
+		if (trailer_free(t))
+			already_free(fn, (uintptr_t)p, &b, true);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		uint64_t size = t[1] ^ secret;
+		if (size > b.size - KS_RZ)
+			overflow_at(fn, p, b.size, t, 0);
+		size_t bad = first_bad_canary(p, (size_t)size, b.size);
+		if (bad != b.size)
+			overflow_at(fn, p, b.size, t, bad);
+		check_neighbours(fn, (uintptr_t)p, &b, true);
+		trailer_write(p, b.size, POISON_WORD, POISON_WORD);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+	}
+	if (poison)
+		__builtin_memset(p, KS_POISON_BYTE, b.size - (redzone ? KS_RZ_TRAILER : 0));
+}
+
+void *ks_rz_site(const uint8_t *p, size_t blk)
+{
+	uint64_t t[2];
+	trailer_read(p, blk, t);
+	return t[0] == POISON_WORD ? NULL : (void *)(uintptr_t)t[0];
+}
+
+#if KSPAN_DEBUG_HEAP
 /* ---- the entry points of the debug layer ------------------------------------- */
 
 void *ks_debug_malloc(size_t size, const char *fn, void *site)
@@ -289,6 +357,11 @@ void ks_debug_free(void *ptr, const char *fn, void *site)
 {
 	if (!ptr)
 		return;
+	struct kmem_cache *k = ks_slab_cache_of((uintptr_t)ptr);
+	if (k) {
+		ks_slab_kfree(k, ptr, fn, site);   /* an object cache's */
+		return;
+	}
 	if (ks_guard_owns((uintptr_t)ptr)) {
 		ks_guard_free_as((uintptr_t)ptr, fn, site);
 		return;
@@ -367,17 +440,6 @@ void *kspan_alloc_site(const void *ptr)
 }
 #else
 /* Without the debug heap no call sites are kept. */
-#include <stddef.h>
-#include <stdint.h>
-#include "lib/bits.h"
-#include "mm/guard.h"
-
-void ks_debugheap_seed(uint64_t s)
-{
-	ks_guard_seed(ks_mix64(s ^ 5));
-}
-
-void *kspan_alloc_site(const void *ptr);
 void *kspan_alloc_site(const void *ptr)
 {
 	(void)ptr;

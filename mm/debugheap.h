@@ -20,6 +20,7 @@
 #define KS_FREED_WORD   0
 #endif
 
+#include <stdbool.h>
 #include <stdint.h>
 /* The secret of red-zone trailers (kspan_init, from the seed). */
 void ks_debugheap_seed(uint64_t secret);
@@ -31,6 +32,23 @@ void *ks_malloc(size_t size);
 void ks_free(void *p, const char *fn);
 size_t ks_usable_size(const void *p, const char *fn);
 void *ks_malloc_aligned(size_t size, size_t align);
+
+/* Poison and red zones for the object caches that ask for them
+ * (KSPAN_SLAB_POISON, KSPAN_SLAB_RED_ZONE; mm/slab.c), in every build:
+ * kmalloc's debug-heap layout with blk = the span's elemsize,
+ *   [ object ][ canary 0xCB ... ][ call site ][ size ^ secret ]
+ * and the same reports, fn naming the function (and cache) in them.
+ * carve: a fresh block (all poison, or a free trailer); alloc: check the
+ * poison, arm the red zone, check the neighbours; free: check the red zone
+ * (a free trailer is a double free) and the neighbours, poison the block.
+ * site: the allocation site a red zone keeps, NULL if free. */
+struct mspan;
+void ks_rz_carve(uint8_t *p, size_t blk, bool poison, bool redzone);
+void ks_rz_alloc(const char *fn, const struct mspan *s, uint8_t *p, size_t size,
+                 void *site, bool poison, bool redzone);
+void ks_rz_free(const char *fn, const struct mspan *s, uint8_t *p, bool poison,
+                bool redzone);
+void *ks_rz_site(const uint8_t *p, size_t blk);
 
 #if KSPAN_DEBUG_HEAP
 /* The debug layer over them (mm/debugheap.c); site: the program's call

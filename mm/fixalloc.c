@@ -8,8 +8,14 @@
 int fixalloc_init(struct fixalloc *f, size_t size, size_t max)
 {
 	size = (size + 15) & ~(size_t)15;
-	size_t bytes = size * max + FIXALLOC_CHUNK;
-	bytes = (bytes + FIXALLOC_CHUNK - 1) & ~(FIXALLOC_CHUNK - 1);
+	/* Objects never straddle chunks, so a chunk's tail is lost: reserve
+	 * whole chunks of whole objects (and one more), else max objects of
+	 * a size that packs badly (18 KiB per-CPU caches: 3 to a chunk) would
+	 * not all fit. */
+	size_t per = FIXALLOC_CHUNK / size;
+	if (per == 0)
+		return -1;
+	size_t bytes = ((max + per - 1) / per + 1) * FIXALLOC_CHUNK;
 	void *base = ks_plat_reserve(bytes, 4096);
 	if (!base)
 		return -1;

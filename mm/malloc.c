@@ -106,6 +106,7 @@
 #include "mm/mremote.h"
 #include "mm/reclaim.h"
 #include "mm/sizeclass.h"
+#include "mm/slab.h"
 
 #define DEFAULT_SCAVENGE_THRESHOLD ((size_t)32 << 20)
 
@@ -130,6 +131,8 @@ int kspan_init(const struct kspan_config *cfg)
 	ks_reclaim_init(cfg->kick_idle_cpus);
 	ks_debugheap_seed(ks_mix64(seed ^ 3));
 	ks_guard_init();   /* no pool: kmalloc_guarded returns NULL */
+	if (ks_slab_init() != 0)
+		return -1;
 	kspan_ready = true;
 	return 0;
 }
@@ -140,6 +143,10 @@ __attribute__((noreturn, cold))
 static void bad_free(const char *fn, uintptr_t p, const struct mspan *s,
                      const char *what)
 {
+	if (s && s->central && s->central->cache)
+		ks_panic("%s(%p): %s (span %p [%p-%p) of cache \"%s\")", fn, (void *)p,
+		         what, (const void *)s, (void *)s->base, (void *)mspan_end(s),
+		         ks_slab_name(s->central->cache));
 	if (s)
 		ks_panic("%s(%p): %s (span %p [%p-%p) %s, %s)", fn, (void *)p,
 		         what, (const void *)s, (void *)s->base,
@@ -151,7 +158,7 @@ static void bad_free(const char *fn, uintptr_t p, const struct mspan *s,
 }
 
 /* The in-use span holding p, or a panic saying why there is none. */
-static struct mspan *span_of_live(const char *fn, uintptr_t p)
+struct mspan *ks_span_of_live(const char *fn, uintptr_t p)
 {
 	struct mspan *s = spanof(p);
 	if (ks_unlikely(!s))
@@ -162,7 +169,7 @@ static struct mspan *span_of_live(const char *fn, uintptr_t p)
 }
 
 /* Index of object p in small span s; panics unless p is an object's start. */
-static uint32_t object_index(const char *fn, const struct mspan *s, uintptr_t p)
+uint32_t ks_object_index(const char *fn, const struct mspan *s, uintptr_t p)
 {
 	uintptr_t off = p - s->base;
 	if (ks_unlikely(off >= s->limit))
@@ -297,7 +304,7 @@ void ks_free_slow(void *ptr, const char *fn)
 		ks_guard_free(p, __builtin_return_address(0));
 		return;
 	}
-	struct mspan *s = span_of_live(fn, p);
+	struct mspan *s = ks_span_of_live(fn, p);
 	if (ks_unlikely(s->gc))
 		bad_free(fn, p, s, "object is managed by the collector "
 		         "(it is reclaimed when unreachable; never free it)");
@@ -309,7 +316,17 @@ void ks_free_slow(void *ptr, const char *fn)
 		large_free(s);
 		return;
 	}
-	uint32_t idx = object_index(fn, s, p);
+	uint32_t idx = ks_object_index(fn, s, p);
+	/* An object cache that checks its objects (mm/slab.c) frees them
+	 * itself. */
+	if (ks_unlikely(s->central->cache) &&
+	    ks_slab_free_checked(s->central->cache, s, p, fn, __builtin_return_address(0)))
+		return;
+	ks_free_small(s, p, idx, fn);
+}
+
+void ks_free_small(struct mspan *s, uintptr_t p, uint32_t idx, const char *fn)
+{
 	ks_irqstate_t st = ks_plat_irq_save();
 	int cpu = (int)ks_plat_cpu_id();
 	struct mcache *c = mcache_get(cpu);
@@ -456,13 +473,13 @@ size_t ks_usable_size(const void *ptr, const char *fn)
 	uintptr_t p = (uintptr_t)ptr;
 	if (ks_guard_owns(p))
 		return ks_guard_size(p);
-	struct mspan *s = span_of_live(fn, p);
+	struct mspan *s = ks_span_of_live(fn, p);
 	if (!s->central) {
 		if (p != s->base)
 			bad_free(fn, p, s, "interior pointer into a large object");
 		return s->npages << KS_PAGE_SHIFT;
 	}
-	uint32_t idx = object_index(fn, s, p);
+	uint32_t idx = ks_object_index(fn, s, p);
 	/* A free object has no size (krealloc of a freed pointer must not
 	 * copy from it).  Exact on the owning CPU; for other spans a racing
 	 * free can only make this miss, not misfire. */
@@ -515,7 +532,7 @@ void kpages_free(void *ptr, size_t n)
 	uintptr_t p = (uintptr_t)ptr;
 	if (!ptr)
 		return;
-	struct mspan *s = span_of_live("kpages_free", p);
+	struct mspan *s = ks_span_of_live("kpages_free", p);
 	if (ks_unlikely(!s->manual))
 		bad_free("kpages_free", p, s, "block is not from kpages_alloc");
 	if (ks_unlikely(p != s->base))
@@ -642,6 +659,9 @@ void kspan_free_as(void *p, const char *fn, void *site)
 
 size_t kspan_size_as(const void *p, const char *fn)
 {
+	struct kmem_cache *k = ks_slab_cache_of((uintptr_t)p);
+	if (k)
+		return ks_slab_ksize(k, (uintptr_t)p, fn);
 #if KSPAN_DEBUG_HEAP
 	return ks_debug_usable_size(p, fn);
 #else
@@ -765,4 +785,64 @@ void *kspan_calloc_as(size_t n, size_t size, const char *fn, void *site)
 void *kcalloc(size_t n, size_t size)
 {
 	return kspan_calloc_as(n, size, "kcalloc", RET_ADDR);
+}
+
+/* ---- the rest of the kmalloc family ------------------------------------- */
+
+void *kmalloc_array(size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total))
+		return NULL;
+	return kspan_malloc_as(total, "kmalloc_array", RET_ADDR);
+}
+
+void *krealloc_array(void *p, size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total))
+		return NULL;
+	return kspan_realloc_as(p, total, "krealloc_array", RET_ADDR);
+}
+
+static void *dup_as(const void *src, size_t len, size_t alloc, const char *fn, void *site)
+{
+	char *q = kspan_malloc_as(alloc, fn, site);
+	if (!q)
+		return NULL;
+	__builtin_memcpy(q, src, len);
+	if (alloc > len)
+		q[len] = 0;
+	return q;
+}
+
+static size_t str_len(const char *s, size_t max)
+{
+	size_t n = 0;
+	while (n < max && s[n])
+		n++;
+	return n;
+}
+
+char *kstrdup(const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = str_len(s, SIZE_MAX - 1);
+	return dup_as(s, n, n + 1, "kstrdup", RET_ADDR);
+}
+
+char *kstrndup(const char *s, size_t max)
+{
+	if (!s)
+		return NULL;
+	size_t n = str_len(s, max < SIZE_MAX ? max : SIZE_MAX - 1);
+	return dup_as(s, n, n + 1, "kstrndup", RET_ADDR);
+}
+
+void *kmemdup(const void *p, size_t len)
+{
+	if (!p)
+		return NULL;
+	return dup_as(p, len, len, "kmemdup", RET_ADDR);
 }

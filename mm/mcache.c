@@ -58,6 +58,7 @@
 #include "mm/mcentral.h"
 #include "mm/meta.h"
 #include "mm/mremote.h"
+#include "mm/slab.h"
 #include "mm/spanlist.h"
 
 uint64_t ks_zero_word;
@@ -65,15 +66,15 @@ uintptr_t ks_queue_secret;
 /* What an absent class allocates from: nothing.  Static, like the fronts
  * and the table below, so that an allocation before kspan_init finds an
  * empty cache (and its slow path says no). */
-static struct mcache_class class_empty = { .word = &ks_zero_word };
-#define ALL_EMPTY(n) { [0 ... (n) - 1] = &class_empty }
+struct mcache_class ks_class_empty = { .word = &ks_zero_word };
+#define ALL_EMPTY(n) { [0 ... (n) - 1] = &ks_class_empty }
 struct mcache_front ks_front_empty = {
 	.bysize = ALL_EMPTY(KS_SMALL_SIZE_MAX / KS_SMALL_SIZE_DIV + 1),
-	.bycls = ALL_EMPTY(KS_NUM_SIZE_CLASSES),
+	.bycls = ALL_EMPTY(KS_NUM_FRONT_CLASSES),
 };
 struct mcache_front ks_front_flush = {
 	.bysize = ALL_EMPTY(KS_SMALL_SIZE_MAX / KS_SMALL_SIZE_DIV + 1),
-	.bycls = ALL_EMPTY(KS_NUM_SIZE_CLASSES),
+	.bycls = ALL_EMPTY(KS_NUM_FRONT_CLASSES),
 };
 struct mcache_front *ks_mcache_of[KSPAN_MAX_CPUS + 1] = {
 	[0 ... KSPAN_MAX_CPUS] = &ks_front_empty,
@@ -101,6 +102,7 @@ void mcache_class_init(struct mcache_class *pc, struct mcentral *central, int ow
 	pc->npartial = 0;
 	pc->nqueued = 0;
 	pc->active = 0;
+	pc->refills = pc->nslow = pc->nfast = 0;
 }
 
 static struct mcache *setup(int cpu)
@@ -114,7 +116,9 @@ static struct mcache *setup(int cpu)
 		mcache_class_init(&c->cls[cls], &ks_mcentral[ks_make_spanclass(cls, true)], cpu);
 		c->front.bycls[cls] = &c->cls[cls];
 	}
-	c->front.bycls[0] = &class_empty;
+	c->front.bycls[0] = &ks_class_empty;
+	for (unsigned i = KS_NUM_SIZE_CLASSES; i < KS_NUM_FRONT_CLASSES; i++)
+		c->front.bycls[i] = &ks_class_empty;   /* object caches: on first use */
 	for (unsigned i = 0; i < sizeof(c->front.bysize) / sizeof(c->front.bysize[0]); i++)
 		c->front.bysize[i] = &c->cls[ks_size_to_class((size_t)i * KS_SMALL_SIZE_DIV)];
 	__atomic_store_n(&ks_mcache_real[cpu], c, __ATOMIC_RELEASE);
@@ -177,11 +181,15 @@ static bool load_word(struct mcache *c, struct mcache_class *pc)
 	pc->word = &s->freebits[s->curword];
 	pc->base = s->base + (uintptr_t)s->curword * 64 * s->elemsize;
 	pc->key = s->key;
+	/* All but the one this slow path takes go to the fast path. */
+	pc->nfast += ks_popcount64(mspan_word(s, s->curword)) - 1;
 	return true;
 }
 
 static void clear_cur(struct mcache_class *pc)
 {
+	/* What the word still had never went to the fast path. */
+	pc->nfast -= ks_popcount64(__atomic_load_n(pc->word, __ATOMIC_RELAXED));
 	pc->cur = NULL;
 	pc->word = &ks_zero_word;
 }
@@ -219,6 +227,7 @@ static struct mspan *take_partial(struct mcache_class *pc)
 void *mcache_alloc_slow(struct mcache *c, struct mcache_class *pc)
 {
 	c->slow_allocs++;
+	pc->nslow++;
 	pc->active = 1;
 	if (__atomic_load_n(&c->inbox, __ATOMIC_RELAXED))
 		remote_receive(c);
@@ -228,7 +237,7 @@ void *mcache_alloc_slow(struct mcache *c, struct mcache_class *pc)
 		return p;
 	if (pc->nqueued) {
 		p = pc->queue[--pc->nqueued];
-		*(uintptr_t *)p = KS_FREED_WORD;   /* drop the queue tag */
+		mcentral_tag_restore(pc->central, (uintptr_t)p);   /* drop the queue tag */
 		return p;
 	}
 	if (pc->cur) {
@@ -278,19 +287,27 @@ static void check_not_queued(struct mcache *c, struct mcache_class *pc,
 	         (void *)s->base, (void *)mspan_end(s), (unsigned)s->elemsize);
 }
 
+/* Empty the class's queue into objs, the objects' tags dropped; returns
+ * how many. */
+static unsigned take_queue(struct mcache_class *pc, void **objs)
+{
+	unsigned n = pc->nqueued;
+	for (unsigned i = 0; i < n; i++) {
+		objs[i] = pc->queue[i];
+		mcentral_tag_restore(pc->central, (uintptr_t)objs[i]);
+	}
+	pc->nqueued = 0;
+	return n;
+}
+
 /* Hand the class's queue to mcentral (one lock); objects whose spans
  * another CPU owns by now go to that CPU. */
 static void flush_queue(struct mcache *c, struct mcache_class *pc)
 {
-	unsigned n = pc->nqueued;
+	void *objs[KS_QUEUE_MAX], *fwd[KS_QUEUE_MAX];
+	unsigned n = take_queue(pc, objs);
 	if (n == 0)
 		return;
-	void *objs[KS_QUEUE_MAX], *fwd[KS_QUEUE_MAX];
-	for (unsigned i = 0; i < n; i++) {
-		objs[i] = pc->queue[i];
-		*(uintptr_t *)objs[i] = KS_FREED_WORD;   /* drop the tags */
-	}
-	pc->nqueued = 0;
 	c->locked_frees += n;
 	unsigned nfwd;
 	mcentral_free_objects(pc->central, objs, n, c->cpu, fwd, &nfwd);
@@ -306,7 +323,7 @@ static void queue_push(struct mcache *c, struct mcache_class *pc, uintptr_t p)
 {
 	if (pc->nqueued == KS_QUEUE_MAX)
 		flush_queue(c, pc);
-	*(uintptr_t *)p = ks_queue_secret;
+	mcentral_tag_save(pc->central, p, ks_queue_secret);
 	pc->queue[pc->nqueued++] = (void *)p;
 	c->queued_frees++;
 }
@@ -358,11 +375,23 @@ void mcache_free_slow(struct mcache *c, struct mcache_class *pc,
 	remote_free(c, owner, p);
 }
 
+struct mcache_class *mcache_class_other(struct mcache *c, const struct mspan *s)
+{
+	if (s->gc || !s->central->cache)
+		return NULL;
+	return ks_slab_class_of(c, s->central->cache);
+}
+
 /* ---- drain ----------------------------------------------------------------- */
 
 void mcache_class_drain(struct mcache *c, struct mcache_class *pc)
 {
 	flush_queue(c, pc);
+	mcache_class_reclaim_spans(pc);
+}
+
+void mcache_class_reclaim_spans(struct mcache_class *pc)
+{
 	if (pc->cur) {
 		struct mspan *s = pc->cur;
 		clear_cur(pc);
@@ -377,6 +406,18 @@ void mcache_class_drain(struct mcache *c, struct mcache_class *pc)
 	pc->active = 0;
 }
 
+void mcache_class_reclaim_queue(struct mcache_class *pc)
+{
+	void *objs[KS_QUEUE_MAX], *fwd[KS_QUEUE_MAX];
+	unsigned n = take_queue(pc, objs);
+	if (n == 0)
+		return;
+	unsigned nfwd;
+	mcentral_free_objects(pc->central, objs, n, INT32_MIN, fwd, &nfwd);   /* no CPU */
+	KS_CHECK(nfwd == 0, "kmem_cache_destroy: a CPU took a span of the cache "
+	         "being destroyed (the cache is still in use)");
+}
+
 /* Does c still hold anything (queued frees, owned spans, open batches)? */
 static bool holds_anything(const struct mcache *c)
 {
@@ -386,7 +427,7 @@ static bool holds_anything(const struct mcache *c)
 	for (int o = 0; o < KSPAN_MAX_CPUS; o++)
 		if (c->out[o])
 			return true;
-	return false;
+	return ks_slab_cpu_holds(c);
 }
 
 void mcache_drain(struct mcache *c, bool park)
@@ -401,6 +442,7 @@ void mcache_drain(struct mcache *c, bool park)
 			remote_receive(c);
 		for (unsigned cls = 1; cls < KS_NUM_SIZE_CLASSES; cls++)
 			mcache_class_drain(c, &c->cls[cls]);
+		ks_slab_drain_cpu(c);
 		remote_send_all(c);
 	} while (holds_anything(c));
 }

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <kspan/platform.h>
+#include <kspan/slab.h>
 #include "lib/bits.h"
 #include "lib/check.h"
 #include "lib/config.h"
@@ -14,6 +15,9 @@
 #define KS_OWN_MAX   8    /* spans a CPU owns per class, the current included */
 #define KS_EMPTY_KEEP 2   /* of those, all-free ones kept when cur is replaced */
 #define KS_QUEUE_MAX 16   /* frees into spans no CPU owns, queued per class */
+/* The fast path's classes: the kmalloc size classes, then one per object
+ * cache slot (mm/slab.c: cache i is class KS_NUM_SIZE_CLASSES + i). */
+#define KS_NUM_FRONT_CLASSES (KS_NUM_SIZE_CLASSES + KSPAN_SLAB_MAX_CACHES)
 
 struct mcentral;
 struct ks_rbatch;
@@ -42,6 +46,9 @@ struct mcache_class {
 	                                reused by this class's next allocations,
 	                                handed to mcentral when it fills */
 	uint64_t refills;        /* spans taken from mcentral */
+	uint64_t nslow;          /* allocations of the slow path */
+	uint64_t nfast;          /* objects the words loaded gave the fast
+	                            path (slow paths count them) */
 };
 
 /* What the allocation fast path reads of a CPU's cache: one class pointer
@@ -50,7 +57,7 @@ struct mcache_class {
  * (another CPU asked for a flush: the next allocation serves it). */
 struct mcache_front {
 	struct mcache_class *bysize[KS_SMALL_SIZE_MAX / KS_SMALL_SIZE_DIV + 1];
-	struct mcache_class *bycls[KS_NUM_SIZE_CLASSES];
+	struct mcache_class *bycls[KS_NUM_FRONT_CLASSES];
 };
 
 struct mcache {
@@ -85,6 +92,8 @@ struct mcache {
  * the slot of a host thread that has none of its own. */
 extern struct mcache_front *ks_mcache_of[KSPAN_MAX_CPUS + 1];
 extern struct mcache_front ks_front_empty, ks_front_flush;
+/* The class every absent entry of a front points at: nothing in it. */
+extern struct mcache_class ks_class_empty;
 /* Each CPU's cache, NULL until it first allocates. */
 extern struct mcache *ks_mcache_real[KSPAN_MAX_CPUS];
 /* The word an empty class allocates from: always 0. */
@@ -181,6 +190,14 @@ void mcache_free_slow(struct mcache *c, struct mcache_class *pc,
  * off. */
 void mcache_class_drain(struct mcache *c, struct mcache_class *pc);
 
+/* The class pc of another CPU, of an object cache being destroyed
+ * (mm/slab.c), which that CPU no longer uses (no allocation, no free):
+ * give its owned spans back to mcentral (spans), or its queued frees
+ * (queue; after every CPU gave its spans back, so no CPU owns theirs).
+ * The class is left empty; nothing of its CPU's cache is touched. */
+void mcache_class_reclaim_spans(struct mcache_class *pc);
+void mcache_class_reclaim_queue(struct mcache_class *pc);
+
 /* Give everything this cache holds back: queued frees, remote batches
  * (sent), frees sent here (folded in), every owned span.  park: the CPU
  * stops (a host thread exits, kspan_drain_cpu): from now on batches for it
@@ -192,10 +209,15 @@ void mcache_drain(struct mcache *c, bool park);
  * at its next allocation (ks_front_flush). */
 void mcache_request_flush(int self);
 
-/* This CPU's class of kmalloc span s (kmalloc classes only). */
+/* This CPU's class of small span s: its kmalloc class, its object
+ * cache's class here (mm/slab.c), or NULL (a collector span, a cache this
+ * CPU has no class of). */
+struct mcache_class *mcache_class_other(struct mcache *c, const struct mspan *s);
 static inline struct mcache_class *mcache_class_of(struct mcache *c, const struct mspan *s)
 {
-	return &c->cls[ks_spanclass_sizeclass(s->spanclass)];
+	if (ks_likely(s->spanclass && !s->gc))
+		return &c->cls[ks_spanclass_sizeclass(s->spanclass)];
+	return mcache_class_other(c, s);
 }
 
 #endif

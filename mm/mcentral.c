@@ -34,6 +34,7 @@
 #include "lib/check.h"
 #include "mm/arena.h"
 #include "mm/mheap.h"
+#include "mm/slab.h"
 #include "mm/spanlist.h"
 
 struct mcentral ks_mcentral[KS_NUM_SPAN_CLASSES];
@@ -50,6 +51,9 @@ void mcentral_init_class(struct mcentral *c, const char *lockname,
 	c->nelems = (uint16_t)((npages * KS_PAGE_SIZE) / size);
 	c->spanclass = sc;
 	c->gc = gc;
+	c->dead = 0;
+	c->saveoff = 0;
+	c->cache = NULL;
 	c->divmagic = ks_divmagic(size);
 	c->partial = c->full = c->empty = NULL;
 	c->nempty = 0;
@@ -107,6 +111,19 @@ static void set_owner(struct mspan *s, int owner)
 	s->list = owner == KS_NO_OWNER ? MSPAN_ON_NONE : MSPAN_ON_CPU;
 }
 
+/* A fresh span of the class from the heap, its objects free (an object
+ * cache's constructed or poisoned: no lock held), or NULL. */
+static struct mspan *carve(struct mcentral *c, uint8_t key)
+{
+	struct mspan *s = mheap_alloc(c->npages, 1);
+	if (!s)
+		return NULL;
+	mspan_init_small(s, c, key);
+	if (c->cache)
+		ks_slab_carved(c->cache, s);
+	return s;
+}
+
 struct mspan *mcentral_cache_span(struct mcentral *c, int owner, uint8_t key)
 {
 	ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
@@ -121,10 +138,9 @@ struct mspan *mcentral_cache_span(struct mcentral *c, int owner, uint8_t key)
 	}
 	ks_spin_unlock_irqrestore(&c->lock, st);
 
-	s = mheap_alloc(c->npages, 1);
+	s = carve(c, key);
 	if (!s)
 		return NULL;
-	mspan_init_small(s, c, key);
 
 	st = ks_spin_lock_irqsave(&c->lock);
 	set_owner(s, owner);
@@ -156,7 +172,7 @@ static struct mspan *refile(struct mcentral *c, struct mspan *s)
 	if (s->list != MSPAN_ON_NONE)
 		unlink(c, s);
 	if (s->nfree == s->nelems) {
-		if (!c->gc && c->nempty < KS_CENTRAL_EMPTY) {
+		if (!c->gc && !c->dead && c->nempty < KS_CENTRAL_EMPTY) {
 			spanlist_push(&c->empty, s);
 			s->list = MSPAN_ON_EMPTY;
 			c->nempty++;
@@ -232,6 +248,33 @@ void mcentral_free_objects(struct mcentral *c, void *const *objs, unsigned n,
 	mcentral_dead_free(&dead);
 }
 
+void *mcentral_alloc_object(struct mcentral *c, uint8_t key)
+{
+	ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
+	struct mspan *s = c->partial ? c->partial : c->empty;
+	if (s) {
+		unlink(c, s);
+	} else {
+		ks_spin_unlock_irqrestore(&c->lock, st);
+		s = carve(c, key);
+		if (!s)
+			return NULL;
+		st = ks_spin_lock_irqsave(&c->lock);
+		c->nspans++;
+	}
+	KS_ASSERT(s->owner == KS_NO_OWNER && s->nfree > 0);
+	unsigned w = 0;
+	while (!mspan_word(s, w))
+		w++;
+	uint64_t m = mspan_word(s, w);
+	uint32_t pos = w * 64 + (uint32_t)ks_lowest_bit(m);
+	mspan_set_word(s, w, m & (m - 1));
+	s->nfree--;
+	file(c, s);
+	ks_spin_unlock_irqrestore(&c->lock, st);
+	return (void *)(s->base + (uintptr_t)mspan_posobj(s, pos) * s->elemsize);
+}
+
 static uint64_t check_list(struct mcentral *c, struct mspan *head, uint8_t id)
 {
 	uint64_t n = 0;
@@ -256,26 +299,31 @@ static uint64_t check_list(struct mcentral *c, struct mspan *head, uint8_t id)
 	return n;
 }
 
+uintptr_t mcentral_release_empty_one(struct mcentral *c)
+{
+	uintptr_t pages = 0;
+	for (;;) {
+		ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
+		struct mspan *s = c->empty;
+		if (s) {
+			unlink(c, s);
+			c->nspans--;
+		}
+		ks_spin_unlock_irqrestore(&c->lock, st);
+		if (!s)
+			break;
+		pages += s->npages;
+		mheap_free(s);
+	}
+	return pages;
+}
+
 uintptr_t mcentral_release_empty(void)
 {
 	uintptr_t pages = 0;
-	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++) {
-		struct mcentral *c = &ks_mcentral[sc];
-		for (;;) {
-			ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
-			struct mspan *s = c->empty;
-			if (s) {
-				unlink(c, s);
-				c->nspans--;
-			}
-			ks_spin_unlock_irqrestore(&c->lock, st);
-			if (!s)
-				break;
-			pages += s->npages;
-			mheap_free(s);
-		}
-	}
-	return pages;
+	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
+		pages += mcentral_release_empty_one(&ks_mcentral[sc]);
+	return pages + ks_slab_release_empty();
 }
 
 void mcentral_check(struct mcentral *c)

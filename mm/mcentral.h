@@ -6,7 +6,10 @@
 
 #include <stdint.h>
 #include "lib/spinlock.h"
+#include "mm/debugheap.h"
 #include "mm/mspan.h"
+
+struct kmem_cache;
 
 struct mcentral {
 	struct ks_spinlock lock;
@@ -16,7 +19,13 @@ struct mcentral {
 	uint8_t npages;
 	spanclass_t spanclass;   /* kmalloc / collector class, 0 for a cache */
 	uint8_t gc;              /* central of collector-managed spans */
+	uint8_t dead;            /* an object cache being destroyed: keeps no
+	                            reserve of empty spans */
+	uint32_t saveoff;        /* a constructed cache's objects: where a free
+	                            object keeps its first word while a queue
+	                            tag or link is there (0: not kept) */
 	uint64_t divmagic;       /* ks_divmagic(elemsize) */
+	struct kmem_cache *cache;   /* the object cache (mm/slab.c), or NULL */
 	/* Spans no CPU owns (lock held). */
 	struct mspan *partial;   /* some objects free */
 	struct mspan *full;      /* no object free */
@@ -84,8 +93,34 @@ void mcentral_dead_push(struct mcentral *c, ks_irqstate_t *st, struct mcentral_d
 void mcentral_dead_free(struct mcentral_dead *d);
 
 /* Give every central's reserve of empty spans back to the heap (memory
- * pressure, kspan_scavenge).  Returns the pages given.  Interrupts any. */
+ * pressure, kspan_scavenge), the object caches' too.  Returns the pages
+ * given.  Interrupts any. */
 uintptr_t mcentral_release_empty(void);
+
+/* The same for one central. */
+uintptr_t mcentral_release_empty_one(struct mcentral *c);
+
+/* A free object's first word becomes tag (a queue tag, an encoded link),
+ * and back: tag_save keeps the word a constructed cache's object holds
+ * (saveoff), tag_restore puts it back, or KS_FREED_WORD where nothing was
+ * kept.  c: the object's central. */
+static inline void mcentral_tag_save(const struct mcentral *c, uintptr_t p, uintptr_t tag)
+{
+	if (c->saveoff)
+		*(uintptr_t *)(p + c->saveoff) = *(uintptr_t *)p;
+	*(uintptr_t *)p = tag;
+}
+
+static inline void mcentral_tag_restore(const struct mcentral *c, uintptr_t p)
+{
+	*(uintptr_t *)p = c->saveoff ? *(uintptr_t *)(p + c->saveoff) : KS_FREED_WORD;
+}
+
+/* One object allocated under the lock, from a span no CPU owns (object
+ * caches that check every object, mm/slab.c, and a CPU without a cache):
+ * a partial span's, else a reserve span's, else a fresh span's (key: its
+ * random order).  NULL when out of memory.  Interrupts off. */
+void *mcentral_alloc_object(struct mcentral *c, uint8_t key);
 
 /* Walk the lists and validate every span (mspan_check), the counts and
  * that each span is on the list its state says. */

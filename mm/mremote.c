@@ -32,6 +32,7 @@
 #include "mm/debugheap.h"
 #include "mm/meta.h"
 #include "mm/mcache.h"
+#include "mm/mcentral.h"
 
 #define SPARE_MAX 4
 #define POOL_MAX ((size_t)1 << 17)   /* batches: 64 MiB of address space */
@@ -117,6 +118,7 @@ void remote_free_alone(int owner, uintptr_t p)
 {
 	KS_ASSERT(owner >= 0 && owner < KSPAN_MAX_CPUS);
 	uintptr_t head = __atomic_load_n(&urgent[owner], __ATOMIC_RELAXED);
+	mcentral_tag_save(spanof(p)->central, p, encode(head, p));
 	do {
 		*(uintptr_t *)p = encode(head, p);
 	} while (!__atomic_compare_exchange_n(&urgent[owner], &head, p, true,
@@ -137,7 +139,7 @@ void remote_free(struct mcache *c, int owner, uintptr_t p)
 		b->n = 0;
 		c->out[owner] = b;
 	}
-	*(uintptr_t *)p = ks_queue_secret;   /* the queue tag (mcache.c) */
+	mcentral_tag_save(spanof(p)->central, p, ks_queue_secret);   /* the queue tag (mcache.c) */
 	b->obj[b->n++] = (void *)p;
 	if (b->n == KS_RBATCH_OBJS)
 		send(c, owner);
@@ -162,15 +164,14 @@ static void receive_one(struct mcache *c, uintptr_t p)
 	uint32_t idx = mspan_index(s, p - s->base, &exact);
 	KS_CHECK(exact, "kfree(%p): a remote free is not an object's start "
 	         "(corrupted batch?)", (void *)p);
-	*(uintptr_t *)p = KS_FREED_WORD;   /* drop the tag or link */
+	mcentral_tag_restore(s->central, p);   /* drop the tag or link */
 	c->received_frees++;
 	if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == c->cpu) {
 		mspan_free_bit(s, idx, p, "kfree");
 		return;
 	}
 	/* Not ours any more: free it as this CPU's own free. */
-	mcache_free_slow(c, s->spanclass && !s->gc ? mcache_class_of(c, s) : NULL,
-	                 s, p, idx, "kfree");
+	mcache_free_slow(c, mcache_class_of(c, s), s, p, idx, "kfree");
 }
 
 static void receive_list(struct mcache *c, struct ks_rbatch *b)

@@ -9,6 +9,7 @@
 #include "lib/check.h"
 #include "mm/debugheap.h"
 #include "mm/mcentral.h"
+#include "mm/slab.h"
 
 void mspan_init_small(struct mspan *s, struct mcentral *c, uint8_t key)
 {
@@ -60,9 +61,16 @@ void mspan_free_bit(struct mspan *s, uint32_t idx, uintptr_t p, const char *fn)
 {
 	uint32_t pos = mspan_bitpos(s, idx);
 	uint64_t w = mspan_word(s, pos / 64), bit = 1ull << (pos % 64);
-	KS_CHECK(!(w & bit), "%s(%p): double free (object already free) in span "
-	         "%p [%p-%p) size %u", fn, (void *)p, (void *)s, (void *)s->base,
-	         (void *)mspan_end(s), (unsigned)s->elemsize);
+	if (ks_unlikely(w & bit)) {
+		if (s->central->cache)
+			ks_panic("%s(%p): double free (object already free) in span "
+			         "%p [%p-%p) size %u of cache \"%s\"", fn, (void *)p,
+			         (void *)s, (void *)s->base, (void *)mspan_end(s),
+			         (unsigned)s->elemsize, ks_slab_name(s->central->cache));
+		ks_panic("%s(%p): double free (object already free) in span "
+		         "%p [%p-%p) size %u", fn, (void *)p, (void *)s, (void *)s->base,
+		         (void *)mspan_end(s), (unsigned)s->elemsize);
+	}
 	mspan_set_word(s, pos / 64, w | bit);
 }
 

@@ -16,6 +16,7 @@
 #include "mm/mheap.h"
 #include "mm/mremote.h"
 #include "mm/reclaim.h"
+#include "mm/slab.h"
 
 /* Free objects of small span s (its bits; a snapshot if another CPU owns
  * it). */
@@ -28,19 +29,24 @@ static unsigned span_free(const struct mspan *s)
 }
 
 /* Visit every span of the used arena (no lock: a snapshot). */
-static void each_span(void (*fn)(const struct mspan *s, void *arg), void *arg)
+void ks_each_span(void (*fn)(const struct mspan *s, void *arg), void *arg)
 {
 	struct ks_arena *a = &ks_arena;
 	uintptr_t p = a->arena_start;
 	uintptr_t end = __atomic_load_n(&a->used_bytes, __ATOMIC_ACQUIRE) + a->arena_start;
 	while (p < end) {
-		const struct mspan *s = a->spans[arena_page(p)];
-		if (!s || s->npages == 0 || s->base != p) {
+		const struct mspan *s = __atomic_load_n(&a->spans[arena_page(p)], __ATOMIC_ACQUIRE);
+		/* Each field read once: another CPU may be splitting, merging or
+		 * recycling the span (its struct stays mapped). */
+		uintptr_t base = s ? __atomic_load_n(&s->base, __ATOMIC_RELAXED) : 0;
+		uintptr_t npages = s ? __atomic_load_n(&s->npages, __ATOMIC_RELAXED) : 0;
+		uintptr_t next = base + (npages << KS_PAGE_SHIFT);
+		if (!s || npages == 0 || base != p || next <= p || next > end) {
 			p += KS_PAGE_SIZE;   /* changing under us: step a page */
 			continue;
 		}
 		fn(s, arg);
-		p = mspan_end(s);
+		p = next;
 	}
 }
 
@@ -152,7 +158,7 @@ void kspan_class_stats(struct kspan_class_stats *out)
 			                             __ATOMIC_RELAXED);
 	}
 	struct class_sums cs = { out };
-	each_span(count_span, &cs);
+	ks_each_span(count_span, &cs);
 	/* Queued objects are allocated in their spans' bits: count them apart. */
 	for (unsigned cpu = 0; cpu < KSPAN_MAX_CPUS; cpu++) {
 		const struct mcache *c = __atomic_load_n(&ks_mcache_real[cpu], __ATOMIC_ACQUIRE);
@@ -193,6 +199,7 @@ void kspan_print_stats(void)
 	          (unsigned long)hs.pages_free, (unsigned long)hs.pages_committed,
 	          (unsigned long)hs.largest_free_run,
 	          (unsigned long)hs.pages_scavenged_total);
+	ks_slab_print_stats();
 	ks_printf("kspan large objects: %lu in use, %lu KiB\n",
 	          (unsigned long)hs.large_inuse, (unsigned long)(hs.large_bytes >> 10));
 	ks_printf("kspan per-CPU caches: %lu slow allocations, %lu refills; frees: "
@@ -213,6 +220,7 @@ static void dump_span(const struct mspan *s, void *arg)
 	(void)arg;
 	const char *kind = s->state == MSPAN_FREE ? "free"
 	                 : !s->central ? (s->manual ? "pages" : "large")
+	                 : s->central->cache ? "cache"
 	                 : "small";
 	unsigned inuse = 0;
 	if (s->state == MSPAN_INUSE && s->central)
@@ -233,7 +241,7 @@ void kspan_dump_heap(void)
 	          (void *)a->arena_start, (unsigned)KS_PAGE_SIZE,
 	          (unsigned long)((a->arena_end - a->arena_start) >> KS_PAGE_SHIFT),
 	          (unsigned long)((a->arena_used - a->arena_start) >> KS_PAGE_SHIFT));
-	each_span(dump_span, NULL);
+	ks_each_span(dump_span, NULL);
 	ks_printf("end\n");
 }
 
@@ -242,5 +250,6 @@ void kspan_check(void)
 	for (unsigned sc = 0; sc < KS_NUM_SPAN_CLASSES; sc++)
 		if (ks_spanclass_sizeclass((spanclass_t)sc))
 			mcentral_check(&ks_mcentral[sc]);
+	ks_slab_check();
 	mheap_check();
 }

@@ -14,6 +14,8 @@ bottom).  Cells are coloured by what the page belongs to:
     free span, decommitted    white with a grey dot (memory given back)
     large object              blue
     kpages_alloc block        purple
+    object cache span         magenta (kmem_cache, include/kspan/slab.h),
+                              pale to full by occupancy as small spans
     small-object span         a colour per size class (red for 8 B through
                               orange, yellow and green to cyan for 32 KiB),
                               pale when few of its objects are in use and
@@ -44,7 +46,7 @@ import struct
 import sys
 import zlib
 
-KINDS = ("free", "small", "large", "pages")
+KINDS = ("free", "small", "large", "pages", "cache")
 NUM_CLASSES = 67
 # Size class -> object size (mm/sizeclass.h), for the legend.
 CLASS_SIZES = [0, 8, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192,
@@ -61,6 +63,7 @@ FREE_DECOMMITTED = (250, 250, 250)
 DECOMMITTED_DOT = (165, 165, 165)
 LARGE = (40, 90, 190)
 PAGES = (125, 55, 160)
+CACHE = (215, 40, 150)
 BACKGROUND = (255, 255, 255)
 GAP = (235, 235, 235)
 TEXT = (20, 20, 20)
@@ -147,12 +150,16 @@ def parse(block):
 def totals(hdr, spans):
     t = {k: {"spans": 0, "pages": 0} for k in KINDS}
     t["objects"] = t["inuse"] = t["decommitted"] = 0
+    t["cache_objects"] = t["cache_inuse"] = 0
     t["inuse_bytes"] = 0
     for s in spans:
         k = t[s["kind"]]
         k["spans"] += 1
         k["pages"] += s["npages"]
         t["decommitted"] += s["decommitted"]
+        if s["kind"] == "cache":
+            t["cache_objects"] += s["objects"]
+            t["cache_inuse"] += s["inuse"]
         if s["kind"] == "small":
             t["objects"] += s["objects"]
             t["inuse"] += s["inuse"]
@@ -183,7 +190,9 @@ def summary_lines(hdr, t):
         f"large: {plural(t['large']['spans'], 'object')}, "
         f"{size_text(t['large']['pages'] * ps)}; "
         f"kpages: {plural(t['pages']['spans'], 'block')}, "
-        f"{size_text(t['pages']['pages'] * ps)}",
+        f"{size_text(t['pages']['pages'] * ps)}; "
+        f"object caches: {plural(t['cache']['spans'], 'span')}, {t['cache']['pages']} pages, "
+        f"{t['cache_inuse']} of {t['cache_objects']} objects in use",
         f"free: {fr} pages in {plural(t['free']['spans'], 'span')} "
         f"({size_text(fr * ps)}), {t['decommitted']} of them decommitted",
     ]
@@ -220,9 +229,10 @@ def page_cells(hdr, spans):
                 d = i >= n - dec
                 cells.append((FREE_DECOMMITTED if d else FREE_COMMITTED, d, i == 0))
             continue
-        if s["kind"] == "small":
+        if s["kind"] in ("small", "cache"):
             occ = s["inuse"] / s["objects"] if s["objects"] else 0.0
-            col = mix(class_color(s["sizeclass"]), BACKGROUND, 0.2 + 0.8 * occ)
+            base = class_color(s["sizeclass"]) if s["kind"] == "small" else CACHE
+            col = mix(base, BACKGROUND, 0.2 + 0.8 * occ)
         else:
             col = LARGE if s["kind"] == "large" else PAGES
         for i in range(n):
@@ -457,6 +467,7 @@ def render_stdlib(hdr, spans, t, out, cols):
     x = swatch(x, y, FREE_DECOMMITTED, "free, decommitted", dot=True)
     x = swatch(x, y, LARGE, "large object")
     x = swatch(x, y, PAGES, "kpages block")
+    x = swatch(x, y, CACHE, "object cache span")
     y += 22
     cv.text(margin, y + 3, "small spans by size class:", 1)
     rx = margin + text_width("small spans by size class:", 1) + 10
@@ -562,6 +573,9 @@ def verify(path, hdr, spans):
             want[LARGE] = "large object"
         elif s["kind"] == "pages":
             want[PAGES] = "kpages block"
+        elif s["kind"] == "cache":
+            if s["inuse"] == s["objects"] and s["npages"] > 1:
+                want[CACHE] = "object cache span"
         elif s["inuse"] == s["objects"] and s["npages"] > 1:
             want[class_color(s["sizeclass"])] = f"size class {s['sizeclass']}"
     problems = [f"no pixel of the {name} colour {col}" for col, name in want.items()
@@ -646,7 +660,8 @@ def render_matplotlib(hdr, spans, t, out, cols):
                      edgecolor=[v / 255 for v in DECOMMITTED_DOT],
                      label="free, decommitted"),
                Patch(color=[v / 255 for v in LARGE], label="large object"),
-               Patch(color=[v / 255 for v in PAGES], label="kpages block")]
+               Patch(color=[v / 255 for v in PAGES], label="kpages block"),
+               Patch(color=[v / 255 for v in CACHE], label="object cache span")]
     fig.legend(handles=handles, loc="upper left", ncol=4, fontsize=7,
                frameon=False,
                bbox_to_anchor=(left_in / fig_w - 0.01, (legend_in + bar_in) / fig_h))

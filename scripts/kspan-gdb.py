@@ -15,6 +15,10 @@
 #                             allocates from and the other spans it owns,
 #                             their free objects, the queued frees, the
 #                             remote-free batches, and its counters
+#   kspan-caches              the object caches (kmem_cache): per cache its
+#                             name, object and element size, objects and
+#                             pages per span, spans, checks, constructor,
+#                             and the CPUs holding spans of it
 #   kspan-heap                arena bounds and layout, mheap counters, free
 #                             lists and treap, spans per class
 #   kspan-dump [FILE]         the heap map of kspan_dump_heap() (the
@@ -204,6 +208,10 @@ class KspanSpan(gdb.Command):
             off = addr - base
             print(f"  {addr:#x} is {'the start' if off == 0 else f'{off} bytes into it'}")
             return
+        cache = int(s["central"].dereference()["cache"])
+        if cache:
+            k = s["central"].dereference()["cache"].dereference()
+            print(f"  object cache \"{k['name'].string()}\" ({cache:#x})")
         cls = sizeclass_of(sc)
         elem, nelems = int(s["elemsize"]), int(s["nelems"])
         nfree = free_objects(s)
@@ -407,6 +415,53 @@ class KspanHeap(gdb.Command):
         print(f"  spans per span class: {' '.join(cls) if cls else 'none'}")
 
 
+class KspanCaches(gdb.Command):
+    """kspan-caches: the object caches (kmem_cache) and the CPUs holding
+    their spans."""
+
+    def __init__(self):
+        super().__init__("kspan-caches", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        try:
+            reg = val("slab_registry")
+        except gdb.error:
+            print("kspan-caches: no object caches in this program (slab_registry)")
+            return
+        nslots = int(val("sizeof(slab_registry) / sizeof(slab_registry[0])"))
+        ncpu = int(val("sizeof(ks_mcache_real) / sizeof(ks_mcache_real[0])"))
+        empty = int(val("&ks_class_empty"))
+        n = 0
+        for i in range(nslots):
+            p = int(reg[i])
+            if not p:
+                continue
+            n += 1
+            k = reg[i].dereference()
+            c = k["central"]
+            checks = [w for w, f in (("poison", "poison"), ("redzone", "redzone")) if int(k[f])]
+            print(f"cache {i} \"{k['name'].string()}\" at {p:#x}: size {int(k['size'])}, "
+                  f"align {int(k['align'])}, elemsize {int(c['elemsize'])}, "
+                  f"{int(c['nelems'])} objects in {int(c['npages'])}-page spans, "
+                  f"{int(c['nspans'])} spans; "
+                  f"{'checks ' + '+'.join(checks) if checks else 'per-CPU fast path'}"
+                  f"{', ctor ' + str(k['ctor']) if int(k['ctor']) else ''}")
+            cpus = []
+            for cpu in range(ncpu):
+                mc = int(val(f"ks_mcache_real[{cpu}]"))
+                if not mc:
+                    continue
+                pc = val(f"ks_mcache_real[{cpu}]->front.bycls[{int(k['cls'])}]")
+                if int(pc) == empty:
+                    continue
+                pcd = pc.dereference()
+                held = int(pcd["npartial"]) + (1 if int(pcd["cur"]) else 0)
+                cpus.append(f"cpu {cpu}: {held} spans, {int(pcd['nqueued'])} queued")
+            if cpus:
+                print("  " + "; ".join(cpus))
+        print(f"{n} object cache{'s' if n != 1 else ''}")
+
+
 class KspanDump(gdb.Command):
     """kspan-dump [FILE]: write the heap map (kspan_dump_heap's format)
     read from memory, to FILE or the screen."""
@@ -430,7 +485,8 @@ class KspanDump(gdb.Command):
                 break
             state, sc = int(s["state"]), int(s["spanclass"])
             small = state == 2 and int(s["central"]) != 0
-            kind = ("free" if state == 1 else "small" if small else
+            cache = small and int(s["central"].dereference()["cache"]) != 0
+            kind = ("free" if state == 1 else "cache" if cache else "small" if small else
                     ("pages" if int(s["manual"]) else "large"))
             inuse = int(s["nelems"]) - free_objects(s) if small else 0
             lines.append(f"span {page} {int(s['npages'])} {kind} {sc >> 1} {sc & 1} "
@@ -540,5 +596,6 @@ KspanMcentral()
 KspanMcache()
 KspanHeap()
 KspanDump()
+KspanCaches()
 KspanLoad()
 KspanAttach()

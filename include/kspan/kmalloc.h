@@ -63,6 +63,17 @@ void   kfree(void *p);
 size_t ksize(const void *p);                        /* usable size */
 void  *kmalloc_aligned(size_t size, size_t align);  /* power-of-two align */
 
+/* The rest of Linux's kmalloc family.  kmalloc_array and krealloc_array
+ * return NULL when n * size overflows (krealloc_array then leaves p as it
+ * was); kstrdup(NULL) and kmemdup(NULL, ...) return NULL; kstrndup copies
+ * at most max bytes of s and always ends the copy with a NUL.  Free with
+ * kfree.  Object caches: include/kspan/slab.h. */
+void  *kmalloc_array(size_t n, size_t size);
+void  *krealloc_array(void *p, size_t n, size_t size);
+char  *kstrdup(const char *s);
+char  *kstrndup(const char *s, size_t max);
+void  *kmemdup(const void *p, size_t len);
+
 /* Bulk calls (as Linux's kmem_cache_alloc_bulk / kmem_cache_free_bulk):
  * n objects of size bytes into out[0..n), returning n, or 0 with nothing
  * allocated when memory ran out; free n objects (each checked as kfree
@@ -278,9 +289,10 @@ void kspan_print_stats(void);
 
 /* Print a map of the heap, one line per span, for scripts/heapmap.py:
  *   kspan-heapdump v1 arena_start=<addr> page_size=<bytes> pages=<n> used=<n>
- *   span <first page> <pages> <free|small|large|pages> <size class> <noscan>
+ *   span <first page> <pages> <free|small|large|pages|cache> <size class> <noscan>
  *        <objects> <in use> <decommitted pages>
  *   end
+ * (cache: a span of an object cache, include/kspan/slab.h; size class 0)
  * Meant for a quiescent heap (other CPUs idle); it takes no lock. */
 void kspan_dump_heap(void);
 

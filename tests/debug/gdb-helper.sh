@@ -28,6 +28,8 @@ cmds=(
 	-ex 'echo ==mcentral\n' -ex 'kspan-mcentral 17'
 	-ex 'echo ==mcache\n' -ex 'kspan-mcache 0'
 	-ex 'echo ==heap\n' -ex 'kspan-heap'
+	-ex 'echo ==caches\n' -ex 'kspan-caches'
+	-ex 'echo ==cspan\n' -ex 'kspan-span heapdump_probe_cobj'
 	-ex 'echo ==cdump\n' -ex 'call (void)kspan_dump_heap()'
 	-ex 'echo ==pydump\n' -ex 'kspan-dump'
 	-ex 'echo ==end\n' -ex 'kill'
@@ -67,9 +69,13 @@ sect mcache | grep -q "class 31 ($k3 B): cur span" || fail "mcache: class 31's c
 sect heap | grep -q "^arena: \[0x" || fail "heap: arena line"; \
 sect heap | grep -Eq "large_inuse [1-9]" || fail "heap: large objects"; \
 sect heap | grep -q "17(class 8):3" || fail "heap: spans per class"; \
+sect caches | grep -Eq '^cache [0-9]+ "probe_cache" at 0x[0-9a-f]+: size 200, align 8, elemsize 200, 40 objects in 1-page spans, 3 spans; per-CPU fast path' || fail "caches: probe_cache"; \
+sect caches | grep -q "cpu 0: " || fail "caches: cpu 0 holds spans of probe_cache"; \
+sect cspan | grep -q 'object cache "probe_cache"' || fail "cspan: the span names its cache"; \
+sect cspan | grep -Eq "object [0-9]+ at 0x[0-9a-f]+ \(its start\), allocated" || fail "cspan: the cache object"; \
 sect cdump | sed -n '/^kspan-heapdump v1/,/^end$/p' >$dir/gdb-cdump.txt; \
 sect pydump | sed -n '/^kspan-heapdump v1/,/^end$/p' >$dir/gdb-pydump.txt; \
 grep -q '^span ' $dir/gdb-cdump.txt || fail "kspan_dump_heap() called from gdb printed no dump"; \
 cmp -s $dir/gdb-cdump.txt $dir/gdb-pydump.txt || \
 	fail "kspan-dump differs from kspan_dump_heap(): $(diff $dir/gdb-cdump.txt $dir/gdb-pydump.txt | head -5)"; \
-echo "test-gdb-helper: kspan-span / kspan-mcentral / kspan-mcache / kspan-heap agree with the program, kspan-dump with kspan_dump_heap() (log $log)"
+echo "test-gdb-helper: kspan-span / kspan-mcentral / kspan-mcache / kspan-heap / kspan-caches agree with the program, kspan-dump with kspan_dump_heap() (log $log)"

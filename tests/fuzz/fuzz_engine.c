@@ -35,6 +35,7 @@
 #include "tests/fuzz/fuzz_engine.h"
 
 #include <kspan/kmalloc.h>
+#include <kspan/slab.h>
 
 #include <pthread.h>
 #include <sched.h>
@@ -69,6 +70,7 @@ static const char *const op_names[FZ_NOPS] = {
 	"malloc", "zalloc", "calloc", "realloc", "aligned", "pages", "free",
 	"ksize", "drain", "scavenge", "check", "on_cpu", "oom", "burst",
 	"impossible", "stats", "guarded", "exhaust", "sample", "pass",
+	"kmem_cache_alloc", "kmem_cache_shrink", "cache_cycle",
 };
 
 /* The size classes, from kspan_class_stats (class 0: large objects). */
@@ -78,6 +80,21 @@ static uint8_t class_of8[KSPAN_MAX_SMALL / 8 + 1];   /* by (req + 7) / 8 */
 static size_t max_class_npages;
 
 static uintptr_t arena_base;        /* the heap's first page */
+
+/* The engine's object caches, made once (fz_init) and kept: an exact small
+ * size, one with a constructor (its objects' first word must be the
+ * constructor's mark whenever one is handed out: queue tags and links
+ * must not destroy the constructed state), one with poison and red zones,
+ * one bigger and cache-line aligned. */
+#define CTOR_MARK 0x6374c0de5eed0b1full
+static struct kmem_cache *caches[FZ_NCACHES];
+static const size_t cache_size[FZ_NCACHES] = { 24, 200, 616, 3000 };
+static const size_t cache_align[FZ_NCACHES] = { 8, 8, 8, 64 };
+
+static void fz_ctor(void *obj)
+{
+	*(uint64_t *)obj = CTOR_MARK;
+}
 static uint64_t heap_pages;         /* kspan_heap_stats: pages_total */
 static bool oom_active;
 static bool exhausted;              /* OP_EXHAUST: once per input */
@@ -459,7 +476,14 @@ static void record(struct fz_ctx *c, unsigned s, uint8_t *p, size_t req, size_t 
 static void free_obj(struct fz_ctx *c, struct fz_obj *o)
 {
 	obj_verify(c, o, "before free");
-	if (o->kind == K_PAGES)
+	if (o->kind == K_CACHE) {
+		if (o->cache == 1)
+			*(uint64_t *)(void *)o->p = CTOR_MARK;   /* constructed again */
+		if (o->via_kfree)
+			kfree(o->p);
+		else
+			kmem_cache_free(caches[o->cache], o->p);
+	} else if (o->kind == K_PAGES)
 		kpages_free(o->p, o->npages);
 	else
 		kfree(o->p);
@@ -618,9 +642,10 @@ static void op_realloc(struct fz_ctx *c, struct fz_reader *r)
 	struct fz_obj *o = &c->slots[s];
 	if (over_budget(c, req))
 		return;
-	if (!o->kind || o->kind == K_PAGES) {
+	if (!o->kind || o->kind == K_PAGES || o->kind == K_CACHE) {
 		/* krealloc(NULL, n) is kmalloc(n); kpages blocks are not
-		 * krealloc's to take, so the slot is emptied first. */
+		 * krealloc's to take, and the model keeps cache objects in
+		 * their caches, so the slot is emptied first. */
 		release(c, s);
 		TRACE("realloc(NULL, %zu)\n", req);
 		uint8_t *p = krealloc(NULL, req);
@@ -970,6 +995,91 @@ void fz_deliver(struct fz_ctx *const *ctxs, unsigned n)
 	}
 }
 
+/* ---- object caches ----------------------------------------------------- */
+
+/* OP_CACHE_ALLOC slot b: an object of cache b % FZ_NCACHES; b & 4: zeroed
+ * (not on the constructed cache); b & 8: freed later with kfree. */
+static void op_cache_alloc(struct fz_ctx *c, struct fz_reader *r)
+{
+	unsigned s = rd_slot(r);
+	uint8_t b = fz_rd8(r);
+	unsigned k = b % FZ_NCACHES;
+	bool zero = (b & 4) && k != 1;
+	release(c, s);
+	size_t req = cache_size[k];
+	if (over_budget(c, req))
+		return;
+	TRACE("kmem_cache_%salloc(cache %u, %zu B)\n", zero ? "z" : "", k, req);
+	uint8_t *p = zero ? kmem_cache_zalloc(caches[k]) : kmem_cache_alloc(caches[k]);
+	if (null_ok(c, p, "kmem_cache_alloc", req, 8))
+		return;
+	if (k == 1 && *(uint64_t *)(void *)p != CTOR_MARK)
+		fz_fail(c, "kmem_cache_alloc(constructed cache) = %p: its first word "
+		        "is %#llx, not the constructor's mark (constructed state lost)",
+		        (void *)p, (unsigned long long)*(uint64_t *)(void *)p);
+	record(c, s, p, req, cache_align[k], K_CACHE, 0, false, zero, "kmem_cache_alloc");
+	c->slots[s].cache = (uint8_t)k;
+	c->slots[s].via_kfree = (b & 8) != 0;
+}
+
+static void op_cache_shrink(struct fz_ctx *c, struct fz_reader *r)
+{
+	unsigned k = fz_rd8(r) % FZ_NCACHES;
+	TRACE("kmem_cache_shrink(cache %u)\n", k);
+	fz_mix(c, kmem_cache_shrink(caches[k]) != 0);
+}
+
+/* OP_CACHE_CYCLE size n mode: a cache of its own (size from read_size,
+ * folded to 1..4096; mode & 1: a constructor, & 2: poison and red zone),
+ * n % 64 objects allocated, checked, freed (every third with kfree), the
+ * cache destroyed: it must end with no object left. */
+static void op_cache_cycle(struct fz_ctx *c, struct fz_reader *r)
+{
+	size_t size = read_size_raw(r) % 4096 + 1;
+	unsigned n = fz_rd8(r) % 64;
+	uint8_t mode = fz_rd8(r);
+	if ((mode & 1) && size < 8)
+		size = 8;   /* room for the constructor's mark */
+	TRACE("cache_cycle(%zu B, %u objects, mode %u)\n", size, n, mode & 3);
+	struct kmem_cache *k = kmem_cache_create("fz_cycle", size, 0,
+	        mode & 2 ? KSPAN_SLAB_POISON | KSPAN_SLAB_RED_ZONE : 0,
+	        mode & 1 ? fz_ctor : NULL);
+	if (!k)
+		fz_fail(c, "kmem_cache_create(%zu) failed", size);
+	if (kmem_cache_size(k) != size)
+		fz_fail(c, "kmem_cache_size = %zu, created with %zu", kmem_cache_size(k), size);
+	uint8_t *p[64];
+	unsigned got = 0;
+	for (; got < n; got++) {
+		if (!(p[got] = kmem_cache_alloc(k)))
+			break;
+		if ((mode & 1) && *(uint64_t *)(void *)p[got] != CTOR_MARK)
+			fz_fail(c, "cache_cycle: object %p not constructed", (void *)p[got]);
+		for (unsigned i = 0; i < got; i++)
+			if (p[i] == p[got])
+				fz_fail(c, "cache_cycle: %p handed out twice", (void *)p[got]);
+		memset(p[got], 0xa0 + (int)(got % 16), size);
+	}
+	for (unsigned i = 0; i < got; i++) {
+		for (size_t b = 0; b < size; b += 61)
+			if (p[i][b] != (uint8_t)(0xa0 + i % 16))
+				fz_fail(c, "cache_cycle: object %p byte %zu changed", (void *)p[i], b);
+		if (mode & 1)
+			fz_ctor(p[i]);
+		if (i % 3 == 2)
+			kfree(p[i]);
+		else
+			kmem_cache_free(k, p[i]);
+	}
+	struct kspan_slab_stats st;
+	kmem_cache_stats(k, &st);
+	if (st.active_objs != 0)
+		fz_fail(c, "cache_cycle: %llu objects active after freeing all",
+		        (unsigned long long)st.active_objs);
+	kmem_cache_destroy(k);
+	fz_mix(c, got);
+}
+
 /* ---- helper CPUs ----------------------------------------------------- */
 
 struct worker {
@@ -1185,6 +1295,15 @@ static void run_op_peers(struct fz_ctx *c, struct fz_reader *r, struct fz_ctx **
 	case OP_PASS:
 		op_pass(c, r, peers);
 		break;
+	case OP_CACHE_ALLOC:
+		op_cache_alloc(c, r);
+		break;
+	case OP_CACHE_SHRINK:
+		op_cache_shrink(c, r);
+		break;
+	case OP_CACHE_CYCLE:
+		op_cache_cycle(c, r);
+		break;
 	}
 }
 
@@ -1289,6 +1408,7 @@ void fz_check_stats(struct fz_ctx *const *ctxs, unsigned n)
 	kspan_heap_stats(&hs);
 	kspan_class_stats(cs);
 	uint64_t large = 0, large_bytes = 0, small[KSPAN_NUM_CLASSES] = { 0 };
+	uint64_t incache[FZ_NCACHES] = { 0 };
 	size_t heap_bytes = 0;
 	bool exact = true;   /* every object's block size is known */
 	for (unsigned i = 0; i < n; i++) {
@@ -1298,6 +1418,10 @@ void fz_check_stats(struct fz_ctx *const *ctxs, unsigned n)
 			if (!o->kind || o->pooled)
 				continue;    /* guarded objects live outside the heap */
 			heap_bytes += o->usable;
+			if (o->kind == K_CACHE) {
+				incache[o->cache]++;
+				continue;
+			}
 			/* The block: the kpages block, the object itself, or
 			 * with the debug heap what it asked the heap for. */
 			size_t blk = o->kind == K_PAGES || !fz_cfg->debug_heap ? o->usable
@@ -1327,6 +1451,15 @@ void fz_check_stats(struct fz_ctx *const *ctxs, unsigned n)
 				        "model holds %llu", c, (unsigned)cs[c].size,
 				        (unsigned long long)cs[c].inuse,
 				        (unsigned long long)small[c]);
+	}
+	for (unsigned k = 0; k < FZ_NCACHES; k++) {
+		struct kspan_slab_stats st;
+		kmem_cache_stats(caches[k], &st);
+		if (st.active_objs != incache[k])
+			fz_fail(NULL, "cache %u (%zu B): stats say %llu active, the model "
+			        "holds %llu", k, cache_size[k],
+			        (unsigned long long)st.active_objs,
+			        (unsigned long long)incache[k]);
 	}
 	if (hs.pages_free > hs.pages_total || hs.pages_committed > hs.pages_total)
 		fz_fail(NULL, "heap stats: %llu free / %llu committed of %llu pages",
@@ -1408,6 +1541,14 @@ void fz_end_input(void)
 			fz_fail(NULL, "end of input: class %u has %llu objects in use in "
 			        "%llu spans", c, (unsigned long long)cs[c].inuse,
 			        (unsigned long long)cs[c].spans);
+	for (unsigned k = 0; k < FZ_NCACHES; k++) {
+		struct kspan_slab_stats st;
+		kmem_cache_stats(caches[k], &st);
+		if (st.active_objs || st.spans)
+			fz_fail(NULL, "end of input: cache %u has %llu objects active in "
+			        "%llu spans", k, (unsigned long long)st.active_objs,
+			        (unsigned long long)st.spans);
+	}
 	if (hs.largest_free_run != heap_pages)
 		fz_fail(NULL, "end of input: every page is free but the largest free "
 		        "run is %llu of %llu pages (not coalesced)",
@@ -1457,6 +1598,11 @@ void fz_init(const struct fz_config *cfg)
 	if (kspan_init(&kc) != 0)
 		fz_fail(NULL, "kspan_init failed");
 	init_classes();
+	for (unsigned k = 0; k < FZ_NCACHES; k++)
+		caches[k] = kmem_cache_create("fz_cache", cache_size[k], cache_align[k],
+		                              (k == 2 ? KSPAN_SLAB_POISON | KSPAN_SLAB_RED_ZONE : 0) |
+		                              (k == 3 ? KSPAN_SLAB_HWCACHE_ALIGN : 0) | KSPAN_SLAB_PANIC,
+		                              k == 1 ? fz_ctor : NULL);
 	/* CPU slots in a fixed order: this thread, then the helpers. */
 	kspan_drain_cpu();
 	for (unsigned i = 0; i < cfg->nworkers; i++) {

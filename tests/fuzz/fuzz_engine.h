@@ -4,7 +4,7 @@
  *
  * An input is a program: operations, each an opcode byte followed by its
  * argument bytes (missing bytes read as 0).  fz_run_op() runs one against
- * the public API (include/kspan/kmalloc.h) and checks the result against a
+ * the public API (include/kspan/kmalloc.h, include/kspan/slab.h) and checks the result against a
  * shadow model of the live objects of one context (struct fz_ctx: a
  * "thread" of the program, with its own slots).  What each harness enables
  * (whole-heap checks, exhausting the arena, debug-heap expectations,
@@ -28,6 +28,9 @@ enum fz_op {
 	OP_OOM, OP_BURST, OP_IMPOSSIBLE, OP_STATS, OP_GUARDED, OP_EXHAUST,
 	OP_SAMPLE,   /* debug heap: kspan_guard_sample(n) */
 	OP_PASS,     /* several threads: hand an object to another thread */
+	OP_CACHE_ALLOC,   /* an object of one of the engine's kmem_caches */
+	OP_CACHE_SHRINK,  /* kmem_cache_shrink of one of them */
+	OP_CACHE_CYCLE,   /* a cache of its own: create, fill, free, destroy */
 	FZ_NOPS
 };
 
@@ -65,7 +68,9 @@ struct fz_reader {
 	size_t n;
 };
 
-enum fz_kind { K_NONE = 0, K_KMALLOC, K_PAGES, K_GUARDED };
+enum fz_kind { K_NONE = 0, K_KMALLOC, K_PAGES, K_GUARDED, K_CACHE };
+
+#define FZ_NCACHES 4   /* the engine's object caches (fz_init) */
 
 struct fz_obj {
 	uint8_t *p;
@@ -79,6 +84,8 @@ struct fz_obj {
 	uint8_t ctx;      /* context that allocated it */
 	bool pooled;      /* in the guarded pool (kmalloc_guarded, sampling) */
 	size_t raw;       /* kmalloc family: bytes asked of the heap (0: unknown) */
+	uint8_t cache;    /* K_CACHE: which of the engine's caches */
+	bool via_kfree;   /* K_CACHE: freed with kfree, not kmem_cache_free */
 };
 
 /* An object in flight between two contexts (OP_PASS). */

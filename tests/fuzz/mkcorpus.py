@@ -21,7 +21,8 @@ import sys
 
 (OP_MALLOC, OP_ZALLOC, OP_CALLOC, OP_REALLOC, OP_ALIGNED, OP_PAGES, OP_FREE,
  OP_KSIZE, OP_DRAIN, OP_SCAVENGE, OP_CHECK, OP_ON_CPU, OP_OOM, OP_BURST,
- OP_IMPOSSIBLE, OP_STATS, OP_GUARDED, OP_EXHAUST, OP_SAMPLE, OP_PASS) = range(20)
+ OP_IMPOSSIBLE, OP_STATS, OP_GUARDED, OP_EXHAUST, OP_SAMPLE, OP_PASS,
+ OP_CACHE_ALLOC, OP_CACHE_SHRINK, OP_CACHE_CYCLE) = range(23)
 
 NUM_CLASSES = 67      # KSPAN_NUM_CLASSES (class 0: large objects)
 
@@ -199,6 +200,21 @@ OOM_COLD = cat(
 # mheap (fixed in 2cbb4f9): kmalloc_aligned whose commit fails under a
 # commit limit left the split-off unaligned head and the span as two
 # adjacent free spans (mheap_check: "free span ... follows a free span").
+# Object caches: each of the engine's caches (the constructed one, the
+# poisoned and red-zoned one), zeroed, freed with kmem_cache_free and kfree,
+# shrink, ksize of cache objects, caches of their own created and destroyed.
+s = []
+for k in range(40):
+    s += [OP_CACHE_ALLOC, k % 32, k % 16]
+s += free(1) + free(3) + [OP_KSIZE, 4] + [OP_CACHE_SHRINK, 0, OP_DRAIN]
+for k in range(0, 32, 3):
+    s += [OP_CACHE_ALLOC, k, (k * 5) % 16]
+s += [OP_CACHE_CYCLE] + size(40) + [50, 0] + [OP_CACHE_CYCLE] + size(700) + [30, 1]
+s += [OP_CACHE_CYCLE] + size(1) + [63, 2] + [OP_CACHE_CYCLE] + size(3000) + [20, 3]
+s += [OP_STATS, OP_CHECK] + on_cpu(0x30, free(5) + free(6) + free(7) + free(8))
+s += [OP_CACHE_SHRINK, 1, OP_CACHE_SHRINK, 2, OP_STATS]
+COMMON["caches"] = s
+
 REGRESS = {"mheap-aligned-oom": cat(
     malloc(0, 8), scavenge(), oom(0), aligned(1, 24, 14), [OP_CHECK])}
 
@@ -241,6 +257,7 @@ for k in range(24):
 s += realloc(3, 2000) + realloc(5, 10) + zalloc(25, 300) + [OP_STATS]
 s += [OP_SAMPLE, 0] + malloc(26, 100) + free(0) + free(2) + on_cpu(0, free(4))
 DEBUG["sample"] = s
+DEBUG["caches"] = COMMON["caches"]
 
 # ---- fuzz_smp: a header byte and 8-byte records ------------------------
 
@@ -308,6 +325,15 @@ for i in range(12):
     else:
         st.append([[pass_to((i - 1) % 32, t % 3, i)] for t in range(4)])
 SMP["parallel-4"] = smp(4, True, 1, st)
+# Four threads: cache objects passed round and freed on other CPUs.
+st = []
+for i in range(12):
+    if i % 2 == 0:
+        st.append([[[OP_CACHE_ALLOC, i % 32, (t + i) % 16]] for t in range(4)])
+    else:
+        st.append([[pass_to((i - 1) % 32, t % 3, i)] for t in range(4)])
+st.append([[[OP_DRAIN]] for _ in range(4)])
+SMP["caches-4"] = smp(4, True, 1, st)
 
 # Regressions of the debug heap only: ksize() of a kpages_alloc block
 # panicked, "heap overflow: the red zone trailer of this 16384-byte block

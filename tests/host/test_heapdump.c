@@ -15,7 +15,9 @@
  *
  * heapdump_gdb_probe() is where mk/debug.mk's test-gdb-helper stops the
  * program under gdb to try scripts/kspan-gdb.py on the live mix: the
- * objects are in heapdump_probe[] and their ksize() in heapdump_probe_ksize[].
+ * objects are in heapdump_probe[] and their ksize() in heapdump_probe_ksize[],
+ * an object of the cache "probe_cache" (100 live 200-byte objects, its
+ * spans "cache" in the dump) in heapdump_probe_cobj.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -31,6 +33,7 @@
 #include <cmocka.h>
 
 #include <kspan/kmalloc.h>
+#include <kspan/slab.h>
 #include "mm/arena.h"
 #include "mm/sizeclass.h"
 #include "tests/host/heap_fixture.h"
@@ -73,7 +76,7 @@ static void save_dump(const char *env, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-enum span_kind { SK_FREE, SK_SMALL, SK_LARGE, SK_PAGES };
+enum span_kind { SK_FREE, SK_SMALL, SK_LARGE, SK_PAGES, SK_CACHE };
 
 struct dspan {
 	uint64_t first, npages;
@@ -128,6 +131,8 @@ static void parse_dump(const char *text, struct dump *d)
 			s.kind = SK_LARGE;
 		else if (!strcmp(kind, "pages"))
 			s.kind = SK_PAGES;
+		else if (!strcmp(kind, "cache"))
+			s.kind = SK_CACHE;
 		else
 			fail_msg("unknown span kind '%s'", kind);
 		if (s.first != next)
@@ -153,6 +158,9 @@ static void parse_dump(const char *text, struct dump *d)
 			assert_int_equal(s.npages, ks_class_to_npages[s.sizeclass]);
 			assert_int_equal(s.objects, ks_class_to_nelems[s.sizeclass]);
 			assert_true(s.inuse <= s.objects);
+		} else if (s.kind == SK_CACHE) {
+			assert_int_equal(s.sizeclass, 0);
+			assert_true(s.objects > 0 && s.inuse <= s.objects);
 		} else if (s.kind != SK_FREE) {
 			assert_int_equal(s.sizeclass, 0);
 			assert_int_equal(s.objects, 0);
@@ -194,7 +202,7 @@ static void check_totals(const struct dump *d)
 			decommitted += s->decommitted;
 		} else {
 			inuse_pages += s->npages;
-			large += s->kind != SK_SMALL;
+			large += s->kind == SK_LARGE || s->kind == SK_PAGES;
 		}
 	}
 	assert_int_equal(d->pages, hs.pages_total);
@@ -225,6 +233,7 @@ static void *objs[NGROUPS][MAXOBJ];
 /* For the gdb helper test: a small object (100 B), a large one (100000 B),
  * a kpages block (3 pages), a 1000-byte object; and their ksize(). */
 void *volatile heapdump_probe[4];
+void *volatile heapdump_probe_cobj;   /* an object of cache "probe_cache" */
 volatile size_t heapdump_probe_ksize[4];
 void heapdump_gdb_probe(void);
 __attribute__((noinline)) void heapdump_gdb_probe(void)
@@ -254,6 +263,12 @@ static void test_dump_matches_mix(void **state)
 	assert_non_null(c);
 	assert_non_null(p3);
 	assert_non_null(p200);
+	/* An object cache with 100 live 200-byte objects. */
+	struct kmem_cache *pc = kmem_cache_create("probe_cache", 200, 0, 0, NULL);
+	static void *cobj[100];
+	for (unsigned i = 0; i < 100; i++)
+		assert_non_null(cobj[i] = kmem_cache_alloc(pc));
+	heapdump_probe_cobj = cobj[7];
 	void *probe[4] = { objs[0][1], a, p3, objs[1][1] };
 	for (unsigned i = 0; i < 4; i++) {
 		heapdump_probe[i] = probe[i];
@@ -338,6 +353,16 @@ static void test_dump_matches_mix(void **state)
 	for (size_t k = 0; k < d.n; k++)
 		nbig += d.spans[k].kind == SK_LARGE || d.spans[k].kind == SK_PAGES;
 	assert_int_equal(nbig, 4);
+	/* The cache's spans: marked as such, its 100 objects in them. */
+	unsigned cinuse = 0, cspans = 0;
+	for (size_t k = 0; k < d.n; k++)
+		if (d.spans[k].kind == SK_CACHE) {
+			cinuse += d.spans[k].inuse;
+			cspans++;
+		}
+	assert_int_equal(cinuse, 100);
+	assert_int_equal(span_at(&d, cobj[0])->kind, SK_CACHE);
+	assert_true(cspans >= 1);
 
 	/* B's pages: free, committed (freed after the scavenge), at least
 	 * B's 128 pages (it may have merged with free neighbours). */
@@ -360,6 +385,8 @@ static void test_dump_matches_mix(void **state)
 	kfree(c);
 	kpages_free(p3, 3);
 	kpages_free(p200, 200);
+	kmem_cache_free_bulk(pc, 100, cobj);
+	kmem_cache_destroy(pc);
 	assert_int_equal(heap_free_pages(), before);
 }
 

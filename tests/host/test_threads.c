@@ -2,7 +2,10 @@
  * Threads stand in for CPUs (each has its own cache slot on the host):
  * concurrent allocation with pattern checks, objects handed from thread to
  * thread through rings so that most frees are remote, and at the end every
- * thread drains and the page heap is back to its starting free total.
+ * thread drains and the page heap is back to its starting free total.  A
+ * quarter of the objects come from three object caches (one with a
+ * constructor, whose mark must survive frees on other threads), freed
+ * with kmem_cache_free or kfree; the caches are destroyed at the end.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,6 +16,7 @@
 #include <cmocka.h>
 
 #include <kspan/kmalloc.h>
+#include <kspan/slab.h>
 #include "tests/host/heap_fixture.h"
 #include "tests/host/support.h"
 
@@ -22,6 +26,7 @@
 struct ring {
 	void *slot[RING];
 	size_t size[RING];
+	int cache[RING];       /* 0: kmalloc; k + 1: tcache[k] */
 	uint64_t head, tail;   /* head: next to write; tail: next to read */
 	pthread_mutex_t lock;
 };
@@ -30,26 +35,68 @@ static struct ring rings[NTHREADS][NTHREADS]; /* rings[from][to] */
 static long ops_per_thread = 300000;
 static int failures;
 
-static int ring_put(struct ring *r, void *p, size_t n)
+/* The object caches of the churn: tcache[1] has a constructor. */
+#define NCACHES 3
+#define CTOR_MARK 0x5eed0b1ec7c7c7c7ull
+static struct kmem_cache *tcache[NCACHES];
+static const size_t tcache_size[NCACHES] = { 40, 200, 1000 };
+
+static void mark_ctor(void *p)
+{
+	*(uint64_t *)p = CTOR_MARK;
+}
+
+/* An object of n bytes, or of cache k - 1 (k > 0), pattern-filled (past
+ * the constructor's mark). */
+static void *obj_new(size_t n, int k, uint64_t seed)
+{
+	if (!k) {
+		void *p = kmalloc(n);
+		fill_pattern(p, n, seed);
+		return p;
+	}
+	char *p = kmem_cache_alloc(tcache[k - 1]);
+	if (k == 2 && *(uint64_t *)(void *)p != CTOR_MARK)
+		__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);
+	fill_pattern(p + 8, tcache_size[k - 1] - 8, seed);
+	return p;
+}
+
+static void obj_free(void *p, size_t n, int k, uint64_t seed)
+{
+	if (!p)
+		return;
+	if (!(k ? check_pattern((char *)p + 8, tcache_size[k - 1] - 8, seed)
+	        : check_pattern(p, n, seed)))
+		__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);
+	if (k && (seed & 1))
+		kmem_cache_free(tcache[k - 1], p);
+	else
+		kfree(p);
+}
+
+static int ring_put(struct ring *r, void *p, size_t n, int k)
 {
 	pthread_mutex_lock(&r->lock);
 	int ok = r->head - r->tail < RING;
 	if (ok) {
 		r->slot[r->head % RING] = p;
 		r->size[r->head % RING] = n;
+		r->cache[r->head % RING] = k;
 		r->head++;
 	}
 	pthread_mutex_unlock(&r->lock);
 	return ok;
 }
 
-static void *ring_get(struct ring *r, size_t *n)
+static void *ring_get(struct ring *r, size_t *n, int *k)
 {
 	void *p = NULL;
 	pthread_mutex_lock(&r->lock);
 	if (r->tail != r->head) {
 		p = r->slot[r->tail % RING];
 		*n = r->size[r->tail % RING];
+		*k = r->cache[r->tail % RING];
 		r->tail++;
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -59,12 +106,10 @@ static void *ring_get(struct ring *r, size_t *n)
 static void consume(int me, int from)
 {
 	size_t n;
+	int k;
 	void *p;
-	while ((p = ring_get(&rings[from][me], &n))) {
-		if (!check_pattern(p, n, n))
-			__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);
-		kfree(p);
-	}
+	while ((p = ring_get(&rings[from][me], &n, &k)))
+		obj_free(p, n, k, n);
 }
 
 static void *worker(void *arg)
@@ -74,26 +119,26 @@ static void *worker(void *arg)
 	enum { LOCAL = 512 };
 	void *local[LOCAL] = { 0 };
 	size_t lsize[LOCAL] = { 0 };
+	int lcache[LOCAL] = { 0 };
 	for (long op = 0; op < ops_per_thread; op++) {
 		uint64_t r = ks_test_rand(&rng);
 		size_t n = (r >> 8) % ((r & 15) == 0 ? 20000 : 512);
 		int to = (int)((r >> 40) % NTHREADS);
+		int k = (int)((r >> 50) % 12);
+		k = k < NCACHES ? k + 1 : 0;
 		if (to != me && (r & 3) == 0) {
-			void *p = kmalloc(n);
-			fill_pattern(p, n, n);
-			if (!ring_put(&rings[me][to], p, n))
-				kfree(p);
+			void *p = obj_new(n, k, n);
+			if (!ring_put(&rings[me][to], p, n, k))
+				obj_free(p, n, k, n);
 		} else {
 			unsigned i = (unsigned)((r >> 20) % LOCAL);
 			if (local[i]) {
-				if (!check_pattern(local[i], lsize[i], lsize[i] ^ (uint64_t)me))
-					__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);
-				kfree(local[i]);
+				obj_free(local[i], lsize[i], lcache[i], lsize[i] ^ (uint64_t)me);
 				local[i] = NULL;
 			} else {
-				local[i] = kmalloc(n);
+				local[i] = obj_new(n, k, n ^ (uint64_t)me);
 				lsize[i] = n;
-				fill_pattern(local[i], n, n ^ (uint64_t)me);
+				lcache[i] = k;
 			}
 		}
 		if ((op & 63) == 0)
@@ -101,7 +146,7 @@ static void *worker(void *arg)
 				consume(me, f);
 	}
 	for (unsigned i = 0; i < LOCAL; i++)
-		kfree(local[i]);
+		obj_free(local[i], lsize[i], lcache[i], lsize[i] ^ (uint64_t)me);
 	return NULL;
 }
 
@@ -109,6 +154,9 @@ static void test_cross_thread_churn(void **state)
 {
 	(void)state;
 	uint64_t before = heap_free_pages();
+	for (int k = 0; k < NCACHES; k++)
+		tcache[k] = kmem_cache_create("churn", tcache_size[k], 0, 0,
+		                              k == 1 ? mark_ctor : NULL);
 	pthread_t t[NTHREADS];
 	for (int i = 0; i < NTHREADS; i++)
 		for (int j = 0; j < NTHREADS; j++)
@@ -122,6 +170,9 @@ static void test_cross_thread_churn(void **state)
 		for (int from = 0; from < NTHREADS; from++)
 			consume(to, from);
 	assert_int_equal(failures, 0);
+	(void)heap_free_pages();   /* this thread's frees delivered */
+	for (int k = 0; k < NCACHES; k++)
+		kmem_cache_destroy(tcache[k]);
 	assert_int_equal(heap_free_pages(), before);
 }
 

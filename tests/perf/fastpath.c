@@ -1,11 +1,13 @@
 /*
  * Fast-path cost of kmalloc + kfree, for callgrind (scripts/fastpath.sh).
  *
- * Usage: fastpath N SIZE [BATCH [bulk|empty]]
+ * Usage: fastpath N SIZE [BATCH [bulk|empty|cache]]
  * Warms the per-CPU cache, then runs N iterations of
  *   BATCH x p[i] = kmalloc(SIZE); then BATCH x kfree(p[i])
  * (BATCH 1: the tight alloc/free pair), or with "bulk"
  *   kmalloc_bulk(SIZE, BATCH, p); kfree_bulk(BATCH, p)
+ * or with "cache" the first form with kmem_cache_alloc(c) and
+ * kmem_cache_free(c, p[i]) of a cache of SIZE-byte objects
  * Every allocation of the first form is touched so nothing is optimised
  * away (the bulk calls are opaque); "empty" runs the first form's loop with
  * a static buffer for kmalloc and nothing for kfree.  Run each with N and
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <kspan/kmalloc.h>
+#include <kspan/slab.h>
 
 int main(int argc, char **argv)
 {
@@ -28,6 +31,7 @@ int main(int argc, char **argv)
 	int batch = argc > 3 ? atoi(argv[3]) : 1;
 	int bulk = argc > 4 && argv[4][0] == 'b';
 	int empty = argc > 4 && argv[4][0] == 'e';
+	int cache = argc > 4 && argv[4][0] == 'c';
 	static char fake[1024][8];
 	if (batch < 1 || batch > 1024)
 		return 2;
@@ -35,12 +39,15 @@ int main(int argc, char **argv)
 	if (kspan_init(&cfg) != 0)
 		return 1;
 	void *p[1024];
+	struct kmem_cache *c = cache ? kmem_cache_create("fastpath", size, 0, 0, NULL) : NULL;
+	if (cache && !c)
+		return 1;
 	/* Warm up: the span for the class is cached, words loaded. */
 	for (int w = 0; w < 4; w++) {
 		for (int i = 0; i < batch; i++)
-			p[i] = kmalloc(size);
+			p[i] = c ? kmem_cache_alloc(c) : kmalloc(size);
 		for (int i = 0; i < batch; i++)
-			kfree(p[i]);
+			c ? kmem_cache_free(c, p[i]) : kfree(p[i]);
 	}
 	unsigned long sum = 0;
 	for (long k = 0; bulk && k < n; k++) {
@@ -60,7 +67,17 @@ int main(int argc, char **argv)
 			__asm__ volatile("" : : "r"(p[i]) : "memory");
 		}
 	}
-	for (long k = 0; !bulk && !empty && k < n; k++) {
+	for (long k = 0; c && k < n; k++) {
+		for (int i = 0; i < batch; i++) {
+			p[i] = kmem_cache_alloc(c);
+			*(volatile char *)p[i] = 1;
+		}
+		for (int i = 0; i < batch; i++) {
+			sum += (unsigned long)(*(volatile char *)p[i]);
+			kmem_cache_free(c, p[i]);
+		}
+	}
+	for (long k = 0; !bulk && !empty && !c && k < n; k++) {
 		for (int i = 0; i < batch; i++) {
 			p[i] = kmalloc(size);
 			*(volatile char *)p[i] = 1;

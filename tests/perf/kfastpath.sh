@@ -2,7 +2,8 @@
 # The kernel's figure of `make fastpath`: boot the release kernel on one CPU
 # under QEMU with -icount shift=0, where the guest's TSC counts its
 # instructions, and run only the "fastpath" self-test
-# (tests/kernel/fastpath.c): instructions per kmalloc(32)+kfree pair, the
+# (tests/kernel/fastpath.c): instructions per kmalloc(32)+kfree pair and per
+# kmem_cache_alloc+kmem_cache_free pair of a 32-byte cache, the
 # calls included and the loop's own instructions subtracted, as the host's
 # callgrind figures.
 #
@@ -25,3 +26,7 @@ line=$(grep -a '^fastpath: kmalloc' "$log" | tail -1)
 per=$(sed -n 's/^fastpath: kmalloc([0-9]*)+kfree: \([0-9.]*\) per pair, loop \([0-9.]*\).*/\1 \2/p' <<<"$line")
 set -- $per
 echo "kernel: kmalloc(32)+kfree: $1 instructions per pair (QEMU -icount, loop $2 subtracted; calls included)"
+cline=$(grep -a '^fastpath: kmem_cache_alloc' "$log" | tail -1)
+cper=$(sed -n 's/^fastpath: kmem_cache_alloc+kmem_cache_free (\([0-9]*\)-byte cache): \([0-9.]*\) per pair.*/\2/p' <<<"$cline")
+[ -n "$cper" ] || { echo "kfastpath: no kmem_cache figure in $log" >&2; exit 1; }
+echo "kernel: kmem_cache_alloc+kmem_cache_free (32-byte cache): $cper instructions per pair (QEMU -icount, the same loop subtracted)"
