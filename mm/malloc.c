@@ -21,8 +21,9 @@
  *              without (noscan) never share a span, so the collector can
  *              skip noscan spans whole.  kmalloc objects are noscan.
  *   mheap      the page heap: free spans, split and coalesce (mm/mheap.c).
- *   mcentral   per span class: spinlocked lists of the spans no CPU owns,
- *              and a small reserve of empty ones (mm/mcentral.c).
+ *   mcentral   per span class (and per object cache): spinlocked lists of
+ *              the spans no CPU owns, and a small reserve of empty ones
+ *              (mm/mcentral.c).
  *   mcache     per CPU slot: for each class the spans the CPU owns (at
  *              most KS_OWN_MAX) and the one it allocates from (mm/mcache.c).
  *   slot       who an mcache belongs to: a CPU (a host thread), and in
@@ -67,6 +68,13 @@
  *      reserve or back to mheap, which coalesces it with its free
  *      neighbours; when too much free memory is committed, the scavenger
  *      gives pages back to the platform.
+ *
+ * Object caches (kmem_cache, mm/slab.c): each cache is one more class
+ * after the 66 size classes, with its exact object size, its own mcentral
+ * and a slot in every CPU's cache front, so kmem_cache_alloc and
+ * kmem_cache_free take the same steps as kmalloc and kfree above; a span
+ * records its cache (s->central->cache), so kfree of a cache object works
+ * and misuse names the cache.
  *
  * Under memory pressure (an allocation about to fail) the CPU drains its
  * cache, asks the others to drain theirs (ks_front_flush), runs the
