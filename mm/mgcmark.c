@@ -254,13 +254,25 @@ static bool jobs_left(void);
  * (none on the shared list, no job left).  Then only this marker can
  * write mark bits until it publishes work itself (gcwork published), so
  * it may mark without atomics: a long list marked with helpers costs no
- * more than with none. */
+ * more than with none.
+ *
+ * The order of the looks matters.  A marker leaves its wait (nwait--)
+ * before it takes shared work or a job, and a late marker joins (nproc++)
+ * before it claims a job.  So the work is looked at first and the counts
+ * after it: work seen gone was taken by a marker whose count change is
+ * then seen too.  (Counts first, work after, let a waiter slip between
+ * the two looks: it took the buffer while this marker went on without
+ * atomics, and a mark bit that both set in one word was lost -- a
+ * reachable object freed: a clean-clone make test saw it once, in the
+ * kernel's random-graph test on 2 CPUs.) */
 static bool solo(struct marker *m)
 {
 	m->w.published = false;
+	if (jobs_left() || gcwork_shared_nonempty())
+		return false;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return __atomic_load_n(&ms.nwait, __ATOMIC_SEQ_CST) + 1 ==
-	       __atomic_load_n(&ms.nproc, __ATOMIC_SEQ_CST) &&
-	       !gcwork_shared_nonempty() && !jobs_left();
+	       __atomic_load_n(&ms.nproc, __ATOMIC_SEQ_CST);
 }
 
 static void drain(struct marker *m)
@@ -368,11 +380,11 @@ static void do_rescan_job(struct marker *m, uintptr_t j)
  * they all stand ready), then any. */
 static bool claim_job(unsigned idx, uintptr_t *j)
 {
-	if (idx < ms.nstatic && !__atomic_exchange_n(&ms.taken[idx], 1, __ATOMIC_RELAXED)) {
+	if (idx < ms.nstatic && !__atomic_exchange_n(&ms.taken[idx], 1, __ATOMIC_SEQ_CST)) {
 		*j = idx;
 		return true;
 	}
-	uintptr_t n = __atomic_fetch_add(&ms.next, 1, __ATOMIC_RELAXED);
+	uintptr_t n = __atomic_fetch_add(&ms.next, 1, __ATOMIC_SEQ_CST);
 	if (n < ms.njobs) {
 		*j = n;
 		return true;
@@ -382,10 +394,10 @@ static bool claim_job(unsigned idx, uintptr_t *j)
 
 static bool jobs_left(void)
 {
-	if (__atomic_load_n(&ms.next, __ATOMIC_RELAXED) < ms.njobs)
+	if (__atomic_load_n(&ms.next, __ATOMIC_SEQ_CST) < ms.njobs)
 		return true;
 	for (uintptr_t k = 0; k < ms.nstatic; k++)
-		if (!__atomic_load_n(&ms.taken[k], __ATOMIC_RELAXED))
+		if (!__atomic_load_n(&ms.taken[k], __ATOMIC_SEQ_CST))
 			return true;
 	return false;
 }

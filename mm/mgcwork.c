@@ -59,8 +59,10 @@ static struct gcwbuf *lf_pop(uint64_t *top)
 		if (!b)
 			return 0;
 		struct gcwbuf *next = __atomic_load_n(&b->next, __ATOMIC_RELAXED);
+		/* seq_cst: a marker that sees the list emptied by this pop
+		 * also sees the taker leave its wait (mm/mgcmark.c, solo). */
 		if (__atomic_compare_exchange_n(top, &old, pack(next, old), true,
-		                                __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+		                                __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
 			return b;
 	}
 }
@@ -161,7 +163,7 @@ bool gcwork_pop_slow(struct gcwork *w, struct gcwentry *out)
 
 bool gcwork_shared_nonempty(void)
 {
-	return unpack(__atomic_load_n(&full_top, __ATOMIC_RELAXED)) != 0;
+	return unpack(__atomic_load_n(&full_top, __ATOMIC_SEQ_CST)) != 0;
 }
 
 void gcwork_balance(struct gcwork *w)
