@@ -57,6 +57,13 @@ static struct mspan *unswept[KS_NUM_SPAN_CLASSES];
 static uint64_t unswept_mask[(KS_NUM_SPAN_CLASSES + 63) / 64];
 /* Atomics: spans left, what they owe, spans at the end of the cycle. */
 static uint64_t unswept_spans, owed_objects, owed_bytes, sweep_total;
+/* Set while gc_sweep_begin hands the cycle's spans to the sweep: a
+ * sweeper outside the stopped world (kgc_sweep on a thread of its own, a
+ * thread's exit drain) that swept one of them before the counts were
+ * stored would have its decrement overwritten.  Checked under the class
+ * lock, so a sweeper either finished before the class was handed over or
+ * waits until the counts are out. */
+static bool sweep_frozen;
 
 static uintptr_t page_of(uintptr_t addr)
 {
@@ -163,6 +170,10 @@ static unsigned sweep_class(spanclass_t sc, unsigned max, bool until_partial)
 	struct mcentral_dead dead = { .n = 0 };
 	unsigned n = 0;
 	ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
+	if (__atomic_load_n(&sweep_frozen, __ATOMIC_ACQUIRE)) {
+		ks_spin_unlock_irqrestore(&c->lock, st);
+		return 0;
+	}
 	while (unswept[sc] && (!max || n < max) && !(until_partial && c->partial)) {
 		struct mspan *s = unswept[sc];
 		spanlist_remove(&unswept[sc], s);
@@ -181,6 +192,7 @@ void gc_sweep_begin(uint64_t objects, uint64_t bytes, uint64_t *live_objects,
                     uint64_t *live_bytes)
 {
 	KS_ASSERT(!__atomic_load_n(&unswept_spans, __ATOMIC_RELAXED));
+	__atomic_store_n(&sweep_frozen, true, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&gc_sweepgen, gc_sweepgen + 2, __ATOMIC_RELEASE);
 	uint64_t total = 0, lobjs = 0, lbytes = 0;
 	for (unsigned sc = 2; sc < KS_NUM_SPAN_CLASSES; sc++) {
@@ -215,6 +227,7 @@ void gc_sweep_begin(uint64_t objects, uint64_t bytes, uint64_t *live_objects,
 	__atomic_store_n(&owed_bytes, bytes - lbytes, __ATOMIC_RELAXED);
 	__atomic_store_n(&sweep_total, total, __ATOMIC_RELAXED);
 	__atomic_store_n(&unswept_spans, total, __ATOMIC_RELEASE);
+	__atomic_store_n(&sweep_frozen, false, __ATOMIC_RELEASE);
 }
 
 void gc_sweep_for_alloc(spanclass_t sc)
