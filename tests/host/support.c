@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-void ks_expect_abort(void (*fn)(void *), void *arg, const char *want)
+int ks_run_child(void (*fn)(void *), void *arg, char *err, size_t cap)
 {
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
@@ -30,19 +30,25 @@ void ks_expect_abort(void (*fn)(void *), void *arg, const char *want)
 		close(fds[0]);
 		dup2(fds[1], 2);
 		fn(arg);
-		fprintf(stderr, "ks_expect_abort: function returned\n");
+		fprintf(stderr, "ks_run_child: function returned\n");
 		_exit(0);
 	}
 	close(fds[1]);
-	char buf[4096];
 	size_t len = 0;
 	ssize_t r;
-	while ((r = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+	while ((r = read(fds[0], err + len, cap - 1 - len)) > 0)
 		len += (size_t)r;
-	buf[len] = '\0';
+	err[len] = '\0';
 	close(fds[0]);
 	int status = 0;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+void ks_expect_abort(void (*fn)(void *), void *arg, const char *want)
+{
+	char buf[4096];
+	int status = ks_run_child(fn, arg, buf, sizeof(buf));
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
 		fail_msg("expected abort with \"%s\", child %s %d; stderr: %s",
 		         want, WIFSIGNALED(status) ? "got signal" : "exited with",

@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Run fn(arg) in a forked child with its stderr captured into err (cap
+ * bytes, NUL-terminated); the child's wait status. */
+int ks_run_child(void (*fn)(void *), void *arg, char *err, size_t cap);
+
 /*
  * Death test: run fn(arg) in a forked child and assert (cmocka) that it
  * stopped through ks_plat_abort (or abort()) with a message on stderr that

@@ -431,38 +431,27 @@ static void user_handler(int sig)
 	_exit(42);
 }
 
+/* mode 0: a fault with the default action; 1: with a handler of the
+ * program's; 2: SIGSEGV sent by kill(2), not a fault. */
+static void fault_child(void *arg)
+{
+	int mode = (int)(intptr_t)arg;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = mode == 1 ? user_handler : SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	ks_host_guard_faults();
+	if (mode == 2)
+		kill(getpid(), SIGSEGV);
+	else
+		*(volatile char *)(uintptr_t)16 = 1;
+	_exit(0);
+}
+
 static int run_child(int mode, char *err, size_t cap)
 {
-	int fds[2];
-	assert_int_equal(pipe(fds), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		close(fds[0]);
-		dup2(fds[1], 2);
-		struct sigaction sa;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = mode == 1 ? user_handler : SIG_DFL;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGSEGV, &sa, NULL);
-		ks_host_guard_faults();
-		if (mode == 2)
-			kill(getpid(), SIGSEGV);
-		else
-			*(volatile char *)(uintptr_t)16 = 1;
-		_exit(0);
-	}
-	close(fds[1]);
-	size_t len = 0;
-	ssize_t r;
-	while ((r = read(fds[0], err + len, cap - 1 - len)) > 0)
-		len += (size_t)r;
-	err[len] = 0;
-	close(fds[0]);
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	return status;
+	return ks_run_child(fault_child, (void *)(intptr_t)mode, err, cap);
 }
 
 static void test_fault_outside_pool(void **state)

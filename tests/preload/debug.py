@@ -27,28 +27,15 @@ Every check prints one line; the last line is "N passed, M failed".
 import argparse
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
 import sys
 
+from checks import RESULTS, no_core, report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = {"passed": 0, "failed": 0}
 KSPAN_ENV = re.compile(r"^(KSPAN_.*|LD_PRELOAD)$")
-
-
-def report(ok, what, detail=""):
-    RESULTS["passed" if ok else "failed"] += 1
-    line = "  %-5s %s" % ("ok" if ok else "FAIL", what)
-    if detail and not ok:
-        line += "\n        " + detail.replace("\n", "\n        ")
-    print(line, flush=True)
-    return ok
-
-
-def no_core():
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def run(cmd, lib, env=None, timeout=300):

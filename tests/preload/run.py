@@ -29,29 +29,16 @@ import hashlib
 import os
 import random
 import re
-import resource
 import shutil
 import signal
 import subprocess
 import sys
+
+from checks import RESULTS, no_core, report
 import time
 
-RESULTS = {"passed": 0, "failed": 0}
 STATS_MARK = b"kspan page heap:"  # a line of kspan_print_stats
 TIMES = []  # (name, seconds without, seconds with)
-
-
-def report(ok, what, detail=""):
-    RESULTS["passed" if ok else "failed"] += 1
-    line = "  %-5s %s" % ("ok" if ok else "FAIL", what)
-    if detail and not ok:
-        line += "\n        " + detail.replace("\n", "\n        ")
-    print(line, flush=True)
-    return ok
-
-
-def no_core():
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 class Runner:
