@@ -318,13 +318,12 @@ static void *gc_alloc_slow(size_t size, const struct kgc_type *type, bool noscan
 		if (p)
 			return p;
 		/* Out of memory: collect, sweep everything, and take back
-		 * what the kmalloc side caches (mm/reclaim.c, which collects
-		 * once more when it can tell this is a normal context), then
-		 * try again. */
+		 * what the caches hold (mm/reclaim.c, without a second
+		 * cycle), then try again. */
 		if (attempt == 0) {
 			kgc_collect();
 			gc_sweep(0);
-			ks_reclaim(size);
+			ks_reclaim_after_gc(size);
 		}
 	}
 	return NULL;

@@ -8,8 +8,9 @@
  * batches), in other CPUs' caches, in mcentral's reserves of empty spans,
  * in a kernel's own caches, in unreachable collector objects, or
  * committed in free heap pages the platform needs back.  Before any
- * allocation fails (small, large, aligned, kpages; the collector's own
- * allocations call ks_reclaim too) ks_reclaim gives it back, in order of
+ * allocation fails (small, large, aligned, kpages, object caches; the
+ * collector's own allocations call ks_reclaim_after_gc, which skips step
+ * 4: they have just collected) ks_reclaim gives it back, in order of
  * cost, and the allocation tries once more:
  *
  *   1. this CPU drains its cache (ks_drain_cpu_caches);
@@ -106,7 +107,7 @@ static bool normal_context(void)
 #endif
 }
 
-bool ks_reclaim(size_t want)
+static bool reclaim(size_t want, bool collect)
 {
 	unsigned slot = my_slot();
 	if (reclaiming[slot])
@@ -126,11 +127,21 @@ bool ks_reclaim(size_t want)
 	for (unsigned i = 0; i < n; i++)
 		shrinkers[i].fn(shrinkers[i].arg, want);
 
-	if (normal_context())
+	if (collect && normal_context())
 		ks_gc_reclaim();
 
 	mcentral_release_empty();
 	mheap_scavenge(0);
 	reclaiming[slot] = 0;
 	return true;
+}
+
+bool ks_reclaim(size_t want)
+{
+	return reclaim(want, true);
+}
+
+bool ks_reclaim_after_gc(size_t want)
+{
+	return reclaim(want, false);
 }

@@ -18,6 +18,9 @@ void ks_reclaim_init(void (*kick_idle_cpus)(void));
  * caller should try once more (false: this slot is already reclaiming).
  * No kspan lock held. */
 bool ks_reclaim(size_t want);
+/* The same without the collector's cycle: for the collector's own slow
+ * path, which has just run one. */
+bool ks_reclaim_after_gc(size_t want);
 
 /* Times ks_reclaim ran (statistics). */
 uint64_t ks_reclaim_count(void);
