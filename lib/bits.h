@@ -7,6 +7,7 @@
 #ifndef KSPAN_LIB_BITS_H
 #define KSPAN_LIB_BITS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 static inline unsigned ks_popcount64(uint64_t x)
@@ -39,6 +40,27 @@ static inline uint64_t ks_mix64(uint64_t x)
 	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
 	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
 	return x ^ (x >> 31);
+}
+
+/* The first byte of p[from, to) that is not b, or to: a word at a time
+ * (relaxed loads: the debug heap reads neighbours' red zones that their
+ * owners may write meanwhile, and a torn read only delays a report).
+ * The red-zone, poison and guard-slack checks all scan with it. */
+static inline size_t ks_first_not(const uint8_t *p, size_t from, size_t to, uint8_t b)
+{
+	size_t i = from;
+	for (; i < to && ((uintptr_t)(p + i) & 7); i++)
+		if (__atomic_load_n(&p[i], __ATOMIC_RELAXED) != b)
+			return i;
+	const uint64_t pat = 0x0101010101010101ull * b;
+	for (; i + 8 <= to; i += 8)
+		if (__atomic_load_n((const uint64_t *)(const void *)(p + i),
+		                    __ATOMIC_RELAXED) != pat)
+			break;
+	for (; i < to; i++)
+		if (__atomic_load_n(&p[i], __ATOMIC_RELAXED) != b)
+			return i;
+	return to;
 }
 
 #endif

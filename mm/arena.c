@@ -36,6 +36,7 @@
  * out.
  */
 #include "mm/arena.h"
+#include "mm/commit.h"
 #include "lib/bits.h"
 #include "lib/check.h"
 #include <kspan/platform.h>
@@ -84,7 +85,7 @@ int arena_init(size_t arena_bytes)
 	a->shadow_mapped = 0;
 	KS_ASSERT((a->arena_start & (RESERVE_ALIGN - 1)) == 0);
 
-	if (ks_plat_commit(a->committed, a->committed_bytes) != 0)
+	if (ks_commit(a->committed, a->committed_bytes) != 0)
 		return -1;
 	return 0;
 }
@@ -105,8 +106,8 @@ static int arena_map_shadow(uintptr_t upto)
 	                        (upto >> KS_PAGE_SHIFT) * sizeof(void *), 4096);
 	uintptr_t b0 = round_down_4k((uintptr_t)a->bitmap - upto / 32);
 	uintptr_t b1 = round_up((uintptr_t)a->bitmap - a->shadow_mapped / 32, 4096);
-	if (ks_plat_commit((void *)s0, s1 - s0) != 0 ||
-	    (KSPAN_GC && b1 > b0 && ks_plat_commit((void *)b0, b1 - b0) != 0))
+	if (ks_commit((void *)s0, s1 - s0) != 0 ||
+	    (KSPAN_GC && b1 > b0 && ks_commit((void *)b0, b1 - b0) != 0))
 		return -1;
 	a->shadow_mapped = upto;
 	return 0;
@@ -133,18 +134,17 @@ uintptr_t arena_grow(uintptr_t npages)
 
 uintptr_t arena_count_committed(uintptr_t page, uintptr_t n)
 {
-	uintptr_t c = 0;
-	while (n > 0 && (page % 64)) {
-		c += arena_page_committed(page);
-		page++;
-		n--;
-	}
-	for (; n >= 64; n -= 64, page += 64)
-		c += (uintptr_t)ks_popcount64(ks_arena.committed[page / 64]);
-	while (n > 0) {
-		c += arena_page_committed(page);
-		page++;
-		n--;
+	/* A word of the committed bits at a time, the partial first and
+	 * last words masked. */
+	uintptr_t c = 0, end = page + n;
+	while (page < end) {
+		uintptr_t w = page / 64, lo = page % 64;
+		uintptr_t hi = end - w * 64 < 64 ? end - w * 64 : 64;   /* bits [lo, hi) */
+		uint64_t m = ks_arena.committed[w] >> lo;
+		if (hi - lo < 64)
+			m &= ((uint64_t)1 << (hi - lo)) - 1;
+		c += ks_popcount64(m);
+		page = w * 64 + hi;
 	}
 	return c;
 }
@@ -181,7 +181,7 @@ static long arena_change_pages(uintptr_t page, uintptr_t n, int want,
 
 static int do_commit(void *addr, size_t len)
 {
-	return ks_plat_commit(addr, len);
+	return ks_commit(addr, len);
 }
 
 static int do_decommit(void *addr, size_t len)

@@ -109,32 +109,12 @@ static bool trailer_free(const uint64_t t[2])
 	return t[0] == POISON_WORD && t[1] == POISON_WORD;
 }
 
-/* The first byte of p[from, to) that is not b, or to: a word at a time
- * (relaxed loads: a neighbour's block may be written by the CPU that owns
- * it meanwhile, and a torn read only delays a report). */
-static size_t first_not(const uint8_t *p, size_t from, size_t to, uint8_t b)
-{
-	size_t i = from;
-	for (; i < to && ((uintptr_t)(p + i) & 7); i++)
-		if (__atomic_load_n(&p[i], __ATOMIC_RELAXED) != b)
-			return i;
-	const uint64_t pat = 0x0101010101010101ull * b;
-	for (; i + 8 <= to; i += 8)
-		if (__atomic_load_n((const uint64_t *)(const void *)(p + i),
-		                    __ATOMIC_RELAXED) != pat)
-			break;
-	for (; i < to; i++)
-		if (__atomic_load_n(&p[i], __ATOMIC_RELAXED) != b)
-			return i;
-	return to;
-}
-
 /* The first canary byte of [size, blk - trailer) that is not intact, or
  * blk if none. */
 static size_t first_bad_canary(const uint8_t *p, size_t size, size_t blk)
 {
 	size_t end = blk - KS_RZ_TRAILER;
-	size_t i = size < end ? first_not(p, size, end, KS_CANARY_BYTE) : end;
+	size_t i = size < end ? ks_first_not(p, size, end, KS_CANARY_BYTE) : end;
 	return i == end ? blk : i;
 }
 
@@ -143,7 +123,7 @@ static size_t first_bad_canary(const uint8_t *p, size_t size, size_t blk)
 /* A block about to be handed out must still be all poison. */
 static void check_poison(const char *fn, const uint8_t *p, size_t blk)
 {
-	size_t i = first_not(p, 0, blk, KS_POISON_BYTE);
+	size_t i = ks_first_not(p, 0, blk, KS_POISON_BYTE);
 	if (i != blk)
 		ks_panic("%s: use-after-free write: object %p (%lu bytes) "
 		         "was modified at offset %lu (byte 0x%x) after it was "

@@ -2,6 +2,7 @@
  * fixalloc: see mm/fixalloc.h.
  */
 #include "mm/fixalloc.h"
+#include "mm/commit.h"
 #include "lib/check.h"
 #include <kspan/platform.h>
 
@@ -39,7 +40,7 @@ void *fixalloc_alloc(struct fixalloc *f)
 	} else {
 		if (f->chunk + f->size > f->chunk_end) {
 			if (f->next + FIXALLOC_CHUNK > f->end ||
-			    ks_plat_commit((void *)f->next, FIXALLOC_CHUNK) != 0)
+			    ks_commit((void *)f->next, FIXALLOC_CHUNK) != 0)
 				return NULL;
 			/* The chunk tail that no object fits in is lost. */
 			f->chunk = f->next;

@@ -49,6 +49,9 @@
  * live + quarantine slots, 40 bytes each) and the page tables of the
  * address space they cover.
  *
+ * Commits call ks_plat_commit itself, not ks_commit (mm/commit.c): a
+ * failure here is a fallback to the heap, not a failed allocation.
+ *
  * Lock: guard_lock (KS_RANK_GUARD), with interrupts off; ks_plat_commit
  * and decommit are called under it (they may not call the allocator, by
  * contract).  kspan_guard_fault reads slot records without it (a fault
@@ -422,9 +425,14 @@ static intptr_t check_slack(uintptr_t obj, size_t size)
 	uintptr_t hi = (obj + size + GP - 1) & ~(GP - 1);
 	if (hi == lo)
 		return 0;
-	for (uintptr_t a = obj + size; a < hi; a++)
-		if (*(const uint8_t *)a != SLACK_BYTE)
-			return (intptr_t)(a - obj);
+	const uint8_t *o = (const uint8_t *)obj;
+	size_t after = ks_first_not(o, size, hi - obj, SLACK_BYTE);
+	if (after != hi - obj)
+		return (intptr_t)after;
+	const uint8_t *l = (const uint8_t *)lo;
+	if (ks_first_not(l, 0, obj - lo, SLACK_BYTE) == obj - lo)
+		return 0;
+	/* Something before the object: name the byte nearest to it. */
 	for (uintptr_t a = obj; a > lo; a--)
 		if (*(const uint8_t *)(a - 1) != SLACK_BYTE)
 			return -(intptr_t)(obj - (a - 1));

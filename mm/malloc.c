@@ -78,8 +78,9 @@
  *
  * Under memory pressure (an allocation about to fail) the CPU drains its
  * cache, asks the others to drain theirs (ks_front_flush), runs the
- * registered shrinkers and the collector, scavenges, and tries again
- * (mm/reclaim.c).
+ * registered shrinkers and the collector, and tries again; when a commit
+ * failed (mm/commit.c) it also scavenges what it asked for, and if a
+ * commit fails again every free page, before the last try (mm/reclaim.c).
  *
  * Zeroing: pages committed afresh read as zero; reused objects are not
  * cleared (kzalloc/kcalloc clear what they return).
@@ -276,9 +277,11 @@ __attribute__((noinline))
 void *ks_malloc_slow(size_t size)
 {
 	void *p = malloc_slow_once(size);
-	if (ks_likely(p) || !could_fit(size, 0) || !ks_reclaim(size))
+	if (ks_likely(p) || !could_fit(size, 0))
 		return p;
-	return malloc_slow_once(size);
+	for (unsigned pass = 0; !p && ks_reclaim(size, pass); pass++)
+		p = malloc_slow_once(size);
+	return p;
 }
 
 /* The whole raw allocation: the fast path inline, the slow one a tail
@@ -414,7 +417,7 @@ size_t kmalloc_bulk(size_t size, size_t n, void **out)
 			/* The word ran out: one object the slow way, which
 			 * moves the class to its next word or span. */
 			void *p = small_alloc_slow(cls);
-			if (!p && ks_reclaim(size))
+			for (unsigned pass = 0; !p && ks_reclaim(size, pass); pass++)
 				p = small_alloc_slow(cls);
 			if (!p) {
 				kfree_bulk((size_t)(o - out), out);
@@ -501,10 +504,11 @@ static void *aligned_once(size_t size, size_t align);
 void *ks_malloc_aligned(size_t size, size_t align)
 {
 	void *p = aligned_once(size, align);
-	if (ks_likely(p) || (align & (align - 1)) || !could_fit(size, align) ||
-	    !ks_reclaim(size + align))
+	if (ks_likely(p) || (align & (align - 1)) || !could_fit(size, align))
 		return p;
-	return aligned_once(size, align);
+	for (unsigned pass = 0; !p && ks_reclaim(size + align, pass); pass++)
+		p = aligned_once(size, align);
+	return p;
 }
 
 static void *aligned_once(size_t size, size_t align)
@@ -530,9 +534,11 @@ void *kpages_alloc(size_t n)
 	if (n == 0 || n > SIZE_MAX / KS_PAGE_SIZE)
 		return NULL;
 	void *p = large_alloc(n * KS_PAGE_SIZE, 0, true);
-	if (ks_likely(p) || !could_fit(n * KS_PAGE_SIZE, 0) || !ks_reclaim(n * KS_PAGE_SIZE))
+	if (ks_likely(p) || !could_fit(n * KS_PAGE_SIZE, 0))
 		return p;
-	return large_alloc(n * KS_PAGE_SIZE, 0, true);
+	for (unsigned pass = 0; !p && ks_reclaim(n * KS_PAGE_SIZE, pass); pass++)
+		p = large_alloc(n * KS_PAGE_SIZE, 0, true);
+	return p;
 }
 
 void kpages_free(void *ptr, size_t n)

@@ -88,12 +88,19 @@ static struct mspan **list_of(struct mcentral *c, uint8_t id)
 	       id == MSPAN_ON_FULL ? &c->full : &c->empty;
 }
 
+/* nempty is written under the lock and read without it, by the statistics
+ * and by mcentral_release_empty_one's early out. */
+static void set_nempty(struct mcentral *c, uint32_t n)
+{
+	__atomic_store_n(&c->nempty, n, __ATOMIC_RELAXED);
+}
+
 static void unlink(struct mcentral *c, struct mspan *s)
 {
 	KS_ASSERT(s->list == MSPAN_ON_PARTIAL || s->list == MSPAN_ON_FULL ||
 	          s->list == MSPAN_ON_EMPTY);
 	if (s->list == MSPAN_ON_EMPTY)
-		c->nempty--;
+		set_nempty(c, c->nempty - 1);
 	spanlist_remove(list_of(c, s->list), s);
 	s->list = MSPAN_ON_NONE;
 }
@@ -175,7 +182,7 @@ static struct mspan *refile(struct mcentral *c, struct mspan *s)
 		if (!c->gc && !c->dead && c->nempty < KS_CENTRAL_EMPTY) {
 			spanlist_push(&c->empty, s);
 			s->list = MSPAN_ON_EMPTY;
-			c->nempty++;
+			set_nempty(c, c->nempty + 1);
 			return NULL;
 		}
 		c->nspans--;
@@ -302,6 +309,11 @@ static uint64_t check_list(struct mcentral *c, struct mspan *head, uint8_t id)
 uintptr_t mcentral_release_empty_one(struct mcentral *c)
 {
 	uintptr_t pages = 0;
+	/* Most classes keep no empty span: look before locking.  A span that
+	 * another CPU empties meanwhile may stay; one this caller's frees (or
+	 * anything that happened before this call) emptied is seen. */
+	if (!__atomic_load_n(&c->nempty, __ATOMIC_RELAXED))
+		return 0;
 	for (;;) {
 		ks_irqstate_t st = ks_spin_lock_irqsave(&c->lock);
 		struct mspan *s = c->empty;

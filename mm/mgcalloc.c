@@ -310,7 +310,7 @@ static void *gc_alloc_slow(size_t size, const struct kgc_type *type, bool noscan
 		size = 1;
 	if (size > (size_t)1 << 46)
 		return NULL;
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (unsigned attempt = 0;; attempt++) {
 		gc_maybe_collect();
 		void *p = noscan && size < KS_TINY_SIZE ? tiny_slow(size)
 		        : size <= KS_MAX_SMALL_SIZE ? small_slow(size, type, noscan)
@@ -319,14 +319,15 @@ static void *gc_alloc_slow(size_t size, const struct kgc_type *type, bool noscan
 			return p;
 		/* Out of memory: collect, sweep everything, and take back
 		 * what the caches hold (mm/reclaim.c, without a second
-		 * cycle), then try again. */
+		 * cycle), then try again; a second failure scavenges every
+		 * free page before the last try. */
 		if (attempt == 0) {
 			kgc_collect();
 			gc_sweep(0);
-			ks_reclaim_after_gc(size);
 		}
+		if (!ks_reclaim_after_gc(size, attempt) && attempt > 0)
+			return NULL;
 	}
-	return NULL;
 }
 
 /* ---- the fast paths --------------------------------------------------------- */

@@ -353,6 +353,16 @@ uintptr_t mheap_scavenge(uintptr_t keep_pages)
 	return n;
 }
 
+uintptr_t mheap_scavenge_pages(uintptr_t want)
+{
+	struct mheap *h = &ks_mheap;
+	ks_irqstate_t st = ks_spin_lock_irqsave(&h->lock);
+	uintptr_t fc = h->pages_free_committed;
+	uintptr_t n = scavenge_locked(h, fc > want ? fc - want : 0);
+	ks_spin_unlock_irqrestore(&h->lock, st);
+	return n;
+}
+
 /* ---- free ------------------------------------------------------------ */
 
 void mheap_free(struct mspan *s)

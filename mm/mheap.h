@@ -58,6 +58,11 @@ void mheap_free(struct mspan *s);
 /* Decommit free pages until at most keep_pages free pages stay committed.
  * Returns the number of pages decommitted.  Takes the heap lock. */
 uintptr_t mheap_scavenge(uintptr_t keep_pages);
+/* Decommit want free committed pages, or all there are if fewer (the
+ * largest free spans first, each from its end), for a platform that needs
+ * commit budget back.  Returns the number decommitted.  Takes the heap
+ * lock. */
+uintptr_t mheap_scavenge_pages(uintptr_t want);
 
 /* Largest run of free pages (including the arena not yet grown into). */
 uintptr_t mheap_largest_free(void);

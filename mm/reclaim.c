@@ -11,7 +11,7 @@
  * allocation fails (small, large, aligned, kpages, object caches; the
  * collector's own allocations call ks_reclaim_after_gc, which skips step
  * 4: they have just collected) ks_reclaim gives it back, in order of
- * cost, and the allocation tries once more:
+ * cost, and the allocation tries again (at most three times):
  *
  *   1. this CPU drains its cache (ks_drain_cpu_caches);
  *   2. every other CPU is asked to drain its own (a flush request: it
@@ -25,9 +25,20 @@
  *      in a normal context (its own slot: never from an interrupt
  *      handler, where stopping the world could wait on the CPU it
  *      interrupted);
- *   5. mcentral's reserves go back to the heap and the heap scavenges
- *      every free page (the platform may need the memory for the arena's
- *      growth or metadata).
+ *   5. mcentral's reserves go back to the heap, and the allocation tries
+ *      again.
+ * Scavenging helps only an allocation that failed because a commit did
+ * (the platform needs commit budget for arena pages or metadata): one
+ * that found no free run of pages gains nothing from decommitting free
+ * ones, and would pay to commit them again.  So the heap scavenges only
+ * when a commit failed on this slot (ks_commit_failed_take, mm/commit.c),
+ * and as little as it can, as Go's heap limit scavenges what it is over
+ * by, not everything:
+ *   6. the request's pages and KS_RECLAIM_SLACK more, then a try;
+ *   7. if a commit failed again, every free page, then a last try.
+ * Passes: pass 0 runs steps 1-5 and step 6 if a commit had failed; each
+ * later pass runs the next scavenging step if a commit failed since the
+ * last one, and nothing otherwise (the allocation fails).
  *
  * Re-entrancy: a shrinker (or the collector) that allocates and fails does
  * not reclaim again; its allocation fails.  Concurrent reclaims on
@@ -42,6 +53,7 @@
 #include <kspan/kmalloc.h>
 #include <kspan/platform.h>
 #include "lib/check.h"
+#include "mm/commit.h"
 #include "mm/malloc.h"
 #include "mm/mcache.h"
 #include "mm/mcentral.h"
@@ -59,6 +71,8 @@ static unsigned shrinker_claims;       /* entries claimed */
 static void (*kick_idle)(void);
 /* A slot already inside ks_reclaim: its allocations fail plainly. */
 static uint8_t reclaiming[KSPAN_MAX_CPUS + 1];
+/* The scavenging steps a slot's current reclaim has taken (0, 1 or 2). */
+static uint8_t scavenged[KSPAN_MAX_CPUS + 1];
 static uint64_t reclaims;
 
 void ks_reclaim_init(void (*kick)(void))
@@ -107,11 +121,25 @@ static bool normal_context(void)
 #endif
 }
 
-static bool reclaim(size_t want, bool collect)
+/* Steps 6 and 7: the next scavenging step, if a commit failed since the
+ * last; true if it gave pages back. */
+static bool scavenge_step(unsigned slot, size_t want)
+{
+	if (!ks_commit_failed_take() || scavenged[slot] >= 2)
+		return false;
+	if (scavenged[slot]++ == 0)
+		return mheap_scavenge_pages(want / KS_PAGE_SIZE + 1 + KS_RECLAIM_SLACK) > 0;
+	return mheap_scavenge(0) > 0;
+}
+
+static bool reclaim(size_t want, unsigned pass, bool collect)
 {
 	unsigned slot = my_slot();
 	if (reclaiming[slot])
 		return false;
+	if (pass > 0)
+		return scavenge_step(slot, want);
+	scavenged[slot] = 0;
 	reclaiming[slot] = 1;
 	__atomic_fetch_add(&reclaims, 1, __ATOMIC_RELAXED);
 
@@ -131,17 +159,17 @@ static bool reclaim(size_t want, bool collect)
 		ks_gc_reclaim();
 
 	mcentral_release_empty();
-	mheap_scavenge(0);
+	scavenge_step(slot, want);
 	reclaiming[slot] = 0;
 	return true;
 }
 
-bool ks_reclaim(size_t want)
+bool ks_reclaim(size_t want, unsigned pass)
 {
-	return reclaim(want, true);
+	return reclaim(want, pass, true);
 }
 
-bool ks_reclaim_after_gc(size_t want)
+bool ks_reclaim_after_gc(size_t want, unsigned pass)
 {
-	return reclaim(want, false);
+	return reclaim(want, pass, false);
 }

@@ -105,10 +105,28 @@ static uint8_t next_key(void)
 	return (uint8_t)ks_mix64(__atomic_add_fetch(&key_seq, 1, __ATOMIC_RELAXED));
 }
 
-/* "cache \"name\": fn", the function a debug report names. */
+static bool same_str(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+/* The functions whose report names a cache makes at create (k->who). */
+static const char *const who_fns[] = { "kmem_cache_alloc", "kmem_cache_free", "kfree" };
+_Static_assert(sizeof(who_fns) / sizeof(who_fns[0]) ==
+               sizeof(((struct kmem_cache *)0)->who) / sizeof(((struct kmem_cache *)0)->who[0]),
+               "one report name per function");
+
+/* "cache \"name\": fn", the function a debug report names: made once
+ * for the usual functions (every checked allocation and free would
+ * otherwise format it), in buf for others (krealloc, kfree_bulk). */
 static const char *report_fn(char *buf, size_t cap, const char *fn,
                              const struct kmem_cache *k)
 {
+	for (unsigned i = 0; i < sizeof(who_fns) / sizeof(who_fns[0]); i++)
+		if (same_str(fn, who_fns[i]))
+			return k->who[i];
 	ks_snprintf(buf, cap, "cache \"%s\": %s", k->name, fn);
 	return buf;
 }
@@ -222,6 +240,8 @@ static const char *setup(struct kmem_cache *k, const char *name, size_t size,
 	k->locked_allocs = 0;
 	k->next = NULL;
 	ks_snprintf(k->name, sizeof(k->name), "%s", name ? name : "?");
+	for (unsigned i = 0; i < sizeof(who_fns) / sizeof(who_fns[0]); i++)
+		ks_snprintf(k->who[i], sizeof(k->who[i]), "cache \"%s\": %s", k->name, who_fns[i]);
 	return NULL;
 }
 
@@ -344,7 +364,7 @@ static void *alloc_slow(struct kmem_cache *k, void *site)
 	if (!site)
 		site = RET_ADDR;
 	void *p = alloc_slow_once(k, site);
-	if (ks_unlikely(!p) && ks_reclaim(k->size))
+	for (unsigned pass = 0; ks_unlikely(!p) && ks_reclaim(k->size, pass); pass++)
 		p = alloc_slow_once(k, site);
 	return p;
 }

@@ -35,6 +35,10 @@ struct kmem_cache {
 	uint64_t locked_allocs;  /* allocations under the central lock */
 	struct kmem_cache *next; /* on the zombie list */
 	char name[32];
+	/* What a checked cache's debug reports name, made at create:
+	 * "cache \"name\": kmem_cache_alloc", and the same for
+	 * kmem_cache_free and kfree (who_fns, mm/slab.c). */
+	char who[3][64];
 };
 
 /* Set the caches' pools up (kspan_init).  0 or -1. */

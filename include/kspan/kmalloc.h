@@ -192,7 +192,9 @@ void   kspan_drain_cpu(void);
 /* Memory-pressure callback: before any allocation returns NULL, kspan
  * drains the caches (this CPU's, the others' through flush requests and
  * kspan_config.kick_idle_cpus), calls every registered shrinker with the
- * bytes wanted, runs the collector, scavenges, and tries once more.  A
+ * bytes wanted, runs the collector, and tries again; if ks_plat_commit
+ * failed it also scavenges (the pages wanted, then, if a commit fails
+ * again, every free page) before each further try.  A
  * shrinker gives back what memory of its own it can (kfree, kpages_free)
  * and returns the bytes it freed.  It is called with no kspan lock held,
  * possibly from an interrupt handler or on several CPUs at once; an

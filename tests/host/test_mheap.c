@@ -267,6 +267,35 @@ static void test_treap_model(void **state)
 	mtreap_check(&t);
 }
 
+/* arena_count_committed, a word of bits at a time, against a page at a
+ * time, over seeded ranges of a span whose pages are committed in a seeded
+ * pattern (decommitted through the arena behind the heap's back, then
+ * committed again before the span goes back). */
+static void test_count_committed(void **state)
+{
+	(void)state;
+	enum { N = 700 };
+	uint64_t rng = ks_test_rng(__LINE__);
+	struct mspan *s = alloc_pages(N);
+	uintptr_t first = arena_page(s->base);
+	for (int i = 0; i < 200; i++) {
+		uintptr_t at = ks_test_rand(&rng) % N;
+		arena_decommit_pages(first + at, 1 + ks_test_rand(&rng) % (N - at < 40 ? N - at : 40));
+	}
+	for (int step = 0; step < 5000; step++) {
+		uintptr_t from = ks_test_rand(&rng) % N;
+		uintptr_t n = ks_test_rand(&rng) % (N - from + 1);
+		uintptr_t want = 0;
+		for (uintptr_t p = first + from; p < first + from + n; p++)
+			want += (uintptr_t)arena_page_committed(p);
+		assert_int_equal(arena_count_committed(first + from, n), want);
+	}
+	assert_true(arena_commit_pages(first, N) > 0);
+	assert_int_equal(arena_count_committed(first, N), N);
+	mheap_free(s);
+	mheap_check();
+}
+
 static void corrupt_spans(void *arg)
 {
 	(void)arg;
@@ -315,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_aligned_out_of_memory),
 		cmocka_unit_test(test_extend_in_place),
 		cmocka_unit_test(test_treap_model),
+		cmocka_unit_test(test_count_committed),
 		cmocka_unit_test(test_check_catches_corruption),
 		cmocka_unit_test(test_lock_order_checked),
 	};

@@ -14,7 +14,12 @@
  *                allocation fails; it is called with the bytes wanted and
  *                no kspan lock held (it allocates itself), and its own
  *                failing allocation does not reclaim again;
- *   accounting   queued frees are counted apart from objects in use.
+ *   accounting   queued frees are counted apart from objects in use;
+ *   scavenging   free pages are decommitted only when a commit failed: an
+ *                allocation that finds no free run gives none back, one
+ *                whose commit fails gives back what it needs and
+ *                KS_RECLAIM_SLACK more, not every free page; the passes
+ *                of ks_reclaim take those steps in order and then stop.
  *
  * The sizes and orders of the cached objects come from the run's seed.
  */
@@ -30,6 +35,9 @@
 #include <kspan/kmalloc.h>
 #include <kspan/platform.h>
 #include "arch/host/platform.h"
+#include "mm/arena.h"
+#include "mm/commit.h"
+#include "mm/reclaim.h"
 #include "tests/host/heap_fixture.h"
 #include "tests/host/support.h"
 
@@ -290,6 +298,118 @@ static void test_shrinker(void **state)
 	assert_int_equal(heap_free_pages(), before);
 }
 
+/* ---- scavenging only for commits ----------------------------------------- */
+
+#define HOLES 900    /* free committed 1-page runs: 7 MiB, under the threshold */
+
+static void *holes[2 * HOLES];
+
+static struct kspan_heap_stats hstats(void)
+{
+	struct kspan_heap_stats hs;
+	kspan_heap_stats(&hs);
+	return hs;
+}
+
+/* HOLES free committed pages, no two of them next to each other, and
+ * nothing else free committed. */
+static void make_holes(void)
+{
+	kspan_scavenge();
+	for (unsigned i = 0; i < 2 * HOLES; i++)
+		assert_non_null(holes[i] = kpages_alloc(1));
+	for (unsigned i = 0; i < 2 * HOLES; i += 2)
+		kpages_free(holes[i], 1);
+	struct kspan_heap_stats hs = hstats();
+	assert_int_equal(hs.pages_committed - (hs.pages_total - hs.pages_free), HOLES);
+}
+
+static void free_holes(void)
+{
+	for (unsigned i = 1; i < 2 * HOLES; i += 2)
+		kpages_free(holes[i], 1);
+}
+
+/* Make a commit fail on this slot, as a commit limit would. */
+static void fail_a_commit(void)
+{
+	ks_host_set_commit_limit(ks_host_committed());
+	assert_int_not_equal(ks_commit((void *)(ks_arena.arena_end - KSPAN_PAGE_SIZE),
+	                               KSPAN_PAGE_SIZE), 0);
+	ks_host_set_commit_limit(0);
+}
+
+static void test_no_free_run_scavenges_nothing(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	make_holes();
+	struct kspan_heap_stats h0 = hstats();
+	uint64_t r0 = reclaims();
+	/* No run of the whole arena is free: the request fails without a
+	 * commit, and decommitting the holes could not help it. */
+	assert_null(kpages_alloc(TEST_ARENA_BYTES / KSPAN_PAGE_SIZE));
+	struct kspan_heap_stats h1 = hstats();
+	assert_true(reclaims() > r0);
+	assert_int_equal(h1.pages_scavenged_total, h0.pages_scavenged_total);
+	assert_int_equal(h1.pages_committed, h0.pages_committed);
+	free_holes();
+	assert_int_equal(heap_free_pages(), before);
+}
+
+static void test_commit_failure_scavenges_what_it_needs(void **state)
+{
+	(void)state;
+	enum { WANT = 128 };
+	uint64_t before = heap_free_pages();
+	make_holes();
+	struct kspan_heap_stats h0 = hstats();
+	/* Nothing more can be committed, and no committed free run holds
+	 * WANT pages: the request's commit fails, the reclaim decommits
+	 * holes for it, and the retry commits fresh pages in their place. */
+	ks_host_set_commit_limit(ks_host_committed());
+	void *p = kpages_alloc(WANT);
+	ks_host_set_commit_limit(0);
+	struct kspan_heap_stats h1 = hstats();
+	assert_non_null(p);
+	uint64_t scav = h1.pages_scavenged_total - h0.pages_scavenged_total;
+	print_message("# a failed commit of %u pages decommitted %llu of %u free "
+	              "committed pages\n", WANT, (unsigned long long)scav, HOLES);
+	assert_true(scav >= WANT);
+	assert_true(scav <= WANT + 1 + KS_RECLAIM_SLACK);
+	kpages_free(p, WANT);
+	free_holes();
+	assert_int_equal(heap_free_pages(), before);
+}
+
+static void test_reclaim_passes(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	make_holes();
+	uint64_t s0 = hstats().pages_scavenged_total;
+	/* No commit failed: pass 0 empties the caches and decommits
+	 * nothing; a later pass has nothing to do. */
+	assert_true(ks_reclaim(KSPAN_PAGE_SIZE, 0));
+	assert_int_equal(hstats().pages_scavenged_total, s0);
+	assert_false(ks_reclaim(KSPAN_PAGE_SIZE, 1));
+	/* A commit failed: the pages wanted and the slack. */
+	fail_a_commit();
+	assert_true(ks_reclaim(KSPAN_PAGE_SIZE, 0));
+	assert_int_equal(hstats().pages_scavenged_total - s0, 1 + 1 + KS_RECLAIM_SLACK);
+	/* Another: every free page. */
+	fail_a_commit();
+	assert_true(ks_reclaim(KSPAN_PAGE_SIZE, 1));
+	assert_int_equal(hstats().pages_scavenged_total - s0, HOLES);
+	/* A third: nothing more to give. */
+	fail_a_commit();
+	assert_false(ks_reclaim(KSPAN_PAGE_SIZE, 2));
+	/* Each step took the note it acted on. */
+	assert_false(ks_commit_failed_take());
+	free_holes();
+	assert_int_equal(heap_free_pages(), before);
+}
+
 static void test_shrinker_table_bounded(void **state)
 {
 	(void)state;
@@ -364,6 +484,9 @@ int main(void)
 		cmocka_unit_test(test_exhaustion_four_cpus),
 		cmocka_unit_test(test_shrinker),
 		cmocka_unit_test(test_shrinker_table_bounded),
+		cmocka_unit_test(test_no_free_run_scavenges_nothing),
+		cmocka_unit_test(test_commit_failure_scavenges_what_it_needs),
+		cmocka_unit_test(test_reclaim_passes),
 	};
 	return KS_TEST_MAIN("reclaim", tests, setup, teardown);
 }
