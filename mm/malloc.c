@@ -25,7 +25,8 @@
  *              the spans no CPU owns, and a small reserve of empty ones
  *              (mm/mcentral.c).
  *   mcache     per CPU slot: for each class the spans the CPU owns (at
- *              most KS_OWN_MAX) and the one it allocates from (mm/mcache.c).
+ *              most 8 to 64, room for 512 objects: ownmax) and the one it
+ *              allocates from (mm/mcache.c).
  *   slot       who an mcache belongs to: a CPU (a host thread), and in
  *              kspan's kernel also each CPU's interrupt handlers
  *              (include/kspan/platform.h, KSPAN_OWN_SLOTS).
@@ -43,8 +44,9 @@
  *      their own).
  *   3. The word is empty: fold in the frees other CPUs sent (one atomic
  *      exchange for all of them, mm/mremote.c), take a queued free, move to
- *      another word of cur, or to the owned span with most free objects, or
- *      take a span from mcentral (one lock).
+ *      another word of cur, or to the owned span with most free objects
+ *      among the next few (round robin), or take a span from mcentral (one
+ *      lock).
  *   4. mcentral hands out a partial span, else one of its reserve, else it
  *      takes pages for a new span from mheap (heap lock), which grows into
  *      the arena if it must.
@@ -59,7 +61,7 @@
  *   3. Another CPU owns it: batch the object for that CPU (one atomic per
  *      batch of up to 62; the owner folds them in on its next slow path).
  *      No CPU owns it: take the span over if the class is in use here and
- *      the CPU owns fewer than KS_OWN_MAX spans of it, else queue it
+ *      the CPU owns fewer than its bound of spans of it, else queue it
  *      (tagged); a full queue goes to mcentral under one lock.
  *   4. Anything not in an in-use span, not at an object's start, or
  *      already free stops the kernel with a message naming the address,

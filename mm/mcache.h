@@ -12,8 +12,18 @@
 #include "lib/config.h"
 #include "mm/mspan.h"
 
-#define KS_OWN_MAX   8    /* spans a CPU owns per class, the current included */
+/* Spans a CPU owns per class, the current included (mcache_class.ownmax):
+ * enough for KS_OWN_OBJECTS objects, but no more than KS_OWN_BYTES of
+ * spans, and at least KS_OWN_MIN and at most KS_OWN_MAX of them.  So 8
+ * spans of a class of 128 B or less, 64 of the 1 KiB class, 16 of the
+ * 32 KiB class. */
+#define KS_OWN_MAX     64
+#define KS_OWN_MIN     8
+#define KS_OWN_OBJECTS 512
+#define KS_OWN_BYTES   ((uintptr_t)512 << 10)
 #define KS_EMPTY_KEEP 2   /* of those, all-free ones kept when cur is replaced */
+#define KS_SCAN_MAX  8    /* owned spans looked at for a new cur (more only
+                             while all of those are full) */
 #define KS_QUEUE_MAX 16   /* frees into spans no CPU owns, queued per class */
 /* The fast path's classes: the kmalloc size classes, then one per object
  * cache slot (mm/slab.c: cache i is class KS_NUM_SIZE_CLASSES + i). */
@@ -41,7 +51,10 @@ struct mcache_class {
 	uint16_t nqueued;        /* queue[0..nqueued) */
 	uint8_t active;          /* allocated from since the last drain: frees
 	                            into unowned spans may take them over */
-	uint8_t pad[3];
+	uint8_t pad;
+	uint16_t ownmax;         /* the bound on owned spans (KS_OWN_BYTES) */
+	struct mspan *scan;      /* the partial span the next look for a cur
+	                            starts at (NULL: the head) */
 	void *queue[KS_QUEUE_MAX];   /* frees of objects in spans no CPU owns:
 	                                reused by this class's next allocations,
 	                                handed to mcentral when it fills */

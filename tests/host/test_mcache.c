@@ -133,31 +133,45 @@ static void test_fast_paths_take_no_lock(void **state)
 	assert_int_equal(heap_free_pages(), before);
 }
 
-/* Objects of one class, more spans of them than a CPU may own. */
-enum { BOUND_CLS_SIZE = 64, BOUND_SPANS = 3 * KS_OWN_MAX };
-
-static void test_owned_spans_bounded(void **state)
+/* The bound on the spans a CPU owns of a class of nelems objects in spans
+ * of npages pages: room for KS_OWN_OBJECTS objects in at most KS_OWN_BYTES
+ * of spans, between KS_OWN_MIN and KS_OWN_MAX spans. */
+static unsigned own_bound(unsigned npages, unsigned nelems)
 {
-	(void)state;
+	uintptr_t n = KS_OWN_BYTES / ((uintptr_t)npages * KS_PAGE_SIZE);
+	if (KS_OWN_OBJECTS / nelems < n)
+		n = KS_OWN_OBJECTS / nelems;
+	return n < KS_OWN_MIN ? KS_OWN_MIN : n > KS_OWN_MAX ? KS_OWN_MAX : (unsigned)n;
+}
+
+/* Objects of one class, more spans of them than a CPU may own. */
+static void check_owned_spans_bounded(size_t size)
+{
 	uint64_t before = heap_free_pages();
 	unsigned me = ks_plat_cpu_id();
-	unsigned per = KS_PAGE_SIZE / BOUND_CLS_SIZE, n = per * BOUND_SPANS;
+	unsigned cls = ks_size_to_class(size);
+	unsigned npages = ks_class_to_npages[cls];
+	unsigned per = npages * KS_PAGE_SIZE / ks_class_to_size[cls], n;
+	unsigned bound = own_bound(npages, per);
+	n = per * 3 * bound;
+	print_message("# %zu B objects, spans of %u pages: %u spans owned at most\n",
+	              size, npages, bound);
 	void **p = calloc(n, sizeof(void *));
-	uint64_t rng = ks_test_rng(__LINE__);
+	uint64_t rng = ks_test_rng(__LINE__ + size);
 	for (unsigned i = 0; i < n; i++) {
-		p[i] = kmalloc(BOUND_CLS_SIZE);
+		p[i] = kmalloc(size);
 		assert_non_null(p[i]);
-		assert_true(cpu_stats(me).owned_spans <= KS_OWN_MAX);
+		assert_true(cpu_stats(me).owned_spans <= bound);
 	}
 	/* Full spans stay owned up to the bound; the rest left the CPU. */
-	assert_int_equal(cpu_stats(me).owned_spans, KS_OWN_MAX);
+	assert_int_equal(cpu_stats(me).owned_spans, bound);
 	/* Give them all back, then allocate once (the class is in use
 	 * again, one span owned) and free in random order: frees into
 	 * unowned spans take them over while the set has room, are queued
 	 * after that. */
 	kspan_drain_cpu();
 	assert_int_equal(cpu_stats(me).owned_spans, 0);
-	void *one = kmalloc(BOUND_CLS_SIZE);
+	void *one = kmalloc(size);
 	assert_non_null(one);
 	for (unsigned i = n - 1; i > 0; i--) {
 		unsigned j = (unsigned)(ks_test_rand(&rng) % (i + 1));
@@ -168,7 +182,7 @@ static void test_owned_spans_bounded(void **state)
 	struct kspan_cpu_stats s0 = cpu_stats(me);
 	for (unsigned i = 0; i < n; i++) {
 		kfree(p[i]);
-		assert_true(cpu_stats(me).owned_spans <= KS_OWN_MAX);
+		assert_true(cpu_stats(me).owned_spans <= bound);
 	}
 	struct kspan_cpu_stats s1 = cpu_stats(me);
 	assert_true(s1.adoptions > s0.adoptions);
@@ -179,6 +193,62 @@ static void test_owned_spans_bounded(void **state)
 	struct kspan_cpu_stats s2 = cpu_stats(me);
 	assert_int_equal(s2.owned_spans, 0);
 	assert_int_equal(s2.queued_objects, 0);
+	assert_int_equal(heap_free_pages(), before);
+}
+
+static void test_owned_spans_bounded(void **state)
+{
+	(void)state;
+	/* Many objects a span (the fewest spans), 8 (the most), a class of
+	 * two pages a span, and the largest class. */
+	check_owned_spans_bounded(64);
+	check_owned_spans_bounded(1024);
+	for (unsigned cls = 1; cls < KS_NUM_SIZE_CLASSES; cls++)
+		if (ks_class_to_npages[cls] == 2) {
+			check_owned_spans_bounded(ks_class_to_size[cls]);
+			break;
+		}
+	check_owned_spans_bounded(KS_MAX_SMALL_SIZE);
+	assert_int_equal(own_bound(1, 128), KS_OWN_MIN);
+	assert_int_equal(own_bound(1, 8), KS_OWN_MAX);
+	assert_int_equal(own_bound(64, 1), KS_OWN_MIN);
+}
+
+/* A new cur comes from the owned spans, KS_SCAN_MAX of them a look, round
+ * robin: with every owned span but one full, the one with a free object is
+ * found wherever it is (the look goes on past KS_SCAN_MAX full spans), and
+ * no span comes from mcentral meanwhile. */
+static void test_take_partial_round_robin(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	unsigned me = ks_plat_cpu_id();
+	enum { SIZE = 1024 };   /* 8 a span: KS_OWN_MAX spans owned */
+	unsigned per = KS_PAGE_SIZE / SIZE, n = per * KS_OWN_MAX;
+	void **p = calloc(n, sizeof(void *));
+	for (unsigned i = 0; i < n; i++)
+		assert_non_null(p[i] = kmalloc(SIZE));
+	assert_int_equal(cpu_stats(me).owned_spans, KS_OWN_MAX);
+	uint64_t rng = ks_test_rng(__LINE__);
+	/* Free one object in a seeded span: the next allocation must reuse
+	 * it from the owned spans, with no span from mcentral. */
+	for (int round = 0; round < 200; round++) {
+		unsigned i = (unsigned)(ks_test_rand(&rng) % n);
+		void *old = p[i];
+		kfree(old);
+		struct kspan_cpu_stats s0 = cpu_stats(me);
+		p[i] = kmalloc(SIZE);
+		struct kspan_cpu_stats s1 = cpu_stats(me);
+		assert_ptr_equal(p[i], old);
+		assert_int_equal(s1.refills, s0.refills);
+		/* The full cur leaves when the set is at its bound; a free
+		 * into it takes it back. */
+		assert_true(s1.owned_spans >= KS_OWN_MAX - 1);
+	}
+	for (unsigned i = 0; i < n; i++)
+		kfree(p[i]);
+	free(p);
+	kspan_drain_cpu();
 	assert_int_equal(heap_free_pages(), before);
 }
 
@@ -525,6 +595,7 @@ int main(void)
 		cmocka_unit_test(test_fixalloc_holds_max),
 		cmocka_unit_test(test_fast_paths_take_no_lock),
 		cmocka_unit_test(test_owned_spans_bounded),
+		cmocka_unit_test(test_take_partial_round_robin),
 		cmocka_unit_test(test_bulk),
 		cmocka_unit_test(test_bulk_all_or_nothing),
 		cmocka_unit_test(test_remote_batches),
