@@ -10,12 +10,12 @@
  * of spans (ownmax: room for KS_OWN_OBJECTS objects in at most
  * KS_OWN_BYTES, 8 to 64 spans: 8 of the classes up to 128 B, 64 of the
  * 1 KiB class): cur, the one it allocates from, and the partial spans it
- * took over.  (With 8 for every class, alloc-test's 5000 live objects a thread
- * spread over more spans than that in the large classes, and a sixth of
- * its frees went to spans the CPU did not own.)  Allocation takes the lowest set bit of a word of
- * cur's free bits, with no lock and no atomic, interrupts off on this CPU
- * for those few instructions (what makes kmalloc safe in interrupt
- * handlers).  A free into any span the CPU owns sets a bit the same way
+ * took over.  (With 8 for every class, alloc-test's 5000 live objects a
+ * thread spread over more spans than that in the large classes, and a
+ * sixth of its frees went to spans the CPU did not own.)  Allocation
+ * takes the lowest set bit of a word of cur's free bits, with no lock and
+ * no atomic, interrupts off on this CPU for those few instructions (what
+ * makes kmalloc safe in interrupt handlers).  A free into any span the CPU owns sets a bit the same way
  * (mm/malloc.c).  Everything else is a slow path here:
  *
  *   - the word ran out: fold in the frees other CPUs sent (mm/mremote.c),
