@@ -179,11 +179,6 @@ static long arena_change_pages(uintptr_t page, uintptr_t n, int want,
 	return changed;
 }
 
-static int do_commit(void *addr, size_t len)
-{
-	return ks_commit(addr, len);
-}
-
 static int do_decommit(void *addr, size_t len)
 {
 	ks_plat_decommit(addr, len);
@@ -192,7 +187,7 @@ static int do_decommit(void *addr, size_t len)
 
 long arena_commit_pages(uintptr_t page, uintptr_t n)
 {
-	return arena_change_pages(page, n, 0, do_commit);
+	return arena_change_pages(page, n, 0, ks_commit);
 }
 
 long arena_decommit_pages(uintptr_t page, uintptr_t n)
