@@ -6,6 +6,7 @@
 #include "lib/config.h"
 #if KSPAN_GC
 #include <kspan/gc.h>
+#include "lib/check.h"
 #include "mm/mbitmap.h"
 
 static uintptr_t period_of(const struct kgc_type *type)
@@ -98,6 +99,26 @@ void heapbits_set_object(uintptr_t addr, uintptr_t objwords, uintptr_t reqwords,
 		uint64_t *p = heapbits_word(w >> 6), m = heapbits_low(n);
 		*p = (*p & ~(m << sh)) | (bits << sh);
 		o += n;
+	}
+}
+
+void heapbits_fill_slots(uintptr_t base, uintptr_t nslots, uintptr_t objw, uint64_t obits)
+{
+	KS_ASSERT(objw >= 1 && objw <= 64 && (objw == 64 || obits >> objw == 0) &&
+	          (base & (KS_PAGE_SIZE - 1)) == 0);
+	/* The slots' bits repeat every objw words: rep holds words 0..127 of
+	 * that, and pointer word j (words 64j..64j+63) starts at phase
+	 * 64j mod objw < 64 of it. */
+	unsigned __int128 rep = 0;
+	for (unsigned i = 0; i < 128; i += (unsigned)objw)
+		rep |= (unsigned __int128)obits << i;
+	uintptr_t words = nslots * objw, k = heapbits_chunk(base), phase = 0;
+	for (uintptr_t j = 0; j < words; j += 64, k++) {
+		uint64_t v = (uint64_t)(rep >> phase);
+		if (words - j < 64)
+			v &= heapbits_low(words - j);
+		*heapbits_word(k) = v;
+		phase = (phase + 64) % objw;
 	}
 }
 

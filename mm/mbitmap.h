@@ -98,6 +98,11 @@ bool heapbits_pattern64(const struct kgc_type *type, uint64_t *out);
 void heapbits_set_object(uintptr_t addr, uintptr_t objwords, uintptr_t reqwords,
                          const struct kgc_type *type);
 
+/* Write the bits of nslots objects of objw <= 64 words from base (a page
+ * address), each with the bits obits (nothing at or above bit objw): a
+ * small span's every slot typed alike, a pointer word at a time. */
+void heapbits_fill_slots(uintptr_t base, uintptr_t nslots, uintptr_t objw, uint64_t obits);
+
 /* Clear the bits of nwords words from addr. */
 void heapbits_clear(uintptr_t addr, uintptr_t nwords);
 

@@ -102,6 +102,7 @@ void mcache_class_init(struct mcache_class *pc, struct mcentral *central, int ow
 	pc->base = 0;
 	pc->size = central->elemsize;
 	pc->key = 0;
+	pc->gckey = 0;
 	pc->cur = NULL;
 	pc->partial = NULL;
 	pc->central = central;

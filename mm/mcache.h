@@ -33,7 +33,8 @@ struct mcentral;
 struct ks_rbatch;
 
 /* One class of one CPU (a kmalloc size class, a collector class or an
- * object cache).  The fast path reads the first four fields only. */
+ * object cache).  The fast path reads the first four fields only (the collector's,
+ * gckey too). */
 struct mcache_class {
 	uint64_t *word;          /* free bits it allocates from: a word of cur,
 	                            or ks_zero_word (always empty) */
@@ -41,6 +42,10 @@ struct mcache_class {
 	uintptr_t size;          /* object size (a full word: imul reads it) */
 	uint32_t key;            /* cur's random key (KSPAN_RANDOMIZE) */
 	uint32_t pad0;
+	uintptr_t gckey;         /* collector scan classes: the key (a type
+	                            and a request size) whose objects have the
+	                            bits every free slot of cur has, or 0
+	                            (mm/mgcalloc.c) */
 
 	struct mspan *cur;       /* the owned span allocated from, or NULL */
 	struct mspan *partial;   /* the other owned spans (mm/spanlist.h) */

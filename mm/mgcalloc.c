@@ -5,15 +5,24 @@
  * Fast path (objects up to 512 bytes), as short as kmalloc's and on the
  * same per-CPU caches (mm/mcache.h): with the fast-path guard, take the
  * lowest free bit of the class's word (and clear the object's mark bit,
- * which is set while the slot is free), write the object's pointer bits
- * (mm/mbitmap.h) with one or two masked stores, zero the requested words.
- * The pointer bits of an object no longer than its type are the first
- * bytes of the type's map (one byte for up to 8 words); an array of the
- * type takes them from a small per-CPU cache of types, each map repeated
- * over 64 words, so it needs no loop either.  A type not in
- * the cache, a type longer than 64 words or a larger object takes the slow
- * path, which fills the cache or writes the bits a chunk (64 words) at a
- * time.  No lock, no atomic.
+ * which is set while the slot is free: a flip), zero the requested
+ * words.  It writes no pointer bits: those of a free slot stay as its
+ * last object left them (the sweep does not touch them), so a span whose
+ * free slots all have the same bits (gcuniform, gcbits) needs none
+ * written for an object with those bits.  A fresh span gets them for all
+ * its slots at once (heapbits_fill_slots: a periodic pattern, a store a
+ * pointer word) from its first object.  The class keeps the key (type
+ * and request size) known to have cur's bits, gckey; an object of
+ * another key has its bits worked out (the first bytes of the type's
+ * map, or for an array the map repeated over 64 words from a small
+ * per-CPU cache of types) and compared (settle): equal, its key becomes
+ * gckey; else its bits are written (one or two masked stores) and cur's
+ * slots are uniform no longer, until the span goes back to the heap.  So
+ * the pointer-map cost of a program that fills a class with one type is
+ * a few stores a span.  A type longer than 64 words stored more than
+ * once, or a larger object, takes the slow path, which writes the bits a
+ * chunk (64 words) at a time.  No lock, no atomic.  Debug builds check
+ * the skipped bits on every allocation.
  *
  * The fast paths keep the interrupt guard (ks_plat_irq_save) even where
  * kmalloc's need none (KSPAN_OWN_SLOTS): a collection stops the other
@@ -61,14 +70,25 @@ struct mcache_gc *gc_of[KSPAN_MAX_CPUS + 1];
 uint64_t gc_inuse_objects, gc_inuse_bytes, gc_allocated_since;
 static struct fixalloc gcclass_pool;   /* struct mcache_gc, one per CPU */
 
+/* The byte offset in struct mcache_gc of the class of an object of r
+ * words (1..64, the fast path's), scan and noscan: one load instead of
+ * the class number times the size of a class. */
+static uint16_t class_off[2][FAST_MAX / 8 + 1];
+
 void gc_alloc_init(void)
 {
+	for (unsigned noscan = 0; noscan < 2; noscan++)
+		for (uintptr_t r = 1; r <= FAST_MAX / 8; r++)
+			class_off[noscan][r] = (uint16_t)__builtin_offsetof(struct mcache_gc,
+				cls[(unsigned)ks_size_to_class8[r] << 1 | noscan]);
+	_Static_assert(__builtin_offsetof(struct mcache_gc, cls[KS_NUM_SPAN_CLASSES]) <= 65535,
+	               "class offsets must fit 16 bits");
 	KS_CHECK(meta_pool_init(&gcclass_pool, sizeof(struct mcache_gc), KSPAN_MAX_CPUS) == 0,
 	         "kgc_init: no address space for the per-CPU collector caches");
 }
 
-/* Zero n words (the fast path's objects have at most 64): stores for up
- * to 16 (a memset call or rep stos costs more there), memset beyond. */
+/* Zero n words: stores for up to 16 (a memset call or rep stos costs more
+ * there), memset beyond (the fast paths call zero_long for those). */
 static inline void zero_words(void *p, uintptr_t n)
 {
 	uint64_t *q = p;
@@ -113,20 +133,30 @@ _Static_assert(__builtin_offsetof(struct mspan, markbits) ==
                __builtin_offsetof(struct mspan, freebits) + 8 * KS_FREE_WORDS,
                "mark bits must follow the free bits");
 
-static inline void *gc_take(struct mcache_class *pc)
+static inline __attribute__((always_inline)) bool
+gc_pop(struct mcache_class *pc, uintptr_t *out)
 {
 	uint64_t *wp = pc->word;
 	uint64_t m = __atomic_load_n(wp, __ATOMIC_RELAXED);
 	if (__builtin_expect(m == 0, 0))
-		return NULL;
-	__atomic_store_n(wp, m & (m - 1), __ATOMIC_RELAXED);
-	uint64_t *mark = wp + KS_FREE_WORDS;
-	__atomic_store_n(mark, __atomic_load_n(mark, __ATOMIC_RELAXED) & ~(m & -m),
+		return false;
+	uint64_t rest = m & (m - 1), *mark = wp + KS_FREE_WORDS;
+	__atomic_store_n(wp, rest, __ATOMIC_RELAXED);
+	/* The slot was free, so its mark bit is set: flip it to clear it. */
+	KS_ASSERT(__atomic_load_n(mark, __ATOMIC_RELAXED) & (m ^ rest));
+	__atomic_store_n(mark, __atomic_load_n(mark, __ATOMIC_RELAXED) ^ (m ^ rest),
 	                 __ATOMIC_RELAXED);
 	unsigned b = (unsigned)__builtin_ctzll(m);
 	if (KSPAN_RANDOMIZE)
 		b ^= pc->key;
-	return (void *)(pc->base + (uintptr_t)b * pc->size);
+	*out = pc->base + (uintptr_t)b * pc->size;
+	return true;
+}
+
+static inline void *gc_take(struct mcache_class *pc)
+{
+	uintptr_t p;
+	return gc_pop(pc, &p) ? (void *)p : NULL;
 }
 
 /* The first r (1..64) bits of a pointer map at least r words long: only
@@ -137,6 +167,15 @@ static inline uint64_t map_prefix(const uint8_t *mask, uintptr_t r)
 	for (uintptr_t i = 1; i < (r + 7) / 8; i++)
 		v |= (uint64_t)mask[i] << (8 * i);
 	return v;
+}
+
+/* The key of an object of r words (1..64) of type (NULL: untyped): two
+ * objects with one key have the same pointer bits.  Type pointers are
+ * canonical addresses, so the shift loses nothing (their top bits are
+ * copies of bit 47, or 56). */
+static inline uintptr_t gc_key(const struct kgc_type *type, uintptr_t r)
+{
+	return (uintptr_t)type << 7 | r;
 }
 
 /* ---- the per-CPU state ---------------------------------------------------- */
@@ -200,8 +239,48 @@ static bool type_bits(struct mcache_gc *g, const struct kgc_type *type, uint64_t
 
 /* ---- the slow path ---------------------------------------------------------- */
 
-/* An object of class sc from CPU c's cache, refilling it.  Interrupts off. */
-static void *take(struct mcache *c, struct mcache_gc *g, spanclass_t sc)
+/* The pointer bits of an object of r <= 64 words (size bytes) of type
+ * (NULL: every word a pointer), or false for a type longer than 64 words
+ * stored more than once (then heapbits_set_object). */
+static bool obj_bits(struct mcache_gc *g, const struct kgc_type *type, size_t size,
+                     uintptr_t r, uint64_t *out)
+{
+	uint64_t bits = ~0ull;
+	if (type && type->size >= size)
+		bits = map_prefix(type->ptrmask, r);   /* one instance */
+	else if (type && !type_bits(g, type, &bits))
+		return false;
+	*out = bits & heapbits_low(r);
+	return true;
+}
+
+/* Class pc's object p (just taken, of key with pointer bits bits) gets
+ * its bits: none written if cur's free slots all have them (gcuniform),
+ * and then key becomes the one the fast path writes no bits for; else
+ * p's are written, and cur's free slots may have several objects' bits
+ * from now on. */
+static void settle(struct mcache_class *pc, uintptr_t p, uintptr_t key, uint64_t bits)
+{
+	struct mspan *s = pc->cur;
+	if (pc->gckey == key)
+		return;
+	if (s->gcuniform && s->gcbits == bits) {
+		pc->gckey = key;
+		return;
+	}
+	heapbits_write_small(p, pc->size >> 3, bits);
+	s->gcuniform = 0;
+	pc->gckey = 0;
+}
+
+/* An object of class sc from CPU c's cache, refilling it; key and bits:
+ * the object's (key 0 for noscan classes and objects longer than 64
+ * words).  A fresh span is published to the collector and, given a key,
+ * has every slot's pointer bits written for it (heapbits_fill_slots): the
+ * fast path then writes none while the key stays the same.  Interrupts
+ * off. */
+static void *take(struct mcache *c, struct mcache_gc *g, spanclass_t sc,
+                  uintptr_t key, uint64_t bits)
 {
 	struct mcache_class *pc = &g->cls[sc];
 	void *p = gc_take(pc);
@@ -213,8 +292,16 @@ static void *take(struct mcache *c, struct mcache_gc *g, spanclass_t sc)
 	if (!p)
 		return NULL;
 	struct mspan *s = pc->cur;
-	if (s != old && !__atomic_load_n(gcpage_state(arena_page(s->base)), __ATOMIC_RELAXED))
-		gc_span_publish(s);
+	if (s != old) {
+		if (!__atomic_load_n(gcpage_state(arena_page(s->base)), __ATOMIC_RELAXED)) {
+			gc_span_publish(s);
+			s->gcuniform = key != 0;
+			s->gcbits = bits;
+			if (key)
+				heapbits_fill_slots(s->base, s->nelems, s->elemsize / 8, bits);
+		}
+		pc->gckey = 0;   /* settle finds out */
+	}
 	gc_span_unmark(s, (uintptr_t)p);   /* mcache_alloc_slow took it */
 	uint64_t n = 1 + ks_popcount64(__atomic_load_n(pc->word, __ATOMIC_RELAXED));
 	__atomic_fetch_add(&gc_inuse_objects, n, __ATOMIC_RELAXED);
@@ -230,17 +317,22 @@ static void *small_slow(size_t size, const struct kgc_type *type, bool noscan)
 	ks_irqstate_t st = ks_plat_irq_save();
 	struct mcache *c = mcache_get((int)ks_plat_cpu_id());
 	struct mcache_gc *g = c ? gc_classes(c) : NULL;
-	void *p = g ? take(c, g, sc) : NULL;
-	if (p) {
-		uintptr_t r = (size + 7) / 8, objw = g->cls[sc].size / 8;
-		uint64_t bits;
-		if (noscan)
-			;
-		else if (objw <= 64 && type_bits(g, type, &bits))
-			heapbits_write_small((uintptr_t)p, objw, bits & heapbits_low(r));
-		else
-			heapbits_set_object((uintptr_t)p, objw, r, type);
-		__builtin_memset(p, 0, r * 8);
+	void *p = NULL;
+	if (g) {
+		struct mcache_class *pc = &g->cls[sc];
+		uintptr_t r = (size + 7) / 8, objw = pc->size / 8, key = 0;
+		uint64_t bits = 0;
+		if (!noscan && objw <= 64 && obj_bits(g, type, size, r, &bits))
+			key = gc_key(type, r);
+		p = take(c, g, sc, key, bits);
+		if (p && !noscan) {
+			if (key)
+				settle(pc, (uintptr_t)p, key, bits);
+			else
+				heapbits_set_object((uintptr_t)p, objw, r, type);
+		}
+		if (p)
+			__builtin_memset(p, 0, r * 8);
 	}
 	ks_plat_irq_restore(st);
 	return p;
@@ -277,7 +369,7 @@ static void *tiny_from(struct mcache *c, struct mcache_gc *g, size_t size)
 		g->tinyoffset = off + size;
 		return (void *)(g->tiny + off);
 	}
-	void *block = take(c, g, ks_make_spanclass(KS_TINY_SIZE_CLASS, true));
+	void *block = take(c, g, ks_make_spanclass(KS_TINY_SIZE_CLASS, true), 0, 0);
 	if (!block)
 		return NULL;
 	zero_words(block, KS_TINY_SIZE / 8);
@@ -332,7 +424,10 @@ static void *gc_alloc_slow(size_t size, const struct kgc_type *type, bool noscan
 
 /* ---- the fast paths --------------------------------------------------------- */
 
-/* The guard (see the top of the file) and the caller's own slot. */
+/* The guard (see the top of the file).  The fast paths take it only for
+ * a caller with a slot of its own (below KSPAN_MAX_CPUS): for those it
+ * never takes its own slow path (the host's shared slot), so the fast
+ * paths call nothing and keep no registers. */
 static inline ks_irqstate_t gc_fast_enter(void)
 {
 	return ks_plat_irq_save();
@@ -343,26 +438,71 @@ static inline void gc_fast_exit(ks_irqstate_t st)
 	ks_plat_irq_restore(st);
 }
 
+/* The fast path's object p of class pc, whose slot has the bits of
+ * cur's gckey: a debug build checks them (and so the fill, the sweep and
+ * settle keeping what gckey promises). */
+static void check_uniform(struct mcache_gc *g, const struct mcache_class *pc, uintptr_t p,
+                          const struct kgc_type *type, size_t size)
+{
+	uintptr_t r = (size + 7) / 8, objw = pc->size / 8;
+	uint64_t want;
+	KS_CHECK(obj_bits(g, type, size, r, &want) && heapbits_read_small(p, objw) == want,
+	         "kgc_alloc(%lu, %s): object %p of a span typed alike has pointer bits "
+	         "%lx, its type gives %lx", (unsigned long)size,
+	         type && type->name ? type->name : "untyped", (void *)p,
+	         (unsigned long)heapbits_read_small(p, objw), (unsigned long)want);
+}
+
+/* The fast path when cur's gckey is not the object's key: settle the
+ * bits.  Tail-called, so the fast path keeps no registers. */
+__attribute__((noinline))
+static void *alloc_mixed(struct mcache_gc *g, struct mcache_class *pc, size_t size,
+                         const struct kgc_type *type, ks_irqstate_t st)
+{
+	uintptr_t r = (size + 7) >> 3;
+	uint64_t bits;
+	uintptr_t p = 0;
+	if (obj_bits(g, type, size, r, &bits) && gc_pop(pc, &p)) {
+		settle(pc, p, gc_key(type, r), bits);
+		zero_words((void *)p, r);
+	}
+	gc_fast_exit(st);
+	return p ? (void *)p : gc_alloc_slow(size, type, false);
+}
+
+/* Zero the r > 16 words of the fast path's object p, end the guard st,
+ * return p (a tail call of the fast paths: they keep no registers). */
+__attribute__((noinline))
+static void *zero_long(uintptr_t p, uintptr_t r, ks_irqstate_t st)
+{
+	__builtin_memset((void *)p, 0, r * 8);
+	gc_fast_exit(st);
+	return (void *)p;
+}
+
+static inline struct mcache_class *fast_class(struct mcache_gc *g, bool noscan, uintptr_t r)
+{
+	return (struct mcache_class *)((uintptr_t)g + class_off[noscan][r]);
+}
+
 void *kgc_alloc(size_t size, const struct kgc_type *type)
 {
 	if (ks_likely(size - 1 < FAST_MAX)) {
-		uintptr_t r = (size + 7) >> 3;
+		uintptr_t r = (size + 7) >> 3, p;
+		unsigned slot = mcache_fast_slot();
+		if (ks_unlikely(slot >= KSPAN_MAX_CPUS))
+			goto slow;   /* no slot of its own: no fast path, no guard */
 		ks_irqstate_t st = gc_fast_enter();
-		struct mcache_gc *g = gc_of[mcache_fast_slot()];
-		uint64_t bits = ~0ull;
-		if (!type)
-			;
-		else if (type->size >= size)
-			bits = map_prefix(type->ptrmask, r);   /* one instance */
-		else if (g && g->types[gc_type_slot(type)].type == type)
-			bits = g->types[gc_type_slot(type)].bits;
-		else
-			g = NULL;
+		struct mcache_gc *g = gc_of[slot];
 		if (ks_likely(g)) {
-			struct mcache_class *pc = &g->cls[(unsigned)ks_size_to_class8[r] << 1];
-			uintptr_t p = (uintptr_t)gc_take(pc);
-			if (ks_likely(p)) {
-				heapbits_write_small(p, pc->size >> 3, bits & heapbits_low(r));
+			struct mcache_class *pc = fast_class(g, false, r);
+			if (ks_unlikely(pc->gckey != gc_key(type, r)))
+				return alloc_mixed(g, pc, size, type, st);
+			if (ks_likely(gc_pop(pc, &p))) {
+				if (KSPAN_DEBUG)
+					check_uniform(g, pc, p, type, size);
+				if (ks_unlikely(r > 16))
+					return zero_long(p, r, st);
 				zero_words((void *)p, r);
 				gc_fast_exit(st);
 				return (void *)p;
@@ -370,23 +510,27 @@ void *kgc_alloc(size_t size, const struct kgc_type *type)
 		}
 		gc_fast_exit(st);
 	}
+slow:
 	return gc_alloc_slow(size, type, false);
 }
 
 void *kgc_alloc_noscan(size_t size)
 {
 	if (ks_likely(size - 1 < FAST_MAX)) {
-		uintptr_t r = (size + 7) >> 3;
+		uintptr_t r = (size + 7) >> 3, p;
+		unsigned slot = mcache_fast_slot();
+		if (ks_unlikely(slot >= KSPAN_MAX_CPUS))
+			goto slow;   /* no slot of its own: no fast path, no guard */
 		ks_irqstate_t st = gc_fast_enter();
-		struct mcache_gc *g = gc_of[mcache_fast_slot()];
+		struct mcache_gc *g = gc_of[slot];
 		if (ks_likely(g)) {
-			void *p;
 			if (size >= KS_TINY_SIZE) {
-				p = gc_take(&g->cls[(unsigned)ks_size_to_class8[r] << 1 | 1]);
-				if (ks_likely(p)) {
-					zero_words(p, r);
+				if (ks_likely(gc_pop(fast_class(g, true, r), &p))) {
+					if (ks_unlikely(r > 16))
+						return zero_long(p, r, st);
+					zero_words((void *)p, r);
 					gc_fast_exit(st);
-					return p;
+					return (void *)p;
 				}
 			} else {
 				uintptr_t off = tiny_align(g->tinyoffset, size);
@@ -395,21 +539,21 @@ void *kgc_alloc_noscan(size_t size)
 					gc_fast_exit(st);
 					return (void *)(g->tiny + off);
 				}
-				p = gc_take(&g->cls[ks_make_spanclass(KS_TINY_SIZE_CLASS, true)]);
-				if (ks_likely(p)) {
-					zero_words(p, KS_TINY_SIZE / 8);
+				if (ks_likely(gc_pop(&g->cls[ks_make_spanclass(KS_TINY_SIZE_CLASS, true)], &p))) {
+					zero_words((void *)p, KS_TINY_SIZE / 8);
 					/* Keep whichever block has more room left. */
 					if (!g->tiny || size < g->tinyoffset) {
-						g->tiny = (uintptr_t)p;
+						g->tiny = p;
 						g->tinyoffset = size;
 					}
 					gc_fast_exit(st);
-					return p;
+					return (void *)p;
 				}
 			}
 		}
 		gc_fast_exit(st);
 	}
+slow:
 	return gc_alloc_slow(size, 0, true);
 }
 #endif /* KSPAN_GC */

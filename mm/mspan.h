@@ -125,6 +125,9 @@ struct mspan {
 	uint64_t freebits[KS_FREE_WORDS];
 #if KSPAN_GC
 	uint64_t markbits[KS_FREE_WORDS];   /* collector: reached this cycle */
+	uint64_t gcbits;            /* gcuniform: the pointer bits every free
+	                               slot of this scan span has (mm/mgcalloc.c) */
+	uint8_t gcuniform;
 	struct mspan *gcnext;       /* list of gc large spans (mm/mgc.c) */
 	struct mspan *gcprev;
 #endif

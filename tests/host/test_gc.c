@@ -2,7 +2,8 @@
  * The mark-sweep collector on the host (one thread: the host has no world
  * to stop): random object graphs with known reachability, cycles, shared
  * subgraphs, interior pointers, pointers hidden in noscan objects, a deep
- * list, typed objects, the mark-queue overflow path, the GOGC trigger,
+ * list, typed objects (several pointer maps in one size class), the
+ * mark-queue overflow path, the GOGC trigger,
  * the lazy sweep (exact statistics before and after it, no object handed
  * out twice, done by half the runway), coexistence with kmalloc, and bad
  * input.
@@ -195,6 +196,70 @@ static void test_tiny_blocks(void **state)
 		if (((uintptr_t)t[i] & ~(uintptr_t)15) != block)
 			assert_false(kgc_is_live(t[i]));
 	kgc_root_remove(&keep);
+}
+
+/* Objects of one size class with different pointer bits (mm/mgcalloc.c:
+ * a span whose slots all have one key's bits gets no bits written by the
+ * fast path): types of different maps and of one map, and untyped
+ * objects of two request sizes, in
+ * turn, each round in the slots the one before freed (an eighth of its
+ * objects live on through the next round, so its spans are reused, not
+ * given back).  A keeper only a pointer word holds must live, a decoy
+ * only a non-pointer word holds must die. */
+struct quad {
+	uintptr_t word[4];
+};
+
+static void test_types_share_a_class(void **state)
+{
+	(void)state;
+	enum { N = 2000 };   /* eight spans of the 32-byte class */
+	static const uint8_t first[1] = { 0x1 }, last[1] = { 0x8 };
+	static const struct kgc_type first_t = { sizeof(struct quad), first, "first" };
+	static const struct kgc_type last_t = { sizeof(struct quad), last, "last" };
+	static const struct kgc_type also_first_t = { sizeof(struct quad), first, "also first" };
+	static const struct {
+		const struct kgc_type *type;
+		size_t size;
+		unsigned keep, decoy;   /* words; decoy 4: none */
+	} rounds[] = {
+		{ &first_t, 32, 0, 3 }, { &last_t, 32, 3, 0 }, { NULL, 24, 2, 3 },
+		{ NULL, 32, 3, 4 }, { &first_t, 32, 0, 3 }, { &also_first_t, 32, 0, 3 },
+		{ &first_t, 32, 0, 3 }, { &last_t, 32, 3, 0 }, { &also_first_t, 24, 0, 3 },
+	};
+	assert_int_equal(ks_size_to_class(24), ks_size_to_class(32));
+	static struct quad *objs[N], *held[N / 8];
+	static void *keep[N], *decoy[N];
+	kgc_root_add(objs, sizeof(objs));
+	kgc_root_add(held, sizeof(held));
+	for (unsigned r = 0; r < sizeof(rounds) / sizeof(rounds[0]); r++) {
+		for (unsigned i = 0; i < N; i++) {
+			objs[i] = kgc_alloc(rounds[r].size, rounds[r].type);
+			assert_non_null(objs[i]);
+			for (unsigned w = 0; w < rounds[r].size / 8; w++)
+				assert_int_equal(objs[i]->word[w], 0);
+			keep[i] = kgc_alloc_noscan(16);
+			decoy[i] = rounds[r].decoy < 4 ? kgc_alloc_noscan(16) : NULL;
+			objs[i]->word[rounds[r].keep] = (uintptr_t)keep[i];
+			if (decoy[i])
+				objs[i]->word[rounds[r].decoy] = (uintptr_t)decoy[i];
+		}
+		kgc_collect();
+		for (unsigned i = 0; i < N; i++) {
+			if (!kgc_is_live(keep[i]))
+				fail_msg("round %u: object %u's pointer word %u did not keep its "
+				         "target", r, i, rounds[r].keep);
+			if (decoy[i] && kgc_is_live(decoy[i]))
+				fail_msg("round %u: object %u's word %u is not a pointer but kept "
+				         "its target", r, i, rounds[r].decoy);
+			if (i % 8 == 0)
+				held[i / 8] = objs[i];
+			objs[i] = NULL;
+		}
+		kgc_collect();
+	}
+	kgc_root_remove(objs);
+	kgc_root_remove(held);
 }
 
 /* A 10^6-long list: no recursion, no overflow of anything. */
@@ -497,6 +562,7 @@ int main(void)
 		cmocka_unit_test(test_cycle_and_interior_pointer),
 		cmocka_unit_test(test_noscan_hides_nothing),
 		cmocka_unit_test(test_tiny_blocks),
+		cmocka_unit_test(test_types_share_a_class),
 		cmocka_unit_test(test_deep_list),
 		cmocka_unit_test(test_mark_stack_overflow),
 		cmocka_unit_test(test_lazy_sweep_statistics),
