@@ -16,7 +16,10 @@
  * A large object is scanned 8 KiB at a time, the rest queued again, so
  * other markers share it.  The scan of a range is preceded by a prefetch:
  * ranges go through a small FIFO between the queue and the scan, so the
- * object's first line is on its way while earlier ones are scanned.
+ * object's first line is on its way while earlier ones are scanned.  The
+ * FIFO is refilled from the marker's own buffer only (the shared list is
+ * looked at when both are empty): a list, marked one node at a time,
+ * pays nothing for it.
  *
  * Rounds.  A round hands out jobs (pieces of the root ranges, or of the
  * arena for a rescan) through an atomic cursor; job i < markers is marker
@@ -291,7 +294,7 @@ static void drain(struct marker *m)
 			break;
 		}
 		struct gcwentry f;
-		while (tail - head < PREFETCH && gcwork_pop(&m->w, &f)) {
+		while (tail - head < PREFETCH && gcwork_pop_local(&m->w, &f)) {
 			__builtin_prefetch((const void *)f.base);
 			fifo[tail++ % PREFETCH] = f;
 		}

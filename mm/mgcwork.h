@@ -90,6 +90,18 @@ static inline bool gcwork_pop(struct gcwork *w, struct gcwentry *out)
 	return true;
 }
 
+/* Take a range from w's current buffer only: false when it is empty (the
+ * spare and the shared list are not looked at). */
+static inline bool gcwork_pop_local(struct gcwork *w, struct gcwentry *out)
+{
+	struct gcwbuf *b = w->cur;
+	uint32_t n = b->n;
+	if (n == 0)
+		return false;
+	*out = b->e[n - 1];
+	b->n = n - 1;
+	return true;
+}
 
 /* Give some of w's work to the shared list if it is empty (other markers
  * are idle). */
