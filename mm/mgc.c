@@ -10,8 +10,10 @@
  *   (owner = CPU + KS_OWNER_GC, so kfree's fast path never matches), the
  *   central lists in ks_gccentral[]; large ones are spans on the gclarge
  *   list.  Span class scan/noscan says whether the collector looks inside.
- *   For scan objects, allocation writes the heap bitmap's pointer bits
- *   (mm/mbitmap.h) from the type's pointer map.  Every collected object is
+ *   For scan objects, the heap bitmap's pointer bits (mm/mbitmap.h) come
+ *   from the type's pointer map: a fresh span gets them for every slot
+ *   from its first object, and an allocation writes an object's own only
+ *   where they differ (mm/mgcalloc.c: gcuniform).  Every collected object is
  *   zeroed, so stale words never keep garbage alive.  The pages of every
  *   collector span are recorded in the bitmap's side words (gcpage_state),
  *   which kgc_is_live and the rescan read.
