@@ -210,6 +210,20 @@ unsigned ks_host_slots_lost(void)
 	return n;
 }
 
+unsigned ks_host_switch_slot(unsigned slot)
+{
+	unsigned old = ks_plat_cpu_id();   /* claims a slot if it had none */
+	if (slot > OVERFLOW_SLOT || (slot != OVERFLOW_SLOT &&
+	    !(__atomic_load_n(&slot_used[slot / 64], __ATOMIC_ACQUIRE) & (1ull << (slot % 64))))) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "ks_host_switch_slot(%u): not a claimed CPU slot", slot);
+		ks_plat_abort(msg);
+	}
+	my_slot = (int)slot;
+	my_fast = slot == OVERFLOW_SLOT ? KSPAN_MAX_CPUS : slot;
+	return old;
+}
+
 HOST_COLD static unsigned cpu_id_slow(void)
 {
 	if (my_slot < 0)

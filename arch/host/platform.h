@@ -22,6 +22,15 @@ void ks_host_set_thread_exit_hook(void (*fn)(void));
 /* Number of CPU slots currently held by live threads. */
 unsigned ks_host_slots_in_use(void);
 
+/* Run the calling thread on CPU slot slot from now on, and return the
+ * slot it had (claiming one first if it had none): for a test driver that
+ * plays several CPUs from one thread, one after the other, where a thread
+ * handoff would cost two context switches per switch (tests/fuzz).  slot
+ * must be claimed (by a thread that now waits, or by this one: switching
+ * back) and no other thread may run kspan on it until the caller switches
+ * away; otherwise the process aborts. */
+unsigned ks_host_switch_slot(unsigned slot);
+
 /* Number of slots retired in a fork child (their threads did not survive
  * the fork; see ks_host_atfork_child). */
 unsigned ks_host_slots_lost(void);

@@ -32,10 +32,11 @@ static const struct fz_config cfg = {
 	.copy_cap = (size_t)128 << 10,
 	.nworkers = 2,
 	.on_cpu = true,
-	.follow_cpu = true,
+	.switch_slot = true,
 	.oom = true,
 	.warm_heap = true,
 	.debug_heap = true,
+	.cache_cycle = true,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -35,10 +35,10 @@
 #include "tests/fuzz/fuzz_engine.h"
 
 #include <kspan/kmalloc.h>
+#include <kspan/platform.h>
 #include <kspan/slab.h>
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1038,6 +1038,8 @@ static void op_cache_cycle(struct fz_ctx *c, struct fz_reader *r)
 	size_t size = read_size_raw(r) % 4096 + 1;
 	unsigned n = fz_rd8(r) % 64;
 	uint8_t mode = fz_rd8(r);
+	if (!fz_cfg->cache_cycle)
+		return;
 	if ((mode & 1) && size < 8)
 		size = 8;   /* room for the constructor's mark */
 	TRACE("cache_cycle(%zu B, %u objects, mode %u)\n", size, n, mode & 3);
@@ -1089,10 +1091,10 @@ struct worker {
 	void (*fn)(void *);
 	void *arg;
 	bool busy;
-	int on_cpu;       /* the host CPU it is bound to (-1: any) */
 };
 static struct worker workers[FZ_MAX_WORKERS];
 static unsigned nworkers;
+static unsigned helper_slot[FZ_MAX_WORKERS];   /* the CPU slot each claimed */
 
 static void *worker_main(void *arg)
 {
@@ -1110,29 +1112,9 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* The helpers run while the fuzzing thread waits for them, so they may as
- * well run on its host CPU: a handoff on one CPU costs a context switch
- * and keeps the heap's cache lines where they are (a quarter more inputs a
- * second than waking a helper on the other CPU).  The binding follows the
- * fuzzing thread, which the scheduler keeps free to move. */
-static void follow_cpu(struct worker *w)
-{
-	if (!fz_cfg->follow_cpu)
-		return;
-	int cpu = sched_getcpu();
-	if (cpu < 0 || cpu == w->on_cpu || cpu >= CPU_SETSIZE)
-		return;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (pthread_setaffinity_np(w->thread, sizeof(set), &set) == 0)
-		w->on_cpu = cpu;
-}
-
 void fz_worker_start(unsigned i, void (*fn)(void *), void *arg)
 {
 	struct worker *w = &workers[i];
-	follow_cpu(w);
 	pthread_mutex_lock(&w->lock);
 	w->fn = fn;
 	w->arg = arg;
@@ -1156,6 +1138,20 @@ void fz_worker_run(unsigned i, void (*fn)(void *), void *arg)
 	fz_worker_wait(i);
 }
 
+/* fn(arg) on helper i's CPU slot, while the helper waits: by the fuzzing
+ * thread itself on that slot (switch_slot: no thread handoff, two context
+ * switches fewer), or by the helper. */
+static void on_helper(unsigned i, void (*fn)(void *), void *arg)
+{
+	if (!fz_cfg->switch_slot) {
+		fz_worker_run(i, fn, arg);
+		return;
+	}
+	unsigned own = ks_host_switch_slot(helper_slot[i]);
+	fn(arg);
+	ks_host_switch_slot(own);
+}
+
 void fz_note_cpu(unsigned cpu)
 {
 	__atomic_or_fetch(&cpus_dirty, 1u << cpu, __ATOMIC_RELAXED);
@@ -1176,7 +1172,7 @@ static void drain_used(void)
 		kspan_drain_cpu();
 	for (unsigned w = 0; w < nworkers; w++)
 		if (used & (2u << w))
-			fz_worker_run(w, drain_fn, NULL);
+			on_helper(w, drain_fn, NULL);
 }
 
 /* ---- the interpreter ------------------------------------------------- */
@@ -1263,7 +1259,7 @@ static void run_op_peers(struct fz_ctx *c, struct fz_reader *r, struct fz_ctx **
 		unsigned saved = c->cpu;
 		c->cpu = w + 1;
 		fz_note_cpu(c->cpu);
-		fz_worker_run(w, on_cpu_fn, &a);
+		on_helper(w, on_cpu_fn, &a);
 		c->cpu = saved;
 		break;
 	}
@@ -1302,7 +1298,7 @@ static void run_op_peers(struct fz_ctx *c, struct fz_reader *r, struct fz_ctx **
 		op_cache_shrink(c, r);
 		break;
 	case OP_CACHE_CYCLE:
-		op_cache_cycle(c, r);
+		op_cache_cycle(c, r);   /* reads its bytes even when off */
 		break;
 	}
 }
@@ -1576,8 +1572,8 @@ void fz_end_input(void)
 
 static void claim_fn(void *arg)
 {
-	(void)arg;
 	kspan_drain_cpu();   /* claims this thread's CPU slot */
+	*(unsigned *)arg = ks_plat_cpu_id();
 }
 
 void fz_init(const struct fz_config *cfg)
@@ -1609,11 +1605,10 @@ void fz_init(const struct fz_config *cfg)
 		struct worker *w = &workers[i];
 		pthread_mutex_init(&w->lock, NULL);
 		pthread_cond_init(&w->cv, NULL);
-		w->on_cpu = -1;
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
 			fz_fail(NULL, "pthread_create failed");
 		nworkers = i + 1;
-		fz_worker_run(i, claim_fn, NULL);
+		fz_worker_run(i, claim_fn, &helper_slot[i]);
 	}
 	struct kspan_heap_stats hs;
 	kspan_heap_stats(&hs);

@@ -53,6 +53,9 @@ struct fz_config {
 	unsigned nworkers;         /* helper threads (CPUs) started at init */
 	bool on_cpu;               /* OP_ON_CPU runs the next op on a helper */
 	bool exhaust;              /* OP_EXHAUST fills the arena */
+	bool cache_cycle;          /* OP_CACHE_CYCLE creates, fills, empties and
+	                              destroys a cache (up to 64 objects of up
+	                              to 4 KiB for three bytes of input) */
 	bool oom;                  /* OP_OOM sets a commit limit */
 	bool scavenge;             /* OP_SCAVENGE (and OP_OOM's) decommit */
 	bool warm_heap;            /* inputs start with every page committed
@@ -60,7 +63,10 @@ struct fz_config {
 	bool heavy_end;            /* every input ends with kspan_check too */
 	bool debug_heap;           /* mm/ built with KSPAN_DEBUG_HEAP=1 */
 	bool threaded;             /* contexts run on helper threads at once */
-	bool follow_cpu;           /* helpers run on the fuzzing thread's CPU */
+	bool switch_slot;          /* the fuzzing thread runs a helper's
+	                              operations itself, on the helper's CPU
+	                              slot (ks_host_switch_slot), while the
+	                              helper waits */
 };
 
 struct fz_reader {

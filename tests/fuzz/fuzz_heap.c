@@ -8,14 +8,17 @@
  * Here: kmalloc / kzalloc / kcalloc / krealloc / kmalloc_aligned / kpages /
  * kmalloc_guarded / kfree / ksize, drains, the statistics cross-check,
  * commit limits (in a warm heap they hit metadata and the guarded pool),
- * impossible requests, and operations on a helper thread (another CPU
- * slot: remote frees), in a 32 MiB arena with every page committed, at
+ * impossible requests, the object caches' allocations, frees and shrinks,
+ * and operations on a second CPU slot (remote frees; the fuzzing thread
+ * runs them itself on a parked helper's slot), in a 32 MiB arena with
+ * every page committed, at
  * most 12 MiB live in 32 slots, requests up to 1.25 MiB (128 KiB for what
  * is zeroed or copied).  kspan_check and OP_STATS at most twice an input.
  * What costs in proportion to the heap rather than the input is
  * fuzz_exhaust's: filling the arena, scavenging (and so commits under a
  * limit), the whole-heap check every 32 operations and at the end of each
- * input, 4 MiB requests.
+ * input, 4 MiB requests, caches created, filled and destroyed
+ * (OP_CACHE_CYCLE).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -37,7 +40,7 @@ static const struct fz_config cfg = {
 	.copy_cap = (size_t)128 << 10,
 	.nworkers = 1,
 	.on_cpu = true,
-	.follow_cpu = true,
+	.switch_slot = true,
 	.oom = true,
 	.warm_heap = true,
 };

@@ -58,6 +58,7 @@ static struct fz_config cfg = {
 	.scavenge = true,
 	.warm_heap = true,
 	.threaded = true,
+	.cache_cycle = true,
 };
 
 static struct fz_ctx ctxs[FZ_MAX_WORKERS];

@@ -412,6 +412,47 @@ static void test_remote_batches(void **state)
 	assert_int_equal(heap_free_pages(), before);
 }
 
+/* ks_host_switch_slot (the fuzz harnesses' second CPU): the calling
+ * thread runs on a parked thread's slot, its spans owned by that slot and
+ * its frees there fast ones, then switches back; an unclaimed slot stops
+ * the process. */
+static void switch_to_unclaimed(void *arg)
+{
+	(void)arg;
+	ks_host_switch_slot(KSPAN_MAX_CPUS - 2);
+}
+
+static void test_switch_slot(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	struct worker a;
+	worker_start(&a);   /* parked from here on */
+	unsigned own = ks_plat_cpu_id();
+	assert_int_not_equal(own, a.slot);
+	assert_int_equal(ks_host_switch_slot(a.slot), own);
+	assert_int_equal(ks_plat_cpu_id(), a.slot);
+	assert_int_equal(ks_plat_own_slot(), a.slot);
+	struct kspan_cpu_stats s0 = cpu_stats(a.slot);
+	void *p[40];
+	for (unsigned i = 0; i < 40; i++) {
+		p[i] = kmalloc(80);
+		assert_non_null(p[i]);
+		assert_int_equal(span_of(p[i])->owner, (int)a.slot);
+	}
+	for (unsigned i = 0; i < 40; i++)
+		kfree(p[i]);
+	struct kspan_cpu_stats s1 = cpu_stats(a.slot);
+	assert_int_equal(s1.remote_frees - s0.remote_frees, 0);
+	assert_int_equal(s1.locked_frees - s0.locked_frees, 0);
+	kspan_drain_cpu();   /* slot a's caches, as its thread would */
+	assert_int_equal(ks_host_switch_slot(own), a.slot);
+	assert_int_equal(ks_plat_cpu_id(), own);
+	worker_stop(&a);
+	assert_int_equal(heap_free_pages(), before);
+	ks_expect_abort(switch_to_unclaimed, NULL, "not a claimed CPU slot");
+}
+
 /* The owner stops (its thread exits: drain and park) while another CPU
  * holds a batch for it: that CPU frees them itself when it sends. */
 static void test_remote_batch_to_stopped_cpu(void **state)
@@ -600,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_bulk_all_or_nothing),
 		cmocka_unit_test(test_remote_batches),
 		cmocka_unit_test(test_remote_batch_to_stopped_cpu),
+		cmocka_unit_test(test_switch_slot),
 		cmocka_unit_test(test_flush_request),
 		cmocka_unit_test(test_double_frees),
 	};
