@@ -753,7 +753,13 @@ static void op_guarded(struct fz_ctx *c, struct fz_reader *r)
 		fz_mix(c, 0);
 		return;      /* full (with other threads: maybe full) */
 	}
-	if (!p && oom_active) {
+	if (oom_active) {
+		/* Under a commit limit whether the pool must commit (a page of
+		 * slot records, as fresh slots are used) depends on the slots
+		 * earlier inputs used: what it gives is not kept, so that an
+		 * input does the same in a fresh process. */
+		if (p)
+			kfree(p);
 		fz_mix(c, 0);
 		return;
 	}
@@ -1570,6 +1576,30 @@ void fz_end_input(void)
 	}
 }
 
+/* Warming up, on each CPU slot in turn: every engine cache used once (a
+ * CPU's first object of a cache sets its class up, and its frees take
+ * other paths before), a guarded object (the pool commits its first page
+ * of slot records), and a free of an object the next slot allocated (a
+ * remote batch: the batch pool commits its first chunk).  What an input
+ * meets then no longer depends on the inputs before it. */
+static void *warm_obj;
+
+static void warm_cpu(void *arg)
+{
+	(void)arg;
+	for (unsigned k = 0; k < FZ_NCACHES; k++) {
+		void *p = kmem_cache_alloc(caches[k]);
+		if (!p)
+			fz_fail(NULL, "kmem_cache_alloc(cache %u) failed while warming up", k);
+		kmem_cache_free(caches[k], p);
+	}
+	kfree(kmalloc_guarded(64));
+	if (warm_obj)
+		kfree(warm_obj);   /* the previous slot's: a remote free */
+	if (!(warm_obj = kmalloc(64)))
+		fz_fail(NULL, "kmalloc(64) failed while warming up");
+}
+
 static void claim_fn(void *arg)
 {
 	kspan_drain_cpu();   /* claims this thread's CPU slot */
@@ -1635,6 +1665,14 @@ void fz_init(const struct fz_config *cfg)
 	for (size_t i = 1; i < nwarm; i += 2)
 		kpages_free(warm[i], 1);
 	free(warm);
+	warm_cpu(NULL);
+	for (unsigned i = 0; i < cfg->nworkers; i++)
+		fz_worker_run(i, warm_cpu, NULL);
+	warm_cpu(NULL);   /* the last helper's object, freed here */
+	kfree(warm_obj);
+	kspan_drain_cpu();
+	for (unsigned i = 0; i < cfg->nworkers; i++)
+		fz_worker_run(i, drain_fn, NULL);
 	if (!cfg->warm_heap)
 		kspan_scavenge();
 	fz_begin_input();
