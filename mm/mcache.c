@@ -354,10 +354,15 @@ static void flush_queue(struct mcache *c, struct mcache_class *pc)
 	}
 }
 
+/* Queue p, flushing a full queue first.  A flush may queue again: an
+ * object it forwards to the CPU that owned its span may find the span
+ * given back by then (mcache_free_slow reads the owner again) and come
+ * back here, so the queue can be full again when the flush returns. */
 static void queue_push(struct mcache *c, struct mcache_class *pc, uintptr_t p)
 {
-	if (pc->nqueued == KS_QUEUE_MAX)
+	while (pc->nqueued == KS_QUEUE_MAX)
 		flush_queue(c, pc);
+	KS_ASSERT(pc->nqueued < KS_QUEUE_MAX);
 	mcentral_tag_save(pc->central, p, ks_queue_secret);
 	pc->queue[pc->nqueued++] = (void *)p;
 	c->queued_frees++;
