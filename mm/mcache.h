@@ -89,6 +89,9 @@ struct mcache {
 	struct ks_rbatch *inbox;                 /* sent to this CPU (atomic) */
 	struct ks_rbatch *spare;                 /* empty batches kept here */
 	unsigned nspare;
+	struct ks_rbatch *returned;              /* this CPU's batches, given
+	                                            back empty by their
+	                                            receivers (atomic) */
 
 	/* Counters, slow paths only (read on demand: kspan_cpu_stats). */
 	uint64_t slow_allocs;      /* allocations that missed the fast path */

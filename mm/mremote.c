@@ -16,14 +16,23 @@
  * Safety: a span with an object in a batch has that object allocated, so
  * it cannot go back to the heap before the batch arrives; owner can change
  * meanwhile, which the receiver checks.  Batches are out of band (512
- * bytes each, from a pool of their own, never the heap); a CPU keeps a few
- * received ones to send its own.  If the pool has no memory, an object
+ * bytes each, from a pool of their own, never the heap).  A folded batch
+ * goes back to its sender (onto its returned stack: one compare-and-swap
+ * per batch, and the sender takes the whole stack with one exchange when
+ * it needs a batch), so memory flowing one way, producer to consumer,
+ * never takes the pool's lock in steady state; a CPU sending to itself
+ * (its own queue's frees) or whose sender has no cache keeps it as a spare.
+ * Every batch a CPU holds (being filled, spare or returned) came from the
+ * pool for it, so what a CPU holds is bounded by what it ever had in
+ * flight at once.  If the pool has no memory, an object
  * travels alone through the owner's urgent list, linked through its first
  * word encoded with the per-boot secret; the receiver checks every link
  * is an object of a span it is meant for.
  *
  * Lock: the metadata pools' (mm/meta.h) for the batch pool; everything
- * else is per CPU with interrupts off, or atomic (inbox, urgent).
+ * else is per CPU with interrupts off, or atomic (inbox, returned,
+ * urgent: stacks many CPUs push onto with a compare-and-swap and only
+ * their CPU empties, whole, with an exchange, so there is no ABA).
  */
 #include "mm/mremote.h"
 #include <kspan/platform.h>
@@ -38,7 +47,6 @@
 #define POOL_MAX ((size_t)1 << 17)   /* batches: 64 MiB of address space */
 
 static struct fixalloc pool;
-static uint64_t in_flight;            /* batches sent, not yet received */
 /* Objects sent alone (no batch memory), per owner: encoded links. */
 static uintptr_t urgent[KSPAN_MAX_CPUS];
 
@@ -47,14 +55,20 @@ int remote_init(void)
 	return meta_pool_init(&pool, sizeof(struct ks_rbatch), POOL_MAX);
 }
 
-uint64_t remote_in_flight(void)
+size_t remote_pool_batches(void)
 {
-	return __atomic_load_n(&in_flight, __ATOMIC_RELAXED);
+	return __atomic_load_n(&pool.inuse, __ATOMIC_RELAXED);
 }
 
 static struct ks_rbatch *batch_get(struct mcache *c)
 {
 	struct ks_rbatch *b = c->spare;
+	if (!b && __atomic_load_n(&c->returned, __ATOMIC_RELAXED)) {
+		/* The batches receivers gave back: all of them spares now. */
+		b = __atomic_exchange_n(&c->returned, NULL, __ATOMIC_ACQUIRE);
+		for (struct ks_rbatch *r = b; r; r = r->next)
+			c->nspare++;
+	}
 	if (b) {
 		c->spare = b->next;
 		c->nspare--;
@@ -63,8 +77,20 @@ static struct ks_rbatch *batch_get(struct mcache *c)
 	return meta_alloc(&pool);
 }
 
+/* A batch c folded in: back to its sender, else a spare here, else to the
+ * pool. */
 static void batch_put(struct mcache *c, struct ks_rbatch *b)
 {
+	struct mcache *from = b->from < KSPAN_MAX_CPUS && (int)b->from != c->cpu
+	                      ? ks_mcache_real[b->from] : NULL;
+	if (from) {
+		struct ks_rbatch *head = __atomic_load_n(&from->returned, __ATOMIC_RELAXED);
+		do
+			b->next = head;
+		while (!__atomic_compare_exchange_n(&from->returned, &head, b, true,
+		                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+		return;
+	}
 	if (c->nspare < SPARE_MAX) {
 		b->next = c->spare;
 		c->spare = b;
@@ -98,14 +124,12 @@ static void send(struct mcache *c, int owner)
 	do {
 		if (head == PARKED) {
 			b->next = NULL;
-			__atomic_fetch_add(&in_flight, 1, __ATOMIC_RELAXED);
 			free_here(c, b);
 			return;
 		}
 		b->next = head;
 	} while (!__atomic_compare_exchange_n(&dst->inbox, &head, b, true,
 	                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-	__atomic_fetch_add(&in_flight, 1, __ATOMIC_RELAXED);
 	c->remote_batches++;
 }
 
@@ -182,7 +206,6 @@ static void receive_list(struct mcache *c, struct ks_rbatch *b)
 		         "objects (corrupted)", (void *)b, (unsigned)b->n);
 		for (uint32_t i = 0; i < b->n; i++)
 			receive_one(c, (uintptr_t)b->obj[i]);
-		__atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
 		batch_put(c, b);
 		b = next;
 	}

@@ -6,6 +6,7 @@
 #define KSPAN_MM_MREMOTE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define KS_RBATCH_OBJS 62
@@ -13,7 +14,7 @@
 /* A batch: up to KS_RBATCH_OBJS objects one CPU freed whose spans another
  * CPU owned, 512 bytes, out of band (from its own pool, never the heap). */
 struct ks_rbatch {
-	struct ks_rbatch *next;      /* in an inbox, or a spare list */
+	struct ks_rbatch *next;      /* in an inbox, a spare or returned list */
 	uint32_t n;
 	uint32_t from;               /* the sending CPU */
 	void *obj[KS_RBATCH_OBJS];
@@ -52,7 +53,8 @@ void remote_park(struct mcache *c);
 void remote_unpark(struct mcache *c);
 bool remote_parked(const struct mcache *c);
 
-/* Batches in flight (sent, not yet received), for statistics. */
-uint64_t remote_in_flight(void);
+/* Batches taken from the pool and not given back to it (every CPU's, in
+ * any state), for tests and statistics. */
+size_t remote_pool_batches(void);
 
 #endif

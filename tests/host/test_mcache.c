@@ -412,6 +412,40 @@ static void test_remote_batches(void **state)
 	assert_int_equal(heap_free_pages(), before);
 }
 
+/* Producer and consumer: A allocates, B frees, so every batch goes one
+ * way.  A folds each in and gives it back to B (B's returned stack), so
+ * after the first round no batch is taken from the pool (its lock), and
+ * B reuses the same ones round after round. */
+static void test_remote_batches_go_back(void **state)
+{
+	(void)state;
+	uint64_t before = heap_free_pages();
+	struct worker a, b;
+	worker_start(&a);
+	worker_start(&b);
+	worker_do(&a, step_noop, NULL);
+	worker_do(&b, step_noop, NULL);
+	static struct remote_ctx r = { .n = 3 * KS_RBATCH_OBJS, .size = 64 };
+	size_t pool0 = 0;
+	for (unsigned round = 0; round < 20; round++) {
+		worker_do(&a, step_alloc_owned, &r);
+		struct kspan_cpu_stats b0 = cpu_stats(b.slot);
+		worker_do(&b, step_free, &r);      /* 3 full batches, sent */
+		assert_int_equal(cpu_stats(b.slot).remote_batches - b0.remote_batches, 3);
+		worker_do(&a, step_churn, &r);     /* A folds them in */
+		assert_null(__atomic_load_n(&ks_mcache_real[a.slot]->inbox, __ATOMIC_RELAXED));
+		assert_non_null(__atomic_load_n(&ks_mcache_real[b.slot]->returned, __ATOMIC_RELAXED));
+		assert_int_equal(ks_mcache_real[a.slot]->nspare, 0);   /* none kept */
+		if (round == 0)
+			pool0 = remote_pool_batches();
+		assert_int_equal(remote_pool_batches(), pool0);
+		worker_do(&a, step_free_other, &r);
+	}
+	worker_stop(&a);
+	worker_stop(&b);
+	assert_int_equal(heap_free_pages(), before);
+}
+
 /* ks_host_switch_slot (the fuzz harnesses' second CPU): the calling
  * thread runs on a parked thread's slot, its spans owned by that slot and
  * its frees there fast ones, then switches back; an unclaimed slot stops
@@ -640,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_bulk),
 		cmocka_unit_test(test_bulk_all_or_nothing),
 		cmocka_unit_test(test_remote_batches),
+		cmocka_unit_test(test_remote_batches_go_back),
 		cmocka_unit_test(test_remote_batch_to_stopped_cpu),
 		cmocka_unit_test(test_switch_slot),
 		cmocka_unit_test(test_flush_request),
