@@ -3,6 +3,11 @@
  * __builtin_popcountll into a call to libgcc's __popcountdi2 unless the
  * target has POPCNT, and libkspan.a must link into kernels without libgcc.
  * (__builtin_ctzll always compiles to bsf/tzcnt.)
+ *
+ * ks_popcount64 uses the POPCNT instruction when the CPU has it (x86-64
+ * CPUs since 2008; ks_bits_init asks CPUID, kspan_init calls it) and a
+ * SWAR count otherwise, so the build needs no -mpopcnt and runs on any
+ * x86-64.  Before ks_bits_init, or on other architectures, the SWAR count.
  */
 #ifndef KSPAN_LIB_BITS_H
 #define KSPAN_LIB_BITS_H
@@ -10,12 +15,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-static inline unsigned ks_popcount64(uint64_t x)
+/* Does the CPU have POPCNT (set by ks_bits_init)? */
+extern int ks_have_popcnt;
+
+/* Ask the CPU (CPUID leaf 1, ECX bit 23).  Idempotent; any context. */
+void ks_bits_init(void);
+
+static inline unsigned ks_popcount64_swar(uint64_t x)
 {
 	x = x - ((x >> 1) & 0x5555555555555555ull);
 	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
 	x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
 	return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+
+static inline unsigned ks_popcount64(uint64_t x)
+{
+#if defined(__x86_64__)
+	if (__builtin_expect(ks_have_popcnt, 1)) {
+		uint64_t n;
+		__asm__("popcntq %1, %0" : "=r"(n) : "rm"(x) : "cc");
+		return (unsigned)n;
+	}
+#endif
+	return ks_popcount64_swar(x);
 }
 
 /* Index of the lowest set bit of m != 0, as a full word: on x86-64 one

@@ -129,6 +129,7 @@ int kspan_init(const struct kspan_config *cfg)
 	KS_CHECK(cfg && cfg->arena_bytes >= ((size_t)4 << 20),
 	         "kspan_init: arena of %lu bytes is too small (4 MiB at least)",
 	         cfg ? (unsigned long)cfg->arena_bytes : 0ul);
+	ks_bits_init();
 	ks_sizeclass_check();
 	if (arena_init(cfg->arena_bytes) != 0)
 		return -1;
@@ -447,6 +448,7 @@ void kfree_bulk(size_t n, void **objs)
 		 * registers; limit 0 until the first lookup. */
 		uintptr_t base = 0, limit = 0, magic = 0, key = 0;
 		uint64_t *bits = NULL;
+		struct mspan *run = NULL;
 		for (; o < end; o++) {
 			uintptr_t p = (uintptr_t)*o;
 			uintptr_t soff = p - base;
@@ -462,6 +464,7 @@ void kfree_bulk(size_t n, void **objs)
 				magic = s->divmagic;
 				key = s->key;
 				bits = s->freebits;
+				run = s;
 				soff = p - base;
 				if (soff >= limit)
 					break;
@@ -472,6 +475,7 @@ void kfree_bulk(size_t n, void **objs)
 			    *(volatile uintptr_t *)p == secret ||        /* tagged */
 			    ks_test_and_set_bit(bits, KSPAN_RANDOMIZE ? idx ^ key : idx))
 				break;
+			run->nfree++;
 		}
 		mcache_fast_exit(st);
 		if (o < end)

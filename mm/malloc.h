@@ -124,9 +124,9 @@ ks_malloc_fast(size_t size, void **out)
 /* Free steps 1-2: the span through spans[], owned by this CPU, the pointer
  * an object's start (one multiply), not queued or sent by some CPU (the
  * tag: that free, on its way, would free it again after it was reused),
- * and its free bit clear, set.  With check (a constant), the span must
- * belong to central too (kmem_cache_free: one compare more).  About 20
- * instructions. */
+ * and its free bit clear, set, and the span's free count one up.  With
+ * check (a constant), the span must belong to central too
+ * (kmem_cache_free: one compare more).  About 30 instructions. */
 static inline __attribute__((always_inline)) bool
 ks_free_fast_in(void *ptr, bool check, const struct mcentral *central)
 {
@@ -144,9 +144,12 @@ ks_free_fast_in(void *ptr, bool check, const struct mcentral *central)
 		if (ks_likely(soff < s->limit)) {
 			bool exact;
 			uintptr_t idx = mspan_index(s, soff, &exact);
-			done = ks_likely(exact) &&
-			       ks_likely(*(volatile uintptr_t *)p != ks_queue_secret) &&
-			       ks_likely(!ks_test_and_set_bit(s->freebits, mspan_bitpos(s, idx)));
+			if (ks_likely(exact) &&
+			    ks_likely(*(volatile uintptr_t *)p != ks_queue_secret) &&
+			    ks_likely(!ks_test_and_set_bit(s->freebits, mspan_bitpos(s, idx)))) {
+				s->nfree++;   /* the owner's count (mm/mspan.h) */
+				done = true;
+			}
 		}
 	}
 	mcache_fast_exit(st);

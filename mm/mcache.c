@@ -241,7 +241,8 @@ static struct mspan *take_partial(struct mcache_class *pc)
 		struct mspan *next = s->next;
 		left--;
 		seen++;
-		uint32_t n = mspan_count_free(s);
+		uint32_t n = s->nfree;   /* exact: s is owned, not cur */
+		KS_ASSERT(n == mspan_count_bits(s));
 		if (n == s->nelems && ++nempty > KS_EMPTY_KEEP) {
 			unlink_partial(pc, s);
 			mcentral_uncache_span(pc->central, s);
@@ -283,6 +284,7 @@ void *mcache_alloc_slow(struct mcache *c, struct mcache_class *pc)
 		 * leaves the CPU. */
 		struct mspan *s = pc->cur;
 		clear_cur(pc);
+		s->nfree = 0;   /* no word has a free bit: exact again */
 		if (pc->npartial + 2 <= pc->ownmax) {
 			spanlist_push(&pc->partial, s);
 			pc->npartial++;

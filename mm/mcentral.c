@@ -243,8 +243,7 @@ void mcentral_free_objects(struct mcentral *c, void *const *objs, unsigned n,
 			fwd[(*nfwd)++] = objs[i];    /* the owner frees it */
 			continue;
 		}
-		mspan_free_bit(s, idx, p, "kfree");
-		s->nfree++;
+		mspan_free_bit(s, idx, p, "kfree");   /* nfree one up */
 		if (s->nfree == 1 || s->nfree == s->nelems) {
 			struct mspan *d = refile(c, s);
 			if (d)

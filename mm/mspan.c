@@ -72,15 +72,20 @@ void mspan_free_bit(struct mspan *s, uint32_t idx, uintptr_t p, const char *fn)
 		         (void *)mspan_end(s), (unsigned)s->elemsize);
 	}
 	mspan_set_word(s, pos / 64, w | bit);
+	s->nfree++;
 }
 
-uint32_t mspan_count_free(struct mspan *s)
+uint32_t mspan_count_bits(const struct mspan *s)
 {
 	uint32_t n = 0;
 	for (unsigned w = 0; w < s->nwords; w++)
 		n += ks_popcount64(mspan_word(s, w));
-	s->nfree = n;
 	return n;
+}
+
+uint32_t mspan_count_free(struct mspan *s)
+{
+	return s->nfree = mspan_count_bits(s);
 }
 
 bool mspan_pick_word(struct mspan *s, uint64_t rnd)

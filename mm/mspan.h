@@ -17,9 +17,13 @@
  * free object.  The bits are the state: allocation clears an object's bit,
  * free sets it, and a free that finds its bit set is a double free.  Bits
  * past the last object are 0 and stay 0 (a free past limit is refused
- * before any bit is touched).  nfree counts the set bits while no CPU owns
- * the span; an owner does not keep it up to date (that would cost its fast
- * paths an instruction each) and recounts it when it gives the span back.
+ * before any bit is touched).  nfree counts the set bits, exactly, except
+ * in the span a CPU allocates from (its class's cur): every free adds one
+ * (the fast path too: one instruction, on the line it already read), but
+ * allocation, which pops bits a word at a time, does not subtract.  So
+ * nfree of cur is stale; it is exact again when cur fills up (0) or is
+ * recounted when it leaves the CPU.  The owner's choice of its next cur
+ * reads nfree of the spans it holds instead of counting their bits.
  *
  * Ownership.  owner is the CPU slot whose mcache holds the span (as the
  * span a class allocates from, or one of the class's partial spans), or
@@ -107,7 +111,7 @@ struct mspan {
 	uint8_t needzero;           /* in-use: some page was in use before and
 	                               may hold old data (else all read zero) */
 	uint16_t curword;           /* owner: the word its mcache allocates from */
-	uint32_t nfree;             /* free objects (exact while unowned) */
+	uint32_t nfree;             /* free objects (exact unless cur, above) */
 	struct mcentral *central;   /* the class's central lists, NULL if large */
 
 	struct mspan *next;         /* list links (mheap's lists, mcentral's, */
@@ -195,7 +199,8 @@ bool mspan_obj_is_free(const struct mspan *s, uint32_t idx);
  * (a double free). */
 void mspan_free_bit(struct mspan *s, uint32_t idx, uintptr_t p, const char *fn);
 
-/* Count the set free bits (nfree is set to it). */
+/* The set free bits; mspan_count_free also sets nfree to it. */
+uint32_t mspan_count_bits(const struct mspan *s);
 uint32_t mspan_count_free(struct mspan *s);
 
 /* Owner: pick the word to allocate from next, one with free objects (a
