@@ -279,8 +279,15 @@ bool mheap_extend(struct mspan *s, uintptr_t npages)
 		n_cold_front = extra - arena_count_committed(arena_page(end), extra);
 	if (!n || n->state != MSPAN_FREE || n->base != end || n->npages < extra ||
 	    arena_commit_pages(arena_page(end), extra) < 0) {
-		if (n && n->state == MSPAN_FREE && n->base == end)
-			n->nscav = n->npages - arena_count_committed(arena_page(end), n->npages);
+		if (n && n->state == MSPAN_FREE && n->base == end) {
+			/* A failed commit may have committed some runs of n
+			 * (arena_commit_pages): n stays in the free
+			 * structures, so the counter follows its nscav. */
+			uintptr_t nscav = n->npages -
+			                  arena_count_committed(arena_page(end), n->npages);
+			h->pages_free_committed += n->nscav - nscav;
+			n->nscav = nscav;
+		}
 		ks_spin_unlock_irqrestore(&h->lock, st);
 		return false;
 	}

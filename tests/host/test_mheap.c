@@ -231,6 +231,39 @@ static void test_extend_in_place(void **state)
 	mheap_check();
 }
 
+/* An extension whose commit fails part way (the first decommitted run of
+ * the free neighbour committed, the second refused) leaves the heap's
+ * count of committed free pages true (found by the fuzzer: a krealloc of
+ * a large object under a commit limit). */
+static void test_extend_commit_fails_part_way(void **state)
+{
+	(void)state;
+	struct mspan *a = alloc_pages(1), *b1 = alloc_pages(2), *b2 = alloc_pages(2),
+	             *b3 = alloc_pages(4), *g = alloc_pages(1);
+	assert_int_equal(b1->base, mspan_end(a));
+	assert_int_equal(b2->base, mspan_end(b1));
+	assert_int_equal(b3->base, mspan_end(b2));
+	assert_int_equal(g->base, mspan_end(b3));
+	mheap_free(b1);
+	mheap_free(b3);
+	mheap_scavenge(0);         /* b1's and b3's pages decommitted */
+	mheap_free(b2);            /* one free span: cold 2, warm 2, cold 4 */
+	struct mspan *n = spanof(mspan_end(a));
+	assert_int_equal(n->npages, 8);
+	assert_int_equal(n->nscav, 6);
+	mheap_check();
+	ks_host_set_commit_limit(ks_host_committed() + 3 * KS_PAGE_SIZE);
+	assert_false(mheap_extend(a, 9));   /* commits the first 2, not the 4 */
+	ks_host_set_commit_limit(0);
+	assert_int_equal(n->nscav, 4);
+	mheap_check();
+	assert_true(mheap_extend(a, 9));
+	mheap_check();
+	mheap_free(a);
+	mheap_free(g);
+	mheap_check();
+}
+
 /* The treap against a linear scan, with fake spans. */
 static void test_treap_model(void **state)
 {
@@ -343,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_memory),
 		cmocka_unit_test(test_aligned_out_of_memory),
 		cmocka_unit_test(test_extend_in_place),
+		cmocka_unit_test(test_extend_commit_fails_part_way),
 		cmocka_unit_test(test_treap_model),
 		cmocka_unit_test(test_count_committed),
 		cmocka_unit_test(test_check_catches_corruption),
