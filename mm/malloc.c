@@ -16,7 +16,9 @@
  *              small-object span's free bits are its allocation state:
  *              1 = free; allocation clears a bit, free sets it.
  *   size class one of 66 object sizes from 8 B to 32 KiB (Go's table,
- *              mm/sizeclass.h); class 0 means "large": a span of its own.
+ *              mm/sizeclass.h; its spans grown to hold a batch of
+ *              min(32, 64 KiB / size) objects, tcmalloc's rule); class 0
+ *              means "large": a span of its own.
  *   span class size class << 1 | noscan.  Objects with pointers (scan) and
  *              without (noscan) never share a span, so the collector can
  *              skip noscan spans whole.  kmalloc objects are noscan.
@@ -25,7 +27,8 @@
  *              the spans no CPU owns, and a small reserve of empty ones
  *              (mm/mcentral.c).
  *   mcache     per CPU slot: for each class the spans the CPU owns (at
- *              most 8 to 64, room for 512 objects: ownmax) and the one it
+ *              most 8 to 16 of a kmalloc class, up to 64 of an object
+ *              cache: room for 512 objects, ownmax) and the one it
  *              allocates from (mm/mcache.c).
  *   slot       who an mcache belongs to: a CPU (a host thread), and in
  *              kspan's kernel also each CPU's interrupt handlers
@@ -45,8 +48,8 @@
  *   3. The word is empty: fold in the frees other CPUs sent (one atomic
  *      exchange for all of them, mm/mremote.c), take a queued free, move to
  *      another word of cur, or to the owned span with most free objects
- *      among the next few (round robin), or take a span from mcentral (one
- *      lock).
+ *      among the next few (round robin; each span's nfree counts them), or
+ *      take a span from mcentral (one lock).
  *   4. mcentral hands out a partial span, else one of its reserve, else it
  *      takes pages for a new span from mheap (heap lock), which grows into
  *      the arena if it must.
@@ -59,7 +62,8 @@
  *      way to being freed: set its bit, unless it was set (a double free).
  *      The fast path: no lock, no atomic.
  *   3. Another CPU owns it: batch the object for that CPU (one atomic per
- *      batch of up to 62; the owner folds them in on its next slow path).
+ *      batch of up to 62; the owner folds them in on its next slow path
+ *      and gives the empty batch back to its sender, one atomic more).
  *      No CPU owns it: take the span over if the class is in use here and
  *      the CPU owns fewer than its bound of spans of it, else queue it
  *      (tagged); a full queue goes to mcentral under one lock.

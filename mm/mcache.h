@@ -15,8 +15,9 @@
 /* Spans a CPU owns per class, the current included (mcache_class.ownmax):
  * enough for KS_OWN_OBJECTS objects, but no more than KS_OWN_BYTES of
  * spans, and at least KS_OWN_MIN and at most KS_OWN_MAX of them.  So 8
- * spans of a class of 128 B or less, 64 of the 1 KiB class, 16 of the
- * 32 KiB class. */
+ * spans of a class of 128 B or less, 16 of the 256 B, 512 B and 1 KiB
+ * classes (spans of 32 objects, mm/sizeclass.h), 8 of the 32 KiB class;
+ * KS_OWN_MAX only for object caches of small spans. */
 #define KS_OWN_MAX     64
 #define KS_OWN_MIN     8
 #define KS_OWN_OBJECTS 512

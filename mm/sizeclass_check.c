@@ -56,6 +56,18 @@ static int sc_check_class(const struct ks_sizeclass_tables *t, unsigned c,
 		            (unsigned)(span / size));
 		return -1;
 	}
+	/* A span holds a batch: min(32, 64 KiB / size) objects (tcmalloc's
+	 * rule, scripts/mksizeclasses.py). */
+	uint64_t batch = (64u << 10) / size < 32 ? (64u << 10) / size : 32;
+	if (batch < 1)
+		batch = 1;
+	if (span / size < batch) {
+		ks_snprintf(err, cap, "class %u: a span of %u pages holds %u "
+		            "objects, less than a batch of %u", c,
+		            (unsigned)t->class_to_npages[c], (unsigned)(span / size),
+		            (unsigned)batch);
+		return -1;
+	}
 	if (span % size > span / 8) {
 		ks_snprintf(err, cap, "class %u: tail waste %u of a %u-byte "
 		            "span is above 1/8", c, (unsigned)(span % size),

@@ -22,6 +22,18 @@ The rules, for object sizes from 8 B up to _MaxSmallSize = 32 KiB:
     (3072 B uses 3 pages, 8 objects), and the gap to the class below can
     exceed one alignment step (768 -> 896 B).
 
+Those are Go 1.10's classes, sizes and pages, checked against its table.
+Then kspan grows the spans (never the sizes) by tcmalloc's rule: a span
+holds at least as many objects as one batch moves, min(32, 64 KiB / size)
+(gperftools' SizeMap: NumMoveSize, and "add pages until there are at
+least as many objects in the span as are moved"), still with at most 1/8
+tail waste.  A CPU's slow path moves the free objects of one span to its
+fast path (a word of free bits at a time), so a 1 KiB class with Go's
+1-page spans (8 objects) took a slow path every 8 allocations at best and
+every 5 in larson; with 4 pages (32 objects), every 32 at best.  Classes
+up to 256 B already hold 32 objects; from 2 KiB on spans are 64 KiB at
+most (or the fewest pages for 2 objects with 1/8 waste).
+
 It emits tables only, with the divmul constants that turn "offset / size"
 into a multiply and a shift; mm/sizeclass_check.c (hand-written) re-checks
 every property the allocator relies on at each init.
@@ -36,6 +48,8 @@ import sys
 PAGE_SHIFT = 13
 PAGE_SIZE = 1 << PAGE_SHIFT          # heap page (KSPAN_PAGE_SIZE)
 MAX_SMALL_SIZE = 32768               # _MaxSmallSize
+BATCH_OBJS = 32                      # tcmalloc's kMaxObjectsToMove ...
+BATCH_BYTES = 64 << 10               # ... and its 64 KiB per batch
 SMALL_SIZE_DIV = 8                   # smallSizeDiv
 SMALL_SIZE_MAX = 1024                # smallSizeMax
 LARGE_SIZE_DIV = 128                 # largeSizeDiv
@@ -103,6 +117,23 @@ def make_classes():
     return classes
 
 
+def batch_objs(size):
+    """Objects one batch moves (tcmalloc's NumMoveSize): a span's least."""
+    return max(1, min(BATCH_OBJS, BATCH_BYTES // size))
+
+
+def batch_spans(go_classes):
+    """Grow each class's span to the fewest pages, at least Go's, that
+    hold batch_objs(size) objects with at most 1/8 tail waste."""
+    out = [(0, 0)]
+    for size, npages in go_classes[1:]:
+        while ((npages * PAGE_SIZE) // size < batch_objs(size)
+               or (npages * PAGE_SIZE) % size > (npages * PAGE_SIZE) // 8):
+            npages += 1
+        out.append((size, npages))
+    return out
+
+
 def divmul(size):
     """ceil(2^32 / size): (off * divmul) >> 32 == off // size."""
     return -(-(1 << 32) // size)
@@ -139,12 +170,19 @@ def size_to_class_tables(sizes):
     return t8, t128
 
 
-def verify(classes, t8, t128):
+def verify(go_classes, classes, t8, t128):
+    assert [s for s, _ in go_classes] == GO110_SIZES, \
+        "sizes differ from Go 1.10: %s" % go_classes
+    assert [p for _, p in go_classes] == GO110_NPAGES, \
+        "npages differ from Go 1.10: %s" % go_classes
     sizes = [s for s, _ in classes]
     npages = [p for _, p in classes]
-    assert sizes == GO110_SIZES, "sizes differ from Go 1.10: %s" % sizes
-    assert npages == GO110_NPAGES, "npages differ from Go 1.10: %s" % npages
+    assert sizes == GO110_SIZES
     assert len(classes) == 67
+    for c in range(1, len(classes)):
+        assert npages[c] >= GO110_NPAGES[c]
+        assert (npages[c] * PAGE_SIZE) // sizes[c] >= batch_objs(sizes[c]), \
+            "class %d holds less than a batch" % c
     assert sizes[2] == TINY_SIZE
     assert t8[0] == 1, "size 0 must map to class 1"
     for c in range(1, len(classes)):
@@ -207,10 +245,13 @@ HEADER = """\
  * to KS_MAX_SMALL_SIZE bytes are rounded up to one of 66 classes; each class
  * is carved from spans of ks_class_to_npages[c] 8 KiB pages holding
  * ks_class_to_nelems[c] objects.  Class 0 means "large": a span of its own.
+ * The sizes are Go's; the spans are Go's grown to hold at least one batch,
+ * min(32, 64 KiB / size) objects (tcmalloc's rule; the generator says why).
  *
  * Invariants (checked by the generator and again by ks_sizeclass_check() at
  * init): sizes strictly increase and are multiples of 16 from class 2 on;
- * a span's tail waste is at most 1/8 of it; every size maps to the smallest
+ * a span's tail waste is at most 1/8 of it and it holds a batch; every
+ * size maps to the smallest
  * class that holds it; (off * ks_class_to_divmul[c]) >> 32 == off / size for
  * every offset off in the span.  Read-only data: no locks.
  *
@@ -351,9 +392,10 @@ def main():
                     help="directory for sizeclass.h and sizeclass.c")
     args = ap.parse_args()
 
-    classes = make_classes()
+    go_classes = make_classes()
+    classes = batch_spans(go_classes)
     t8, t128 = size_to_class_tables([s for s, _ in classes])
-    verify(classes, t8, t128)
+    verify(go_classes, classes, t8, t128)
     header, src = render(classes, t8, t128)
 
     os.makedirs(args.out, exist_ok=True)

@@ -58,7 +58,7 @@ sect span1 | grep -q "spanclass 0: large object, $k1 bytes" || fail "span1: larg
 sect span1 | grep -q "20000 bytes into it" || fail "span1: interior offset"; \
 sect span2 | grep -q "kpages block (manual), $k2 bytes" || fail "span2: kpages block"; \
 sect span2 | grep -q "npages 3 " || fail "span2: 3 pages"; \
-sect span3 | grep -q "elemsize $k3, nelems 8" || fail "span3: elemsize $k3"; \
+sect span3 | grep -q "elemsize $k3, nelems 32" || fail "span3: elemsize $k3, 32 objects a span"; \
 sect span3 | grep -Eq "object [0-9]+ at $a3 \(6 bytes into it\), allocated" || fail "span3: object $a3 + 6"; \
 sect outside | grep -q "is not in the used arena" || fail "outside: an address outside the arena"; \
 sect mcentral | grep -q "ks_mcentral\[17\]: size class 8 ($k0 B), noscan" || fail "mcentral: header"; \

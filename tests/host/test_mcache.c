@@ -144,6 +144,17 @@ static unsigned own_bound(unsigned npages, unsigned nelems)
 	return n < KS_OWN_MIN ? KS_OWN_MIN : n > KS_OWN_MAX ? KS_OWN_MAX : (unsigned)n;
 }
 
+/* The kmalloc class whose bound on owned spans is the largest. */
+static unsigned most_owned_class(void)
+{
+	unsigned best = 1;
+	for (unsigned c = 2; c < KS_NUM_SIZE_CLASSES; c++)
+		if (own_bound(ks_class_to_npages[c], ks_class_to_nelems[c]) >
+		    own_bound(ks_class_to_npages[best], ks_class_to_nelems[best]))
+			best = c;
+	return best;
+}
+
 /* Objects of one class, more spans of them than a CPU may own. */
 static void check_owned_spans_bounded(size_t size)
 {
@@ -199,10 +210,10 @@ static void check_owned_spans_bounded(size_t size)
 static void test_owned_spans_bounded(void **state)
 {
 	(void)state;
-	/* Many objects a span (the fewest spans), 8 (the most), a class of
-	 * two pages a span, and the largest class. */
+	/* Many objects a span (the fewest spans), the class that may own
+	 * the most, a class of two pages a span, and the largest class. */
 	check_owned_spans_bounded(64);
-	check_owned_spans_bounded(1024);
+	check_owned_spans_bounded(ks_class_to_size[most_owned_class()]);
 	for (unsigned cls = 1; cls < KS_NUM_SIZE_CLASSES; cls++)
 		if (ks_class_to_npages[cls] == 2) {
 			check_owned_spans_bounded(ks_class_to_size[cls]);
@@ -223,12 +234,15 @@ static void test_take_partial_round_robin(void **state)
 	(void)state;
 	uint64_t before = heap_free_pages();
 	unsigned me = ks_plat_cpu_id();
-	enum { SIZE = 1024 };   /* 8 a span: KS_OWN_MAX spans owned */
-	unsigned per = KS_PAGE_SIZE / SIZE, n = per * KS_OWN_MAX;
+	unsigned cls = most_owned_class();
+	size_t SIZE = ks_class_to_size[cls];
+	unsigned per = ks_class_to_nelems[cls];
+	unsigned bound = own_bound(ks_class_to_npages[cls], per), n = per * bound;
+	assert_true(bound > KS_SCAN_MAX);   /* a look may go past KS_SCAN_MAX */
 	void **p = calloc(n, sizeof(void *));
 	for (unsigned i = 0; i < n; i++)
 		assert_non_null(p[i] = kmalloc(SIZE));
-	assert_int_equal(cpu_stats(me).owned_spans, KS_OWN_MAX);
+	assert_int_equal(cpu_stats(me).owned_spans, bound);
 	uint64_t rng = ks_test_rng(__LINE__);
 	/* Free one object in a seeded span: the next allocation must reuse
 	 * it from the owned spans, with no span from mcentral. */
@@ -243,7 +257,7 @@ static void test_take_partial_round_robin(void **state)
 		assert_int_equal(s1.refills, s0.refills);
 		/* The full cur leaves when the set is at its bound; a free
 		 * into it takes it back. */
-		assert_true(s1.owned_spans >= KS_OWN_MAX - 1);
+		assert_true(s1.owned_spans >= bound - 1);
 	}
 	for (unsigned i = 0; i < n; i++)
 		kfree(p[i]);

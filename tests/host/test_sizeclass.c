@@ -3,7 +3,9 @@
  *
  * Everything is checked against first principles (linear searches, plain
  * division), not against the generator's own arithmetic, and the table is
- * compared with Go 1.10's published class sizes and pages per span.
+ * compared with Go 1.10's published class sizes and pages per span: the
+ * sizes are Go's, and each span is the fewest pages, at least Go's, that
+ * hold a batch, min(32, 64 KiB / size) objects, with at most 1/8 waste.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,7 +58,20 @@ static void test_matches_go_1_10(void **state)
 	assert_int_equal(KS_MAX_SMALL_SIZE, KSPAN_MAX_SMALL);
 	assert_int_equal(KS_SIZECLASS_PAGE_SIZE, KSPAN_PAGE_SIZE);
 	assert_memory_equal(ks_class_to_size, go_sizes, sizeof(go_sizes));
-	assert_memory_equal(ks_class_to_npages, go_npages, sizeof(go_npages));
+	assert_int_equal(ks_class_to_npages[0], 0);
+	for (unsigned c = 1; c < KS_NUM_SIZE_CLASSES; c++) {
+		uint64_t size = go_sizes[c], batch = 65536 / size;
+		if (batch > 32)
+			batch = 32;
+		if (batch < 1)
+			batch = 1;
+		unsigned n = go_npages[c];
+		while ((n * PAGE) / size < batch || (n * PAGE) % size > (n * PAGE) / 8)
+			n++;
+		assert_int_equal(ks_class_to_npages[c], n);
+	}
+	/* Go's spans where they already hold 32 objects (up to 256 B). */
+	assert_memory_equal(ks_class_to_npages, go_npages, 18);
 	assert_int_equal(ks_class_to_size[KS_TINY_SIZE_CLASS], KS_TINY_SIZE);
 	assert_int_equal(ks_class_to_size[KS_NUM_SIZE_CLASSES - 1],
 	                 KS_MAX_SMALL_SIZE);
@@ -255,9 +270,14 @@ static void test_check_catches_corruption(void **state)
 	c_size[1] = 4;
 	expect_caught("class 1 not 8 bytes", "class_to_size[1] = 4");
 	c_npages[40] = 2;
-	expect_caught("npages changed", "class_to_nelems[40] = 8, want 5");
-	c_npages[66] = 5;
+	expect_caught("npages changed", "class_to_nelems[40] = 21, want 5");
+	c_npages[63] = 7;
+	c_nelems[63] = 2;
 	expect_caught("npages and nelems changed together", "tail waste");
+	c_npages[31] = 1;
+	c_nelems[31] = 8;
+	expect_caught("Go's span, less than a batch",
+	              "class 31: a span of 1 pages holds 8 objects, less than a batch of 32");
 	c_nelems[5] = 127;
 	expect_caught("nelems off by one", "class_to_nelems[5] = 127");
 	c_divmul[7] -= 1;
