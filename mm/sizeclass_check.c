@@ -58,9 +58,7 @@ static int sc_check_class(const struct ks_sizeclass_tables *t, unsigned c,
 	}
 	/* A span holds a batch: min(32, 64 KiB / size) objects (tcmalloc's
 	 * rule, scripts/mksizeclasses.py). */
-	uint64_t batch = (64u << 10) / size < 32 ? (64u << 10) / size : 32;
-	if (batch < 1)
-		batch = 1;
+	uint32_t batch = ks_span_batch(size);
 	if (span / size < batch) {
 		ks_snprintf(err, cap, "class %u: a span of %u pages holds %u "
 		            "objects, less than a batch of %u", c,

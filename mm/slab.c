@@ -19,9 +19,11 @@
  *   least); a cache with a constructor gets one word more, where a free
  *   object keeps its first word while a queue tag or link sits there
  *   (mcentral.saveoff: SLUB moves its free pointer out of constructed
- *   objects the same way); a red zone adds KS_RZ bytes.  A span's tail waste is
- *   1/8 or less: the fewest pages (up to 8) with 1/32 or less, else the
- *   least waste up to 8 pages, else the fewest pages with 1/8 (span_pages).
+ *   objects the same way); a red zone adds KS_RZ bytes.  A span holds a
+ *   batch (ks_span_batch, as the size classes' spans) and its tail waste
+ *   is 1/8 or less: from the fewest pages that hold a batch, the fewest
+ *   (of the next 8) with 1/32 or less, else the least waste of those 8,
+ *   else the fewest pages with 1/8 (span_pages).
  *   Constructors run once per object when mcentral carves its span
  *   (ks_slab_carved); objects come back constructed and are handed out
  *   again as they are.
@@ -150,16 +152,19 @@ static bool waste_within(uint32_t n, uint32_t elem, uintptr_t div)
 	return w != UINTPTR_MAX && w * div <= (uintptr_t)n * KS_PAGE_SIZE;
 }
 
-/* Pages per span for elemsize-byte objects: the fewest up to
- * GOOD_PAGES whose tail waste is 1/32 or less, else the one of those with
- * the least waste if it is 1/8 or less (a bigger span for a big object
- * that packs badly: 2752-byte tasks lose 33% of one page, 3.4% of eight),
- * else the fewest with 1/8 or less; 0 if none fits. */
+/* Pages per span for elemsize-byte objects, from first, the fewest that
+ * hold a batch (ks_span_batch): the fewest of GOOD_PAGES from there whose
+ * tail waste is 1/32 or less, else the one of those with the least waste
+ * if it is 1/8 or less (a bigger span for a big object that packs badly:
+ * 2752-byte tasks lose 33% of one page, 3.4% of eight), else the fewest
+ * with 1/8 or less; 0 if none fits. */
 #define GOOD_PAGES 8
 static uint32_t span_pages(uint32_t elem)
 {
 	uint32_t best = 0;
-	for (uint32_t n = 1; n <= GOOD_PAGES; n++) {
+	uint32_t first = (uint32_t)(((uintptr_t)ks_span_batch(elem) * elem + KS_PAGE_SIZE - 1) /
+	                            KS_PAGE_SIZE);
+	for (uint32_t n = first; n < first + GOOD_PAGES && n <= MAX_SPAN_PAGES; n++) {
 		if (waste_within(n, elem, 32))
 			return n;
 		/* Less waste per byte of span: w/n < wb/best. */
@@ -170,7 +175,7 @@ static uint32_t span_pages(uint32_t elem)
 	}
 	if (best && waste_within(best, elem, 8))
 		return best;
-	for (uint32_t n = GOOD_PAGES + 1; n <= MAX_SPAN_PAGES; n++)
+	for (uint32_t n = first + GOOD_PAGES; n <= MAX_SPAN_PAGES; n++)
 		if (waste_within(n, elem, 8))
 			return n;
 	return 0;

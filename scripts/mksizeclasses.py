@@ -283,6 +283,15 @@ extern const uint32_t ks_class_to_divmul[KS_NUM_SIZE_CLASSES];   /* (off * divmu
 extern const uint8_t  ks_size_to_class8[KS_SMALL_SIZE_MAX / KS_SMALL_SIZE_DIV + 1];
 extern const uint8_t  ks_size_to_class128[(KS_MAX_SMALL_SIZE - KS_SMALL_SIZE_MAX) / KS_LARGE_SIZE_DIV + 1];
 
+/* The fewest objects a span of size-byte objects holds (a size class's,
+ * and an object cache's, mm/slab.c): one batch, tcmalloc's
+ * min(@BATCHOBJS@, @BATCHBYTES@ / size), at least 1. */
+static inline uint32_t ks_span_batch(uint64_t size)
+{
+	uint64_t n = @BATCHBYTES@ / size;
+	return n > @BATCHOBJS@ ? @BATCHOBJS@ : n < 1 ? 1 : (uint32_t)n;
+}
+
 /* size in 0..KS_MAX_SMALL_SIZE; size 0 maps to class 1 */
 static inline unsigned ks_size_to_class(size_t size)
 {
@@ -360,6 +369,8 @@ def render(classes, t8, t128):
         "@TINYCLASS@": str(sizes.index(TINY_SIZE)),
         "@MAXOBJS@": str(mo),
         "@PAGESIZE@": str(PAGE_SIZE),
+        "@BATCHOBJS@": str(BATCH_OBJS),
+        "@BATCHBYTES@": str(BATCH_BYTES),
     }
     header = HEADER
     for k, v in subst.items():
