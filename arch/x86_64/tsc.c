@@ -3,7 +3,7 @@
  *
  * INIT-SIPI-SIPI needs real delays (10 ms, 200 us), timeouts need a clock,
  * and the benchmark wants seconds.  The TSC is the clock; its rate is
- * measured once on the boot CPU over 50 ms of a timer whose rate is
+ * measured on the boot CPU over three 50 ms windows of a timer whose rate is
  * architectural:
  *
  *   ACPI PM timer  3.579545 MHz, an I/O port from the FADT; 24 or 32 bits
@@ -12,7 +12,12 @@
  *                  once in mode 0; port 0x61 bit 5 (OUT2) rises at 0.
  *
  * Both loops are bounded (a timer that never moves reads as failure, then
- * a 1 GHz guess is used and reported), so calibration cannot hang.
+ * a 1 GHz guess is used and reported), so calibration cannot hang.  The
+ * rate is the median of three measurements: under an emulator on a busy
+ * host one 50 ms window now and then comes out wrong (755 MHz and
+ * 1.2 MHz were seen against 2103 MHz in every other boot), and a rate
+ * 1000 times too low made every timeout 1000 times too short (15 of 16
+ * CPUs "did not answer INIT-SIPI-SIPI within 2000 ms").
  * The rate is written once before other CPUs start and only read after;
  * no locks.  The TSC is shared by all CPUs (constant rate, and QEMU keeps
  * the vCPUs' TSCs in step), so delays and timeouts work on any CPU.
@@ -76,15 +81,28 @@ static uint64_t by_pit(void)
 	return (t1 - t0) * PIT_HZ / count;
 }
 
+/* The median of three measurements by one timer, or 0 if one failed. */
+static uint64_t median3(uint16_t pm_port, int pm_32bit)
+{
+	uint64_t r[3];
+	for (int i = 0; i < 3; i++) {
+		r[i] = pm_port ? by_pm_timer(pm_port, pm_32bit) : by_pit();
+		if (!r[i])
+			return 0;
+	}
+	uint64_t lo = r[0] < r[1] ? r[0] : r[1], hi = r[0] < r[1] ? r[1] : r[0];
+	return r[2] < lo ? lo : r[2] > hi ? hi : r[2];
+}
+
 uint64_t ks_tsc_calibrate(uint16_t pm_port, int pm_32bit)
 {
 	uint64_t hz = 0;
 	if (pm_port) {
-		hz = by_pm_timer(pm_port, pm_32bit);
+		hz = median3(pm_port, pm_32bit);
 		tsc_source = "ACPI PM timer";
 	}
 	if (!hz) {
-		hz = by_pit();
+		hz = median3(0, 0);
 		tsc_source = "PIT channel 2";
 	}
 	if (!hz) {
