@@ -385,15 +385,21 @@ static void step_churn(struct worker *w, void *arg)
 		kfree(tmp[i]);
 }
 
+/* Two workers, each with a cache of its own already. */
+static void start_two_warm(struct worker *a, struct worker *b)
+{
+	worker_start(a);
+	worker_start(b);
+	worker_do(a, step_noop, NULL);
+	worker_do(b, step_noop, NULL);
+}
+
 static void test_remote_batches(void **state)
 {
 	(void)state;
 	uint64_t before = heap_free_pages();
 	struct worker a, b;
-	worker_start(&a);
-	worker_start(&b);
-	worker_do(&a, step_noop, NULL);
-	worker_do(&b, step_noop, NULL);
+	start_two_warm(&a, &b);
 	/* 60 objects in spans A owns, freed by B: remote frees. */
 	static struct remote_ctx r = { .n = 60, .size = 112 };
 	worker_do(&a, step_alloc_owned, &r);
@@ -435,10 +441,7 @@ static void test_remote_batches_go_back(void **state)
 	(void)state;
 	uint64_t before = heap_free_pages();
 	struct worker a, b;
-	worker_start(&a);
-	worker_start(&b);
-	worker_do(&a, step_noop, NULL);
-	worker_do(&b, step_noop, NULL);
+	start_two_warm(&a, &b);
 	static struct remote_ctx r = { .n = 3 * KS_RBATCH_OBJS, .size = 64 };
 	size_t pool0 = 0;
 	for (unsigned round = 0; round < 20; round++) {
