@@ -18,8 +18,14 @@
  * ranges go through a small FIFO between the queue and the scan, so the
  * object's first line is on its way while earlier ones are scanned.  The
  * FIFO is refilled from the marker's own buffer only (the shared list is
- * looked at when both are empty): a list, marked one node at a time,
- * pays nothing for it.
+ * looked at when both are empty).  A chain (the last pointer an object
+ * marks is followed at once, not queued) with nothing else queued runs in
+ * a loop of its own, which calls nothing: a list pays neither the queue
+ * nor the FIFO.  Its next node is nowhere predictable (randomised order
+ * scatters it over its page), so once a chain has stayed RUN_PREFETCH
+ * steps in one page the whole page is prefetched.  The loop is compiled
+ * twice, for one marker and for several, so one marker tests no flag
+ * per mark.
  *
  * Rounds.  A round hands out jobs (pieces of the root ranges, or of the
  * arena for a rescan) through an atomic cursor; job i < markers is marker
@@ -38,8 +44,9 @@
  *
  * Mark bits are set with an atomic OR only when more than one marker runs
  * (two markers may reach one object), and not while a marker is alone
- * with work (the others wait and there is none for them to take: solo());
- * one marker uses plain stores.  The
+ * with work (the others wait and there is none for them to take: solo(),
+ * looked at every SOLO_SCANS scans: its fence waits for every miss in
+ * flight); one marker uses plain stores.  The
  * world is stopped: nothing else writes the spans, the bitmap or the free
  * bits, so no lock is taken.  Markers call nothing of the platform but
  * ks_plat_cpu_relax, so host helper threads need no CPU slot.
@@ -58,6 +65,9 @@
 #define RESCAN_PAGES 256u                 /* arena pages per rescan job */
 #define OBLET_WORDS  1024u                /* large objects: 8 KiB at a time */
 #define PREFETCH     8u                   /* ranges in flight */
+#define BALANCE_SCANS 64u                 /* scans between looks at idle markers */
+#define SOLO_SCANS   1024u                /* scans between looks at being alone */
+#define RUN_PREFETCH 4u                   /* chain steps in one page: fetch it all */
 #define POOL_MIN     16u                  /* buffers at the start (64 KiB) */
 #define POOL_MAX     4096u                /* at most 16 MiB of buffers */
 
@@ -146,12 +156,13 @@ static inline bool mark_bit(bool par, uint64_t *word, uint64_t bit)
 /* If v points into an allocated collector object, mark it; true if it was
  * not marked before and must be scanned (*out: what to scan).  The live
  * objects are counted from the mark bits afterwards (mm/mgcsweep.c), not
- * here. */
+ * here.  multi: more than one marker this cycle (a constant in each copy
+ * of the loop: one marker tests no flag per mark). */
 static inline __attribute__((always_inline))
 bool mark_object(struct marker *m, const struct markenv *env, uintptr_t v,
-                 struct gcwentry *out)
+                 struct gcwentry *out, const bool multi)
 {
-	const bool par = m->atomic;
+	const bool par = multi && m->atomic;
 	uintptr_t off = v - env->start;
 	if (off >= env->used)
 		return false;
@@ -178,7 +189,13 @@ bool mark_object(struct marker *m, const struct markenv *env, uintptr_t v,
 	if (!mark_bit(par, &s->markbits[pos / 64], 1ull << (pos % 64)) ||
 	    ks_spanclass_noscan(s->spanclass))
 		return false;
-	out->base = s->base + idx * s->elemsize;
+	/* A pointer to the object's start (the usual case) is its base: a
+	 * branch, not a select, so that the scan of a list's next node need
+	 * not wait for the multiply. */
+	if (__builtin_expect(exact, 1))
+		out->base = v;
+	else
+		out->base = s->base + idx * s->elemsize;
 	out->nwords = s->elemsize / 8;
 	__builtin_prefetch((const void *)out->base);   /* its scan comes soon */
 	return true;
@@ -186,10 +203,10 @@ bool mark_object(struct marker *m, const struct markenv *env, uintptr_t v,
 
 /* Mark v, and queue it to scan. */
 static inline __attribute__((always_inline))
-void mark_value(struct marker *m, const struct markenv *env, uintptr_t v)
+void mark_value(struct marker *m, const struct markenv *env, uintptr_t v, const bool multi)
 {
 	struct gcwentry e;
-	if (mark_object(m, env, v, &e))
+	if (mark_object(m, env, v, &e, multi))
 		push(m, e.base, e.nwords);
 }
 
@@ -200,7 +217,7 @@ void mark_value(struct marker *m, const struct markenv *env, uintptr_t v)
  * goes from one object to the next without the queue. */
 static inline __attribute__((always_inline))
 bool scan(struct marker *m, const struct markenv *env, uintptr_t base, uintptr_t nwords,
-          uintptr_t *scanned, struct gcwentry *next)
+          uintptr_t *scanned, struct gcwentry *next, const bool multi)
 {
 	const uintptr_t *obj = (const uintptr_t *)base;
 	const uint64_t *ptrwords = (const uint64_t *)env->bitmap - 2;   /* heapbits_word */
@@ -216,18 +233,20 @@ bool scan(struct marker *m, const struct markenv *env, uintptr_t base, uintptr_t
 		uint64_t bits = (pw >> sh) & (~0ull >> (64 - nwords));
 		if (!bits)
 			return false;
+		if (bits == 1)   /* one pointer, the first word: a list node */
+			return mark_object(m, env, first, next, multi);
 		unsigned last = 63 - (unsigned)__builtin_clzll(bits);
 		bits &= ~(1ull << last);
 		if (bits & 1) {
 			bits &= bits - 1;
-			mark_value(m, env, first);
+			mark_value(m, env, first, multi);
 		}
 		while (bits) {
 			unsigned i = (unsigned)__builtin_ctzll(bits);
 			bits &= bits - 1;
-			mark_value(m, env, obj[i]);
+			mark_value(m, env, obj[i], multi);
 		}
-		return mark_object(m, env, last ? obj[last] : first, next);
+		return mark_object(m, env, last ? obj[last] : first, next, multi);
 	}
 	if (nwords > OBLET_WORDS) {
 		push(m, base + OBLET_WORDS * 8, nwords - OBLET_WORDS);
@@ -241,7 +260,7 @@ bool scan(struct marker *m, const struct markenv *env, uintptr_t base, uintptr_t
 		while (bits) {
 			unsigned i = (unsigned)__builtin_ctzll(bits);
 			bits &= bits - 1;
-			mark_value(m, env, obj[o + i]);
+			mark_value(m, env, obj[o + i], multi);
 		}
 		o += n;
 	}
@@ -278,17 +297,37 @@ static bool solo(struct marker *m)
 	       __atomic_load_n(&ms.nproc, __ATOMIC_SEQ_CST);
 }
 
-static void drain(struct marker *m)
+/* After steps scans with other markers: every BALANCE_SCANS, feed the
+ * idle ones; every SOLO_SCANS, see whether this one is alone (solo's fence
+ * waits for every miss in flight: not often). */
+static inline __attribute__((always_inline))
+void drain_tick(struct marker *m, unsigned *k, unsigned steps, const bool multi)
+{
+	if (!multi)
+		return;
+	unsigned before = *k;
+	*k += steps;
+	if (before / BALANCE_SCANS != *k / BALANCE_SCANS) {
+		if (__atomic_load_n(&ms.nwait, __ATOMIC_RELAXED))
+			gcwork_balance(&m->w);
+		if (before / SOLO_SCANS != *k / SOLO_SCANS)
+			m->atomic = !solo(m);
+	}
+	/* Work handed out (here or by a push): others may mark from now on. */
+	if (m->w.published)
+		m->atomic = true;
+}
+
+/* The loop, one copy per multi. */
+static inline __attribute__((always_inline))
+void drain_loop(struct marker *m, const bool multi)
 {
 	const struct markenv env = markenv();
 	struct gcwentry fifo[PREFETCH], e, next;
-	unsigned head = 0, tail = 0, k = 0;
-	uintptr_t scanned = 0;
-	bool chained = false;
+	unsigned head = 0, tail = 0, k = 0, run = 0;
+	uintptr_t scanned = 0, run_page = 0;
 	for (;;) {
-		if (chained) {
-			e = next;
-		} else if (tail != head) {
+		if (tail != head) {
 			e = fifo[head++ % PREFETCH];
 		} else if (!gcwork_pop(&m->w, &e)) {
 			break;
@@ -298,23 +337,40 @@ static void drain(struct marker *m)
 			__builtin_prefetch((const void *)f.base);
 			fifo[tail++ % PREFETCH] = f;
 		}
-		chained = scan(m, &env, e.base, e.nwords, &scanned, &next);
-		if (chained && tail != head) {
-			/* Ranges in flight come first: next waits its turn. */
+		bool chained = scan(m, &env, e.base, e.nwords, &scanned, &next, multi);
+		/* A chain (a list) with nothing else to do: follow it here, not
+		 * through the queue and the FIFO, for up to BALANCE_SCANS
+		 * objects (the loop calls nothing, so it keeps its registers). */
+		unsigned steps = 1;
+		while (chained && tail == head && m->w.cur->n == 0 && steps < BALANCE_SCANS) {
+			e = next;
+			/* A list's next node is anywhere in its page (randomised
+			 * order), so nothing predicts it: once a chain has stayed
+			 * in one page a while, fetch the whole page. */
+			uintptr_t page = e.base >> KS_PAGE_SHIFT;
+			if (page != run_page) {
+				run_page = page;
+				run = 0;
+			} else if (++run == RUN_PREFETCH) {
+				for (uintptr_t a = page << KS_PAGE_SHIFT, end = a + KS_PAGE_SIZE; a < end; a += 64)
+					__builtin_prefetch((const void *)a, 0, 2);
+			}
+			chained = scan(m, &env, e.base, e.nwords, &scanned, &next, multi);
+			steps++;
+		}
+		drain_tick(m, &k, steps, multi);
+		if (chained)   /* the queue or the FIFO first: next waits its turn */
 			push(m, next.base, next.nwords);
-			chained = false;
-		}
-		if (!m->par)
-			continue;
-		if (m->w.published)
-			m->atomic = true;
-		if ((++k & 63) == 0) {
-			if (__atomic_load_n(&ms.nwait, __ATOMIC_RELAXED))
-				gcwork_balance(&m->w);
-			m->atomic = !solo(m);
-		}
 	}
 	m->scanned_bytes += scanned * 8;
+}
+
+static void drain(struct marker *m)
+{
+	if (m->par)
+		drain_loop(m, true);
+	else
+		drain_loop(m, false);
 }
 
 /* ---- jobs ------------------------------------------------------------------- */
@@ -333,7 +389,7 @@ static void do_root_job(struct marker *m, uintptr_t j)
 	const uintptr_t *end = (const uintptr_t *)(e & ~(uintptr_t)7);
 	const struct markenv env = markenv();
 	for (; w < end; w++)
-		mark_value(m, &env, *w);
+		mark_value(m, &env, *w, m->par);
 }
 
 /* Scan a marked object again (its last find queued like the others). */
@@ -342,7 +398,7 @@ static void rescan(struct marker *m, const struct markenv *env, uintptr_t base,
 {
 	uintptr_t scanned = 0;
 	struct gcwentry next;
-	if (scan(m, env, base, nwords, &scanned, &next))
+	if (scan(m, env, base, nwords, &scanned, &next, m->par))
 		push(m, next.base, next.nwords);
 }
 
