@@ -16,8 +16,6 @@ struct fixchunk {
 	uint32_t inuse;                 /* objects handed out */
 	uint32_t carved;                /* objects ever carved, in order */
 	uint32_t state;
-	uint32_t stale;                 /* committed again: the first page
-	                                   keeps old contents */
 };
 
 /* Objects start a cache line into the chunk, so an object whose size is a
@@ -98,9 +96,8 @@ static void partial_remove(struct fixalloc *f, struct fixchunk *c)
 
 /* ---- chunks to allocate from ------------------------------------------ */
 
-/* A chunk with room: the kept empty one (its free list intact), a
- * released one committed again, or a never-used one (both carved afresh).
- * NULL when memory ran out. */
+/* A chunk with room: the kept empty one, a released one committed again,
+ * or a never-used one.  NULL when memory ran out. */
 static struct fixchunk *chunk_get(struct fixalloc *f)
 {
 	struct fixchunk *c = f->empty;
@@ -114,14 +111,11 @@ static struct fixchunk *chunk_get(struct fixalloc *f)
 			return NULL;
 		f->released = c->next;
 		f->committed += f->chunk - FIX_PAGE;
-		c->free = NULL;   /* the links were in the pages given back */
-		c->carved = 0;
-		c->stale = 1;
 		return c;
 	}
 	if (f->next + f->chunk > f->end || ks_commit((void *)f->next, f->chunk) != 0)
 		return NULL;
-	c = (struct fixchunk *)f->next;   /* a fresh commit reads as zero */
+	c = (struct fixchunk *)f->next;
 	f->next += f->chunk;
 	f->committed += f->chunk;
 	return c;
@@ -134,19 +128,17 @@ void *fixalloc_alloc(struct fixalloc *f)
 		c = chunk_get(f);
 		if (!c)
 			return NULL;
+		c->free = NULL;
+		c->inuse = c->carved = 0;
 		partial_push_head(f, c);
 	}
 	uint8_t *p = c->free;
-	if (p) {
+	if (p)
 		c->free = *(void **)p;
-		__builtin_memset(p, 0, f->size);
-	} else {
-		/* Carved memory reads as zero, but for the first page of a
-		 * chunk committed again. */
+	else
 		p = (uint8_t *)c + HDR + (size_t)c->carved++ * f->size;
-		if (c->stale && p < (uint8_t *)c + FIX_PAGE)
-			__builtin_memset(p, 0, f->size);
-	}
+	/* A chunk committed again keeps its first page's old contents. */
+	__builtin_memset(p, 0, f->size);
 	if (++c->inuse == f->per) {
 		partial_remove(f, c);
 		c->state = CHUNK_FULL;
