@@ -16,16 +16,19 @@
  * this CPU.
  *
  * Other CPUs' TLBs (lazy shootdown, as Linux does for vmalloc space): an
- * unmap flushes this CPU and marks the other CPUs' TLBs stale; before the
- * next mapping is installed -- which is the only way an unmapped address
- * or its old frame can come back into use through a page table -- every
- * other CPU flushes its TLB (smp_call.c: NMI, so it works under any lock and
- * with the world stopped).  So a run of unmaps (the scavenger returning
- * many pages) costs one shootdown, not one per page.  ks_paging_sync()
- * forces it.  Until then another CPU may still read an unmapped page's
- * old frame instead of faulting; no correct kernel code touches a page
- * it unmapped.  Splitting a large page keeps every translation as it
- * was, so it needs no shootdown.
+ * unmap flushes this CPU and marks the TLBs of the CPUs that did not unmap
+ * stale; before the next mapping is installed -- which is the only way an
+ * unmapped address or its old frame can come back into use through a page
+ * table -- every CPU whose TLB is stale flushes it: the others by NMI
+ * (smp_call.c, so it works under any lock and with the world stopped), and
+ * the mapping CPU itself when another CPU did one of the unmaps (its TLB
+ * may still hold that page: reading the remapped page would read the old
+ * frame, which may belong to another page by then).  So a run of unmaps
+ * (the scavenger returning many pages) costs one shootdown, not one per
+ * page.  ks_paging_sync() forces it.  Until then another CPU may still
+ * read an unmapped page's old frame instead of faulting; no correct
+ * kernel code touches a page it unmapped.  Splitting a large page keeps
+ * every translation as it was, so it needs no shootdown.
  *
  * Locks: paging_lock (a spinlock, interrupts off) serializes every walk and
  * change.  Taking a table frame from the source happens under it, so the
@@ -34,6 +37,7 @@
 #include "paging.h"
 
 #include "cpu.h"
+#include "percpu.h"
 #include "smp.h"
 #include "lib/spinlock.h"
 #include "lib/fmt.h"
@@ -49,16 +53,24 @@ static uint64_t pool_base;
 static size_t pool_frames, pool_next;
 static uint64_t (*table_source)(void);
 static struct ks_paging_stats stats;
-static int remote_stale;       /* unmapped since the last shootdown */
+/* Who unmapped since the last shootdown: STALE_NONE, one CPU's index, or
+ * STALE_MANY for more than one CPU. */
+#define STALE_NONE (-1)
+#define STALE_MANY (-2)
+static int stale_by = STALE_NONE;
 
 /* paging_lock held. */
 static void sync_locked(void)
 {
-	if (remote_stale) {
-		ks_smp_flush_tlb_others();
-		remote_stale = 0;
-		stats.shootdowns++;
+	if (stale_by == STALE_NONE)
+		return;
+	ks_smp_flush_tlb_others();
+	if (stale_by != (int)ks_cpu_index()) {
+		flush_tlb_local();
+		stats.local_flushes++;
 	}
+	stale_by = STALE_NONE;
+	stats.shootdowns++;
 }
 
 static inline uint64_t *table_at(uint64_t phys)
@@ -283,8 +295,10 @@ int ks_paging_unmap(uint64_t virt, uint64_t *phys)
 			*phys = *pte & KS_PTE_ADDR;
 		*pte = 0;
 		invlpg(virt);
-		if (ks_smp_ncpus() > 1)
-			remote_stale = 1;
+		if (ks_smp_ncpus() > 1) {
+			int me = (int)ks_cpu_index();
+			stale_by = stale_by == STALE_NONE || stale_by == me ? me : STALE_MANY;
+		}
 		stats.unmaps++;
 		rc = 0;
 	}

@@ -80,6 +80,8 @@ struct ks_paging_stats {
 	uint64_t splits;           /* large pages split into smaller ones */
 	uint64_t maps, unmaps;     /* 4 KiB pages mapped / unmapped */
 	uint64_t shootdowns;       /* other CPUs' TLBs flushed (lazily) */
+	uint64_t local_flushes;    /* of those, also the mapping CPU's own TLB
+	                              (another CPU had unmapped) */
 };
 void ks_paging_stats(struct ks_paging_stats *out);
 

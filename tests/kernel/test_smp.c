@@ -5,7 +5,8 @@
  * exceptions; a phantom CPU (runner hook) reported and left out; a stray
  * interrupt vector EOIed; ks_smp_call_all exactly once per CPU, also with
  * every CPU calling at once; a remapped page read through every CPU's TLB
- * after the lazy NMI shootdown, and parked CPUs spared that NMI; a ticket
+ * after the lazy NMI shootdown, also when another CPU did the unmap, and
+ * parked CPUs spared that NMI; a ticket
  * lock taken by every CPU at once; stop-the-world freezing every other CPU
  * (parked, not spinning) and letting it go.  The heap under several CPUs
  * is tests/kernel/test_heap_smp.c, the collector test_gc_smp.c.
@@ -244,6 +245,63 @@ KS_SELFTEST("smp: a page unmapped and mapped to another frame reads the new fram
 		KT_EXPECT_EQ(tlb_seen[i], 0x2222222222222222ull);
 	if (n > 1)
 		KT_EXPECT_EQ(p1.shootdowns, p0.shootdowns + 1);
+	KT_EXPECT_EQ(ks_paging_unmap(v, &old), 0);
+	KT_EXPECT_EQ(old, f2);
+	ks_paging_sync();
+	ks_frame_free(f1, 1);
+	ks_frame_free(f2, 1);
+}
+
+/* The unmap done by another CPU than the one that maps the page again:
+ * the mapping CPU's own TLB must not keep the old frame (it had read the
+ * page; only the unmapping CPU ran invlpg). */
+static uint32_t tlb_unmapped;
+
+static void tlb_unmap(void *arg)
+{
+	uint64_t *old = arg;
+	if (ks_paging_unmap((uint64_t)(uintptr_t)tlb_va, old) != 0)
+		*old = 0;
+	__atomic_store_n(&tlb_unmapped, 1, __ATOMIC_RELEASE);
+}
+
+KS_SELFTEST("smp: a page another CPU unmapped, mapped to another frame here, reads the new frame here")
+{
+	unsigned n = ks_smp_ncpus();
+	if (n < 2) {
+		kprintf("# one CPU: no other CPU to unmap\n");
+		return;
+	}
+	void *va = ks_plat_reserve(4096, 4096);
+	KT_ASSERT(va != NULL);
+	uint64_t v = (uint64_t)(uintptr_t)va;
+	uint64_t f1 = ks_frame_alloc(1, 4096), f2 = ks_frame_alloc(1, 4096);
+	KT_ASSERT(f1 && f2);
+	*(volatile uint64_t *)(uintptr_t)f1 = 0x5555555555555555ull;
+	*(volatile uint64_t *)(uintptr_t)f2 = 0x6666666666666666ull;
+	tlb_va = (volatile uint64_t *)va;
+	KT_ASSERT_EQ(ks_paging_map(v, f1, KS_MAP_WRITE), 0);
+	KT_EXPECT_EQ(*tlb_va, 0x5555555555555555ull);   /* this TLB holds f1 */
+	uint64_t old = 0;
+	unsigned other = ks_cpu_index() == 0 ? 1 : 0;
+	/* Spin, not park: a kick (an NMI) would flush this TLB. */
+	tlb_unmapped = 0;
+	KT_ASSERT_EQ(ks_smp_run(other, tlb_unmap, &old), 0);
+	uint64_t end = rdtsc() + ks_tsc_from_us(RUN_TIMEOUT_US);
+	while (!__atomic_load_n(&tlb_unmapped, __ATOMIC_ACQUIRE))
+		KT_ASSERT((int64_t)(rdtsc() - end) < 0);
+	KT_ASSERT_EQ(old, f1);
+	struct ks_paging_stats p0, p1;
+	ks_paging_stats(&p0);
+	KT_ASSERT_EQ(ks_paging_map(v, f2, KS_MAP_WRITE), 0);
+	ks_paging_stats(&p1);
+	KT_EXPECT_EQ(*tlb_va, 0x6666666666666666ull);
+	KT_ASSERT_EQ(ks_smp_wait(other, RUN_TIMEOUT_US), 0);
+	KT_EXPECT_EQ(p1.shootdowns, p0.shootdowns + 1);
+	KT_EXPECT_EQ(p1.local_flushes, p0.local_flushes + 1);
+	ks_smp_call_all_self(tlb_read, NULL);
+	for (unsigned i = 0; i < n; i++)
+		KT_EXPECT_EQ(tlb_seen[i], 0x6666666666666666ull);
 	KT_EXPECT_EQ(ks_paging_unmap(v, &old), 0);
 	KT_EXPECT_EQ(old, f2);
 	ks_paging_sync();
