@@ -72,8 +72,10 @@
  *      the span and the fault, whichever path finds it.
  *   5. A span no CPU owns whose objects are all free goes to its mcentral's
  *      reserve or back to mheap, which coalesces it with its free
- *      neighbours; when too much free memory is committed, the scavenger
- *      gives pages back to the platform.
+ *      neighbours; when too much free memory is committed (more still when
+ *      the heap is shrinking), the scavenger gives pages back to the
+ *      platform, and the span structs of emptied chunks go back with them
+ *      (mm/fixalloc.c).
  *
  * Object caches (kmem_cache, mm/slab.c): each cache is one more class
  * after the 66 size classes, with its exact object size, its own mcentral

@@ -27,9 +27,14 @@
  * Memory: a free span's pages may be committed or not.  Allocation commits
  * the pages it hands out (the platform gives zeroed memory for pages
  * committed afresh).  Freeing leaves pages committed; when the committed
- * free pages exceed scav_threshold, the scavenger decommits free pages,
- * largest spans first, down to half the threshold, giving the memory back
- * to the platform (the frame map, in the kernel).
+ * free pages exceed scav_threshold (or a quarter of the pages in use, if
+ * more), the scavenger decommits free pages, largest spans first, down to
+ * half of it, giving the memory back to the platform (the frame map, in
+ * the kernel).  A heap that has freed more than that limit with no span
+ * allocated since is shrinking, and keeps an eighth of it
+ * (MHEAP_SHRINK_KEEP): a program that frees everything gives back all but
+ * a few MiB, while one that frees and allocates in turn (large blocks
+ * cycling) keeps what it will reuse.
  *
  * Lock: ks_mheap.lock, taken with interrupts off.  Lock order: mcentral
  * locks before the heap lock; the heap lock before the platform's own (the
@@ -199,6 +204,7 @@ static void mark_inuse(struct mheap *h, struct mspan *s)
 	s->next = s->prev = NULL;
 	arena_set_spans(arena_page(s->base), s->npages, s);
 	h->pages_inuse += s->npages;
+	h->pages_freed_run = 0;
 }
 
 static struct mspan *alloc_locked(struct mheap *h, uintptr_t npages,
@@ -304,6 +310,7 @@ bool mheap_extend(struct mspan *s, uintptr_t npages)
 	arena_set_spans(arena_page(end), extra, s);
 	s->npages = npages;
 	h->pages_inuse += extra;
+	h->pages_freed_run = 0;
 	ks_spin_unlock_irqrestore(&h->lock, st);
 	return true;
 }
@@ -378,7 +385,8 @@ void mheap_free(struct mspan *s)
 	ks_irqstate_t st = ks_spin_lock_irqsave(&h->lock);
 	KS_CHECK(s->state == MSPAN_INUSE, "mheap_free: span %p [%p] is not in use "
 	         "(state %u)", (void *)s, (void *)s->base, (unsigned)s->state);
-	h->pages_inuse -= s->npages;
+	uintptr_t freed = s->npages;   /* s may be merged away below */
+	h->pages_inuse -= freed;
 	s->state = MSPAN_FREE;
 	s->central = NULL;
 	s->spanclass = 0;
@@ -391,10 +399,17 @@ void mheap_free(struct mspan *s)
 	free_insert(h, s);
 	/* Keep at least the threshold, or a quarter of the heap in use if that
 	 * is more, so a busy heap does not decommit what it will reuse at once;
-	 * beyond it, give back down to half (hysteresis). */
+	 * beyond it, give back down to half (hysteresis).  But a heap that had
+	 * freed more than that since it last allocated a span is shrinking
+	 * (a program that frees everything): it keeps an eighth.  (One large
+	 * free is not a run: a block of any size freed and allocated again
+	 * in turn keeps the limit's half warm.) */
 	uintptr_t limit = h->scav_threshold;
 	if (h->pages_inuse / 4 > limit)
 		limit = h->pages_inuse / 4;
+	if (h->pages_freed_run > limit)
+		limit /= MHEAP_SHRINK_KEEP;
+	h->pages_freed_run += freed;
 	if (limit && h->pages_free_committed > limit)
 		scavenge_locked(h, limit / 2);
 	ks_spin_unlock_irqrestore(&h->lock, st);
@@ -504,5 +519,6 @@ void mheap_check(void)
 	         (unsigned long)inuse, (unsigned long)h->pages_inuse);
 	KS_CHECK(listed <= free_pages, "mheap_check: lists hold %lu pages, spans "
 	         "say %lu free", (unsigned long)listed, (unsigned long)free_pages);
+	fixalloc_check(&h->spanalloc);
 	ks_spin_unlock_irqrestore(&h->lock, st);
 }

@@ -15,6 +15,7 @@
 
 #define KS_MAX_MHEAP_LIST 128          /* exact free lists for 1..127 pages */
 #define KS_HEAP_GROW_PAGES 128         /* grow the arena 1 MiB at a time */
+#define MHEAP_SHRINK_KEEP 8            /* shrinking: keep 1/8 of the limit */
 
 struct mheap {
 	struct ks_spinlock lock;
@@ -27,6 +28,8 @@ struct mheap {
 	uintptr_t pages_free_committed; /* of those, with memory behind them */
 	uintptr_t pages_inuse;          /* pages in in-use spans */
 	uintptr_t scav_threshold;       /* pages_free_committed limit */
+	uintptr_t pages_freed_run;      /* pages freed since a span was last
+	                                   allocated (mheap.c: shrinking) */
 	uint64_t pages_scavenged_total; /* pages ever decommitted */
 	uint64_t large_inuse;           /* large objects and kpages blocks */
 	uint64_t large_pages;

@@ -18,7 +18,6 @@
 
 #include <kspan/kmalloc.h>
 #include "arch/host/platform.h"
-#include "mm/fixalloc.h"
 #include "mm/mcache.h"
 #include "mm/mspan.h"
 #include "mm/arena.h"
@@ -658,33 +657,9 @@ static void test_double_frees(void **state)
 	ks_expect_abort(df_bulk, NULL, "double free");
 }
 
-/* A metadata pool holds the max objects it was made for, whatever their
- * size: objects do not straddle chunks, so a chunk's tail is lost (with
- * 18 KiB per-CPU caches, 3 to a chunk, only 57 of 64 used to fit: the
- * 58th thread of a host program got no cache and malloc said NULL). */
-static void test_fixalloc_holds_max(void **state)
-{
-	(void)state;
-	static const size_t sizes[] = { 16, 4000, 18240, sizeof(struct mcache), 40000, 65536 };
-	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-		struct fixalloc f;
-		assert_int_equal(fixalloc_init(&f, sizes[k], 64), 0);
-		for (int i = 0; i < 64; i++) {
-			uint8_t *p = fixalloc_alloc(&f);
-			if (!p)
-				fail_msg("fixalloc of %zu-byte objects: object %d of 64 failed",
-				         sizes[k], i);
-			p[0] = p[sizes[k] - 1] = 1;   /* committed, all of it */
-		}
-	}
-	struct fixalloc f;
-	assert_int_equal(fixalloc_init(&f, FIXALLOC_CHUNK + 16, 4), -1);   /* cannot fit */
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fixalloc_holds_max),
 		cmocka_unit_test(test_fast_paths_take_no_lock),
 		cmocka_unit_test(test_owned_spans_bounded),
 		cmocka_unit_test(test_take_partial_round_robin),

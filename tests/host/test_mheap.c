@@ -156,6 +156,48 @@ static void test_scavenge_returns_memory(void **state)
 	mheap_check();
 }
 
+/* A heap that frees more than the threshold with no span allocated in
+ * between is shrinking: it keeps an eighth of the threshold.  One that
+ * frees and allocates in turn keeps what it reuses: nothing is
+ * scavenged. */
+static void test_scavenge_when_shrinking(void **state)
+{
+	(void)state;
+	enum { N = 24, PAGES = 64 };   /* 24 spans of 512 KiB: 12 MiB */
+	struct mspan *s[N];
+	mheap_scavenge(0);
+	uintptr_t limit = ks_mheap.scav_threshold;   /* 8 MiB: 1024 pages */
+	for (int i = 0; i < N; i++) {
+		s[i] = alloc_pages(PAGES);
+		memset((void *)s[i]->base, 0x5a, PAGES * KS_PAGE_SIZE);
+	}
+	/* Turns of free and allocate: the freed pages are reused warm. */
+	uint64_t scav0 = ks_mheap.pages_scavenged_total;
+	for (int k = 0; k < 200; k++) {
+		int i = k % N;
+		mheap_free(s[i]);
+		s[i] = alloc_pages(PAGES);
+		assert_false(s[i]->needzero == 0 && k > 0);   /* warm: reused */
+	}
+	assert_int_equal(ks_mheap.pages_scavenged_total, scav0);
+	mheap_check();
+	/* Now free everything: past the threshold it is a shrinking heap. */
+	size_t before = ks_host_committed();
+	for (int i = 0; i < N; i++)
+		mheap_free(s[i]);
+	mheap_check();
+	assert_true(ks_mheap.pages_freed_run > limit);
+	assert_true(ks_mheap.pages_free_committed <= limit / 8);
+	assert_true(ks_mheap.pages_scavenged_total > scav0);
+	assert_true(before - ks_host_committed() >=
+	            (N * PAGES - limit / 8) * KS_PAGE_SIZE);
+	/* An allocation ends the run. */
+	struct mspan *t = alloc_pages(1);
+	assert_int_equal(ks_mheap.pages_freed_run, 0);
+	mheap_free(t);
+	mheap_check();
+}
+
 static void test_out_of_arena(void **state)
 {
 	(void)state;
@@ -372,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_best_fit_treap),
 		cmocka_unit_test(test_alignment),
 		cmocka_unit_test(test_scavenge_returns_memory),
+		cmocka_unit_test(test_scavenge_when_shrinking),
 		cmocka_unit_test(test_out_of_arena),
 		cmocka_unit_test(test_out_of_memory),
 		cmocka_unit_test(test_aligned_out_of_memory),
