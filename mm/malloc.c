@@ -14,7 +14,11 @@
  *              as Go 1.10 (mm/arena.c).
  *   span       a run of contiguous pages (struct mspan, mm/mspan.h).  A
  *              small-object span's free bits are its allocation state:
- *              1 = free; allocation clears a bit, free sets it.
+ *              1 = free; allocation clears a bit, free sets it.  The
+ *              span a CPU allocates from lends one word of them to the
+ *              CPU's allocation cache (cachebits, Go's allocCache):
+ *              allocation takes from the cache, frees set free bits, and
+ *              a free object is in exactly one of the two.
  *   size class one of 66 object sizes from 8 B to 32 KiB (Go's table,
  *              mm/sizeclass.h; its spans grown to hold a batch of
  *              min(32, 64 KiB / size) objects, tcmalloc's rule); class 0
@@ -40,11 +44,13 @@
  *   1. Sizes up to 1 KiB find their class with one load from the CPU's
  *      cache front (ks_mcache_of[slot]->bysize); larger ones through the
  *      size-class tables.
- *   2. Take the lowest set bit of the word of free bits the class
- *      allocates from (a word of the span it owns as cur): object = base +
- *      bit * size.  No lock, no atomic, no call: the fast path (mm/malloc.h;
- *      interrupts off for it unless the platform gives callers slots of
- *      their own).
+ *   2. Take the lowest set bit of the word the class allocates from (the
+ *      allocation cache of the span it owns as cur, or, for a word with
+ *      fewer than 16 free objects, that word of free bits itself): object
+ *      = base + bit * size.  An empty cache first takes the frees into its
+ *      word since.  No lock, no atomic, no call: the fast path
+ *      (mm/malloc.h; interrupts off for it unless the platform gives
+ *      callers slots of their own).
  *   3. The word is empty: fold in the frees other CPUs sent (one atomic
  *      exchange for all of them, mm/mremote.c), take a queued free, move to
  *      another word of cur, or to the owned span with most free objects
@@ -59,8 +65,9 @@
  *   1. spans[(p - arena_start) >> 13] gives the span in O(1).
  *   2. This CPU owns it, p is an object's start (one multiply by the
  *      class's reciprocal, exact or not) and not tagged as already on its
- *      way to being freed: set its bit, unless it was set (a double free).
- *      The fast path: no lock, no atomic.
+ *      way to being freed: set its bit, unless it was set or the object is
+ *      in the allocation cache (a double free either way).  The fast path:
+ *      no lock, no atomic, and nothing the next allocation waits for.
  *   3. Another CPU owns it: batch the object for that CPU (one atomic per
  *      batch of up to 62; the owner folds them in on its next slow path
  *      and gives the empty batch back to its sender, one atomic more).
@@ -477,9 +484,11 @@ void kfree_bulk(size_t n, void **objs)
 			}
 			unsigned __int128 prod = (unsigned __int128)soff * magic;
 			uintptr_t idx = (uintptr_t)(prod >> 64);
+			uintptr_t pos = KSPAN_RANDOMIZE ? idx ^ key : idx;
 			if ((uint64_t)prod >= magic ||                   /* not exact */
 			    *(volatile uintptr_t *)p == secret ||        /* tagged */
-			    ks_test_and_set_bit(bits, KSPAN_RANDOMIZE ? idx ^ key : idx))
+			    mspan_in_cache(run, pos) ||                  /* cached */
+			    ks_test_and_set_bit(bits, pos))
 				break;
 			run->nfree++;
 		}

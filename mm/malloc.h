@@ -124,7 +124,8 @@ ks_malloc_fast(size_t size, void **out)
 /* Free steps 1-2: the span through spans[], owned by this CPU, the pointer
  * an object's start (one multiply), not queued or sent by some CPU (the
  * tag: that free, on its way, would free it again after it was reused),
- * and its free bit clear, set, and the span's free count one up.  With
+ * not in the allocation cache, and its free bit clear, set, and the span's
+ * free count one up.  With
  * check (a constant), the span must belong to central too
  * (kmem_cache_free: one compare more).  About 30 instructions. */
 static inline __attribute__((always_inline)) bool
@@ -144,9 +145,11 @@ ks_free_fast_in(void *ptr, bool check, const struct mcentral *central)
 		if (ks_likely(soff < s->limit)) {
 			bool exact;
 			uintptr_t idx = mspan_index(s, soff, &exact);
+			uintptr_t pos = mspan_bitpos(s, idx);
 			if (ks_likely(exact) &&
 			    ks_likely(*(volatile uintptr_t *)p != ks_queue_secret) &&
-			    ks_likely(!ks_test_and_set_bit(s->freebits, mspan_bitpos(s, idx)))) {
+			    ks_likely(!mspan_in_cache(s, pos)) &&
+			    ks_likely(!ks_test_and_set_bit(s->freebits, pos))) {
 				s->nfree++;   /* the owner's count (mm/mspan.h) */
 				done = true;
 			}

@@ -13,10 +13,20 @@
  * took over.  (With 8 for every class, alloc-test's 5000 live objects a
  * thread spread over more spans than that in the large classes, and a
  * sixth of its frees went to spans the CPU did not own.)  Allocation
- * takes the lowest set bit of a word of cur's free bits, with no lock and
- * no atomic, interrupts off on this CPU for those few instructions (what
- * makes kmalloc safe in interrupt handlers).  A free into any span the CPU owns sets a bit the same way
- * (mm/malloc.c).  Everything else is a slow path here:
+ * takes the lowest set bit of cur's allocation cache (a word of its free
+ * bits lent to the cache, mm/mspan.h), with no lock and no atomic,
+ * interrupts off on this CPU for those few instructions (what makes
+ * kmalloc safe in interrupt handlers).  A free into any span the CPU owns
+ * sets a free bit the same way (mm/malloc.c).  The two touch different
+ * words, so that a free and the next allocation do not wait for each
+ * other: with one shared word, a malloc+free loop ran at the latency of
+ * its chain through that word (two thirds of its time).  The cache's
+ * word takes back its frees when the cache runs dry (in the fast path,
+ * mcache_pop), and the cache takes only a word with mspan_cache_min free
+ * objects or more; from a sparser word the class allocates straight from
+ * the free bits, which every free refills (a nearly full span would
+ * otherwise cost a slow path every few allocations).  Everything else is
+ * a slow path here:
  *
  *   - the word ran out: fold in the frees other CPUs sent (mm/mremote.c),
  *     reuse a queued free, move to another word of cur; cur is full: it
@@ -72,7 +82,7 @@ uintptr_t ks_queue_secret;
 /* What an absent class allocates from: nothing.  Static, like the fronts
  * and the table below, so that an allocation before kspan_init finds an
  * empty cache (and its slow path says no). */
-struct mcache_class ks_class_empty = { .word = &ks_zero_word };
+struct mcache_class ks_class_empty = { .word = &ks_zero_word, .refill = &ks_zero_word };
 #define ALL_EMPTY(n) { [0 ... (n) - 1] = &ks_class_empty }
 struct mcache_front ks_front_empty = {
 	.bysize = ALL_EMPTY(KS_SMALL_SIZE_MAX / KS_SMALL_SIZE_DIV + 1),
@@ -99,6 +109,7 @@ void mcache_class_init(struct mcache_class *pc, struct mcentral *central, int ow
 {
 	pc->owner = owner;
 	pc->word = &ks_zero_word;
+	pc->refill = &ks_zero_word;
 	pc->base = 0;
 	pc->size = central->elemsize;
 	pc->key = 0;
@@ -186,15 +197,32 @@ static unsigned owned(const struct mcache_class *pc)
 static bool load_word(struct mcache *c, struct mcache_class *pc)
 {
 	struct mspan *s = pc->cur;
-	if (!mspan_pick_word(s, next_rand(c))) {
-		pc->word = &ks_zero_word;
+	/* A kmalloc or object-cache class allocates from cur's allocation
+	 * cache (mm/mspan.h), which takes the word, if the word has
+	 * mspan_cache_min free objects; else, and for a collector class (its
+	 * mark bits follow the word, mm/mgcalloc.c), from the word itself. */
+	unsigned want = s->gc ? 1 : mspan_cache_min(s);
+	if (!s->gc)
+		mspan_cache_return(s);
+	/* The word just used again if the frees since refilled it (its
+	 * objects are the warm ones), else another. */
+	if ((s->gc || ks_popcount64(mspan_word(s, s->curword)) < want) &&
+	    !mspan_pick_word(s, next_rand(c), want)) {
+		pc->word = pc->refill = &ks_zero_word;
 		return false;
 	}
-	pc->word = &s->freebits[s->curword];
+	if (!s->gc && ks_popcount64(mspan_word(s, s->curword)) >= want) {
+		mspan_cache_take(s, s->curword);
+		pc->word = &s->cachebits[s->curword];
+		pc->refill = &s->freebits[s->curword];
+	} else {
+		pc->word = &s->freebits[s->curword];
+		pc->refill = &ks_zero_word;
+	}
 	pc->base = s->base + (uintptr_t)s->curword * 64 * s->elemsize;
 	pc->key = s->key;
 	/* All but the one this slow path takes go to the fast path. */
-	pc->nfast += ks_popcount64(mspan_word(s, s->curword)) - 1;
+	pc->nfast += ks_popcount64(__atomic_load_n(pc->word, __ATOMIC_RELAXED)) - 1;
 	return true;
 }
 
@@ -202,8 +230,10 @@ static void clear_cur(struct mcache_class *pc)
 {
 	/* What the word still had never went to the fast path. */
 	pc->nfast -= ks_popcount64(__atomic_load_n(pc->word, __ATOMIC_RELAXED));
+	if (!pc->cur->gc)
+		mspan_cache_return(pc->cur);
 	pc->cur = NULL;
-	pc->word = &ks_zero_word;
+	pc->word = pc->refill = &ks_zero_word;
 }
 
 static void unlink_partial(struct mcache_class *pc, struct mspan *s)

@@ -51,6 +51,10 @@ struct mcache_class {
 	struct mspan *cur;       /* the owned span allocated from, or NULL */
 	struct mspan *partial;   /* the other owned spans (mm/spanlist.h) */
 	struct mcentral *central;
+	uint64_t *refill;        /* when word is cur's allocation cache: the
+	                            free bits of its word, which the fast
+	                            path moves into the cache when it is empty
+	                            (frees since); else ks_zero_word */
 	int32_t owner;           /* what owned spans' owner says: the CPU, plus
 	                            KS_OWNER_GC for collector classes */
 	uint16_t npartial;
@@ -173,15 +177,25 @@ static inline void mcache_fast_exit(ks_irqstate_t st)
 void mcache_class_init(struct mcache_class *pc, struct mcentral *central, int owner);
 
 /* The fast path of allocation: an object of pc's class in *out, or false
- * when the word it allocates from is empty (then mcache_alloc_slow).  The
- * store of the word is its only write.  Interrupts off, pc this CPU's. */
+ * when the word it allocates from is empty, and so are the free bits it
+ * refills from (then mcache_alloc_slow).  The store of the word is its
+ * only write, after a refill's store of the free bits.  Interrupts off,
+ * pc this CPU's. */
 static inline __attribute__((always_inline)) bool
 mcache_pop(struct mcache_class *pc, void **out)
 {
 	uint64_t *wp = pc->word;
 	uint64_t m = __atomic_load_n(wp, __ATOMIC_RELAXED);
-	if (ks_unlikely(m == 0))
-		return false;
+	if (ks_unlikely(m == 0)) {
+		/* The allocation cache ran dry: take the frees into its word
+		 * since (mm/mspan.h), here rather than in the slow path. */
+		uint64_t *rp = pc->refill;
+		m = __atomic_load_n(rp, __ATOMIC_RELAXED);
+		if (ks_likely(m == 0))
+			return false;
+		__atomic_store_n(rp, 0, __ATOMIC_RELAXED);
+		pc->nfast += ks_popcount64(m);
+	}
 	__atomic_store_n(wp, m & (m - 1), __ATOMIC_RELAXED);
 	uintptr_t b = ks_lowest_bit(m);
 	if (KSPAN_RANDOMIZE)

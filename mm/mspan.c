@@ -45,23 +45,21 @@ void mspan_init_small(struct mspan *s, struct mcentral *c, uint8_t key)
 				bits |= 1ull << ((i ^ s->key) & 63);
 		}
 		s->freebits[w] = bits;
-#if KSPAN_GC
-		s->markbits[w] = 0;
-#endif
+		s->cachebits[w] = 0;   /* the collector's mark bits, too */
 	}
 }
 
 bool mspan_obj_is_free(const struct mspan *s, uint32_t idx)
 {
 	uint32_t pos = mspan_bitpos(s, idx);
-	return (mspan_word(s, pos / 64) >> (pos % 64)) & 1;
+	return (mspan_free_word(s, pos / 64) >> (pos % 64)) & 1;
 }
 
 void mspan_free_bit(struct mspan *s, uint32_t idx, uintptr_t p, const char *fn)
 {
 	uint32_t pos = mspan_bitpos(s, idx);
 	uint64_t w = mspan_word(s, pos / 64), bit = 1ull << (pos % 64);
-	if (ks_unlikely(w & bit)) {
+	if (ks_unlikely((w & bit) || (!s->gc && mspan_in_cache(s, pos)))) {
 		if (s->central->cache)
 			ks_panic("%s(%p): double free (object already free) in span "
 			         "%p [%p-%p) size %u of cache \"%s\"", fn, (void *)p,
@@ -79,7 +77,7 @@ uint32_t mspan_count_bits(const struct mspan *s)
 {
 	uint32_t n = 0;
 	for (unsigned w = 0; w < s->nwords; w++)
-		n += ks_popcount64(mspan_word(s, w));
+		n += ks_popcount64(mspan_free_word(s, w));
 	return n;
 }
 
@@ -88,17 +86,26 @@ uint32_t mspan_count_free(struct mspan *s)
 	return s->nfree = mspan_count_bits(s);
 }
 
-bool mspan_pick_word(struct mspan *s, uint64_t rnd)
+bool mspan_pick_word(struct mspan *s, uint64_t rnd, unsigned want)
 {
 	unsigned first = KSPAN_RANDOMIZE ? (unsigned)(rnd % s->nwords) : 0;
+	unsigned best = 0, bestn = 0;
 	for (unsigned k = 0; k < s->nwords; k++) {
 		unsigned w = first + k < s->nwords ? first + k : first + k - s->nwords;
-		if (mspan_word(s, w)) {
+		unsigned n = (unsigned)ks_popcount64(mspan_word(s, w));
+		if (n >= want && n) {
 			s->curword = (uint16_t)w;
 			return true;
 		}
+		if (n > bestn) {
+			best = w;
+			bestn = n;
+		}
 	}
-	return false;
+	if (!bestn)
+		return false;
+	s->curword = (uint16_t)best;
+	return true;
 }
 
 void mspan_check(const struct mspan *s)
@@ -122,6 +129,15 @@ void mspan_check(const struct mspan *s)
 	uint32_t count = 0;
 	for (unsigned w = 0; w < KS_FREE_WORDS; w++) {
 		uint64_t f = mspan_word(s, w), valid = 0;
+		if (!s->gc) {
+			uint64_t cb = s->cachebits[w];
+			KS_CHECK(!(f & cb) && (!cb || (w == s->curword && s->owner != KS_NO_OWNER)),
+			         "mspan_check: span %p [%p]: allocation cache word %u "
+			         "(0x%llx) overlaps its free bits, is not the word its "
+			         "owner allocates from, or there is no owner", (void *)s,
+			         (void *)s->base, w, (unsigned long long)cb);
+			f |= cb;
+		}
 		if (w + 1 < s->nwords)
 			valid = ~0ull;
 		else if (w + 1 == s->nwords)

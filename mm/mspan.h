@@ -127,13 +127,24 @@ struct mspan {
 
 	/* ---- small-object spans ----------------------------------------- */
 	uint64_t freebits[KS_FREE_WORDS];
+	/* kmalloc and object-cache spans (Go's allocCache): cachebits[curword]
+	 * holds the free objects of that word that the owner's mcache took
+	 * for its allocation fast path, disjoint from freebits[curword];
+	 * every other word is 0, and all are 0 unless the span is the cur of
+	 * a CPU's class.  Collector spans have mark bits there instead (a
+	 * collector span has no allocation cache, a kmalloc span no marks). */
 #if KSPAN_GC
-	uint64_t markbits[KS_FREE_WORDS];   /* collector: reached this cycle */
+	union {
+		uint64_t markbits[KS_FREE_WORDS];   /* collector: reached this cycle */
+		uint64_t cachebits[KS_FREE_WORDS];
+	};
 	uint64_t gcbits;            /* gcuniform: the pointer bits every free
 	                               slot of this scan span has (mm/mgcalloc.c) */
 	uint8_t gcuniform;
 	struct mspan *gcnext;       /* list of gc large spans (mm/mgc.c) */
 	struct mspan *gcprev;
+#else
+	uint64_t cachebits[KS_FREE_WORDS];
 #endif
 };
 
@@ -186,6 +197,44 @@ static inline void mspan_set_word(struct mspan *s, unsigned w, uint64_t v)
 	__atomic_store_n(&s->freebits[w], v, __ATOMIC_RELAXED);
 }
 
+/* The free objects of word w: its free bits, and the allocation cache's
+ * (mm/mcache.c).  Racy unless the caller owns the span or holds its
+ * mcentral lock (a whole-word snapshot of each). */
+static inline uint64_t mspan_free_word(const struct mspan *s, unsigned w)
+{
+	uint64_t f = mspan_word(s, w);
+	if (!s->gc)
+		f |= __atomic_load_n(&s->cachebits[w], __ATOMIC_RELAXED);
+	return f;
+}
+
+/* Is the object at bit position pos in the allocation cache (free, taken
+ * by the owner's fast path)?  Not for collector spans. */
+static inline bool mspan_in_cache(const struct mspan *s, uintptr_t pos)
+{
+	return (__atomic_load_n(&s->cachebits[pos / 64], __ATOMIC_RELAXED) >> (pos % 64)) & 1;
+}
+
+/* Owner: move word w's free objects into the allocation cache (curword
+ * becomes w), or the cache's objects back into their word.  The fast
+ * path allocates from the cache while frees set free bits: the two touch
+ * different words, so a free does not wait for the allocation before it,
+ * nor the next allocation for the free (a store-to-load dependency
+ * through one word had made malloc+free pairs half as fast). */
+static inline void mspan_cache_take(struct mspan *s, unsigned w)
+{
+	s->curword = (uint16_t)w;
+	__atomic_store_n(&s->cachebits[w], mspan_word(s, w), __ATOMIC_RELAXED);
+	mspan_set_word(s, w, 0);
+}
+static inline void mspan_cache_return(struct mspan *s)
+{
+	unsigned w = s->curword;
+	uint64_t c = __atomic_load_n(&s->cachebits[w], __ATOMIC_RELAXED);
+	mspan_set_word(s, w, mspan_word(s, w) | c);
+	__atomic_store_n(&s->cachebits[w], 0, __ATOMIC_RELAXED);
+}
+
 /* Set a fresh span up for objects of c's class: all objects free, owner
  * none; key: its random order (KSPAN_RANDOMIZE). */
 void mspan_init_small(struct mspan *s, struct mcentral *c, uint8_t key);
@@ -203,10 +252,19 @@ void mspan_free_bit(struct mspan *s, uint32_t idx, uintptr_t p, const char *fn);
 uint32_t mspan_count_bits(const struct mspan *s);
 uint32_t mspan_count_free(struct mspan *s);
 
-/* Owner: pick the word to allocate from next, one with free objects (a
- * random one with KSPAN_RANDOMIZE, else the first).  Returns false if no
- * object is free. */
-bool mspan_pick_word(struct mspan *s, uint64_t rnd);
+/* Owner: pick the word to allocate from next (curword): the first, from
+ * a random word with KSPAN_RANDOMIZE, with want free objects or more, else
+ * the one with the most.  Returns false if no object is free. */
+bool mspan_pick_word(struct mspan *s, uint64_t rnd, unsigned want);
+
+/* The free objects a word needs for its owner to allocate from it through
+ * the allocation cache; from a word with fewer, the owner allocates from
+ * the free bits themselves, which its frees refill at once (otherwise a
+ * nearly full span would cost a slow path every few allocations). */
+static inline unsigned mspan_cache_min(const struct mspan *s)
+{
+	return s->nelems >= 32 ? 16 : (s->nelems + 1u) / 2;
+}
 
 /* Validate a span's fields and counts; stops with a message if wrong. */
 void mspan_check(const struct mspan *s);

@@ -696,7 +696,7 @@ static void sum_span(const struct mspan *s, void *arg)
 		return;
 	uint32_t nfree = 0;
 	for (unsigned w = 0; w < s->nwords; w++)
-		nfree += ks_popcount64(mspan_word(s, w));
+		nfree += ks_popcount64(mspan_free_word(s, w));
 	ss->active += s->nelems - nfree;
 	ss->spans++;
 }

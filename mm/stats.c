@@ -24,7 +24,7 @@ static unsigned span_free(const struct mspan *s)
 {
 	unsigned n = 0;
 	for (unsigned w = 0; w < s->nwords; w++)
-		n += ks_popcount64(mspan_word(s, w));
+		n += ks_popcount64(mspan_free_word(s, w));
 	return n;
 }
 

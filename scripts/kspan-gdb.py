@@ -121,9 +121,18 @@ def owner_text(owner):
     return f"cpu {owner}"
 
 
+def free_word(s, w):
+    """Word w of a small span's free objects: its free bits, and the
+    allocation cache's (mm/mspan.h; collector spans have none)."""
+    f = int(s["freebits"][w])
+    if not int(s["gc"]):
+        f |= int(s["cachebits"][w])
+    return f
+
+
 def free_objects(s):
     """Free objects of a small span: its set free bits."""
-    return sum(popcount(int(s["freebits"][w])) for w in range(int(s["nwords"])))
+    return sum(popcount(free_word(s, w)) for w in range(int(s["nwords"])))
 
 
 def span_brief(s):
@@ -228,7 +237,7 @@ class KspanSpan(gdb.Command):
             print(f"  {addr:#x} is past the last object (tail waste)")
             return
         pos = idx ^ key
-        is_free = bool(int(s["freebits"][pos // 64]) >> (pos % 64) & 1)
+        is_free = bool(free_word(s, pos // 64) >> (pos % 64) & 1)
         where = "its start" if off == idx * elem else f"{off - idx * elem} bytes into it"
         print(f"  {addr:#x}: object {idx} at {base + idx * elem:#x} ({where}), "
               f"{'free' if is_free else 'allocated'}")

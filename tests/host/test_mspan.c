@@ -45,7 +45,7 @@ static unsigned take_all(struct mspan *s, uint64_t *rng)
 	unsigned taken = 0, descents = 0;
 	uintptr_t last = 0;
 	uint64_t seen[KS_FREE_WORDS] = { 0 };
-	while (mspan_pick_word(s, ks_test_rand(rng))) {
+	while (mspan_pick_word(s, ks_test_rand(rng), 1)) {
 		pc.word = &s->freebits[s->curword];
 		pc.base = s->base + (uintptr_t)s->curword * 64 * s->elemsize;
 		pc.key = s->key;

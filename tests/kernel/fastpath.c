@@ -11,8 +11,10 @@
  * (and nothing of the loop) included, as the host's callgrind figure.
  * Without -icount the same numbers are TSC cycles of TCG: printed, never
  * checked.  What the test checks holds always: the pairs stay on the fast
- * paths (no slow allocation, no free that takes a lock, queues or is sent
- * to another CPU while they run).
+ * paths (no free that takes a lock, queues or is sent to another CPU while
+ * they run; a slow allocation only when the allocation cache ran dry, and
+ * it then takes a word of at least mspan_cache_min = 16 free objects, or
+ * the span's free bits themselves, which the frees refill).
  */
 #include "kernel/selftest.h"
 
@@ -69,12 +71,24 @@ static uint64_t timed(void (*fn)(long), long n)
 	return rdtsc() - t0;
 }
 
-/* Frees that left the fast path, and allocations that did. */
+/* Frees that left the fast path, and allocations that did, the latter
+ * in units of one part in CACHE_MIN: a word loaded into the allocation
+ * cache serves CACHE_MIN - 1 pairs or more (the pair in flight and the
+ * live neighbours may take one of its objects). */
+#define CACHE_MIN 16
 static uint64_t slow_count(unsigned cpu)
 {
 	struct kspan_cpu_stats c;
 	kspan_cpu_stats(cpu, &c);
-	return c.slow_allocs + c.locked_frees + c.queued_frees + c.remote_frees;
+	return (c.locked_frees + c.queued_frees + c.remote_frees) * 2 * FP_N +
+	       c.slow_allocs;
+}
+
+/* No slow free, and no more slow allocations than the cache allows, in n
+ * pairs. */
+static bool on_fast_paths(uint64_t slow, long n)
+{
+	return slow <= (uint64_t)n / (CACHE_MIN - 2) + 1;
 }
 
 KS_SELFTEST("fastpath: kmalloc(32)+kfree and kmem_cache pairs stay on the fast paths (instructions per pair under -icount)")
@@ -114,7 +128,7 @@ KS_SELFTEST("fastpath: kmalloc(32)+kfree and kmem_cache pairs stay on the fast p
 	kprintf("fastpath: kmem_cache_alloc+kmem_cache_free (%d-byte cache): %lld.%02lld per pair "
 	        "(TSC ticks, the same loop subtracted)\n", FP_SIZE,
 	        (long long)(dc / FP_N), (long long)(dc % FP_N * 100 / FP_N));
-	KT_EXPECT_EQ(slow3 - slow2, 0);
+	KT_EXPECT(on_fast_paths(slow3 - slow2, 3 * FP_N));
 	kspan_drain_cpu();
 	kmem_cache_destroy(fp_cache);
 	int64_t d = (int64_t)(p2 - p1) - (int64_t)(e2 - e1);
@@ -123,5 +137,5 @@ KS_SELFTEST("fastpath: kmalloc(32)+kfree and kmem_cache pairs stay on the fast p
 	        "(TSC ticks: instructions under -icount shift=0)\n", FP_SIZE,
 	        (long long)(d / FP_N), (long long)(d % FP_N * 100 / FP_N),
 	        (long long)(loop / FP_N), (long long)(loop % FP_N * 100 / FP_N));
-	KT_EXPECT_EQ(slow1 - slow0, 0);
+	KT_EXPECT(on_fast_paths(slow1 - slow0, 3 * FP_N));
 }
