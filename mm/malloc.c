@@ -487,8 +487,7 @@ void kfree_bulk(size_t n, void **objs)
 			uintptr_t pos = KSPAN_RANDOMIZE ? idx ^ key : idx;
 			if ((uint64_t)prod >= magic ||                   /* not exact */
 			    *(volatile uintptr_t *)p == secret ||        /* tagged */
-			    mspan_in_cache(run, pos) ||                  /* cached */
-			    ks_test_and_set_bit(bits, pos))
+			    ks_set_free_bit(bits, pos))
 				break;
 			run->nfree++;
 		}

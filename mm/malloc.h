@@ -80,24 +80,30 @@ static inline uintptr_t ks_used_bytes_fast(void)
 #endif
 }
 
-/* Set bit pos of the free bits words, returning whether it was set: a
- * load, bts on the register (the bit number taken mod 64 for free) and a
- * store (the owner's only write; readers see whole words).  Not bts with
- * a memory operand: one instruction fewer, but microcoded (its bit
- * offset may reach past the word), and it made kfree in a tight loop
- * half as fast as this. */
-static inline bool ks_test_and_set_bit(uint64_t *words, uintptr_t pos)
+/* Set bit pos of the free bits words, returning true (and setting
+ * nothing) if it was set already or the object is in the allocation cache
+ * (the same bit of the word KS_FREE_WORDS further on, mm/mspan.h): both a
+ * double free.  Two loads, bt and bts on registers (the bit number taken
+ * mod 64 for free), and a store (the owner's only write; readers see
+ * whole words).  Not bts with a memory operand: one instruction fewer,
+ * but microcoded (its bit offset may reach past the word), and it made
+ * kfree in a tight loop half as fast as this. */
+static inline bool ks_set_free_bit(uint64_t *freebits, uintptr_t pos)
 {
-	uint64_t *w = &words[pos / 64];
+	uint64_t *w = &freebits[pos / 64];
 	uint64_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
+	uint64_t c = __atomic_load_n(w + KS_FREE_WORDS, __ATOMIC_RELAXED);
 #if defined(__x86_64__) && !KS_TSAN
 	bool was;
+	__asm__("btq %2, %1" : "=@ccc"(was) : "r"(c), "r"((uint64_t)pos));
+	if (was)
+		return true;
 	__asm__("btsq %2, %0" : "+r"(v), "=@ccc"(was) : "r"((uint64_t)pos));
 	if (was)
 		return true;
 #else
 	uint64_t bit = 1ull << (pos % 64);
-	if (v & bit)
+	if ((v | c) & bit)
 		return true;
 	v |= bit;
 #endif
@@ -148,8 +154,7 @@ ks_free_fast_in(void *ptr, bool check, const struct mcentral *central)
 			uintptr_t pos = mspan_bitpos(s, idx);
 			if (ks_likely(exact) &&
 			    ks_likely(*(volatile uintptr_t *)p != ks_queue_secret) &&
-			    ks_likely(!mspan_in_cache(s, pos)) &&
-			    ks_likely(!ks_test_and_set_bit(s->freebits, pos))) {
+			    ks_likely(!ks_set_free_bit(s->freebits, pos))) {
 				s->nfree++;   /* the owner's count (mm/mspan.h) */
 				done = true;
 			}

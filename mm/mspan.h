@@ -148,6 +148,12 @@ struct mspan {
 #endif
 };
 
+/* The fast paths find a word's allocation cache KS_FREE_WORDS words after
+ * its free bits (mm/malloc.h). */
+_Static_assert(__builtin_offsetof(struct mspan, cachebits) ==
+               __builtin_offsetof(struct mspan, freebits) + 8 * KS_FREE_WORDS,
+               "the allocation cache must follow the free bits");
+
 /* The address range a span covers. */
 static inline uintptr_t mspan_end(const struct mspan *s)
 {
