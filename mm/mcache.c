@@ -201,17 +201,21 @@ static bool load_word(struct mcache *c, struct mcache_class *pc)
 	 * cache (mm/mspan.h), which takes the word, if the word has
 	 * mspan_cache_min free objects; else, and for a collector class (its
 	 * mark bits follow the word, mm/mgcalloc.c), from the word itself. */
-	unsigned want = s->gc ? 1 : mspan_cache_min(s);
-	if (!s->gc)
+	bool cache = !s->gc;
+	unsigned want = cache ? mspan_cache_min(s) : 1;
+	if (cache)
 		mspan_cache_return(s);
 	/* The word just used again if the frees since refilled it (its
 	 * objects are the warm ones), else another. */
-	if ((s->gc || ks_popcount64(mspan_word(s, s->curword)) < want) &&
-	    !mspan_pick_word(s, next_rand(c), want)) {
-		pc->word = pc->refill = &ks_zero_word;
-		return false;
+	unsigned n = ks_popcount64(mspan_word(s, s->curword));
+	if (!cache || n < want) {
+		if (!mspan_pick_word(s, next_rand(c), want)) {
+			pc->word = pc->refill = &ks_zero_word;
+			return false;
+		}
+		n = ks_popcount64(mspan_word(s, s->curword));
 	}
-	if (!s->gc && ks_popcount64(mspan_word(s, s->curword)) >= want) {
+	if (cache && n >= want) {
 		mspan_cache_take(s, s->curword);
 		pc->word = &s->cachebits[s->curword];
 		pc->refill = &s->freebits[s->curword];
@@ -222,7 +226,7 @@ static bool load_word(struct mcache *c, struct mcache_class *pc)
 	pc->base = s->base + (uintptr_t)s->curword * 64 * s->elemsize;
 	pc->key = s->key;
 	/* All but the one this slow path takes go to the fast path. */
-	pc->nfast += ks_popcount64(__atomic_load_n(pc->word, __ATOMIC_RELAXED)) - 1;
+	pc->nfast += n - 1;
 	return true;
 }
 

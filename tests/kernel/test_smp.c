@@ -217,39 +217,58 @@ static void tlb_read(void *arg)
 	tlb_seen[ks_cpu_index()] = *tlb_va;
 }
 
+/* A page of fresh address space (tlb_va) and two frames, each holding a
+ * word of its own, the page mapped to the first. */
+struct tlb_page {
+	uint64_t v, f1, f2;
+};
+
+static bool tlb_page_get(struct ks_test *kt, struct tlb_page *t, uint64_t w1, uint64_t w2)
+{
+	void *va = ks_plat_reserve(4096, 4096);
+	t->v = (uint64_t)(uintptr_t)va;
+	t->f1 = ks_frame_alloc(1, 4096);
+	t->f2 = ks_frame_alloc(1, 4096);
+	if (!KT_EXPECT(va != NULL && t->f1 && t->f2))
+		return false;
+	*(volatile uint64_t *)(uintptr_t)t->f1 = w1;
+	*(volatile uint64_t *)(uintptr_t)t->f2 = w2;
+	tlb_va = (volatile uint64_t *)va;
+	return KT_EXPECT_EQ(ks_paging_map(t->v, t->f1, KS_MAP_WRITE), 0);
+}
+
+/* The page mapped to the second frame is unmapped, the frames freed. */
+static void tlb_page_put(struct ks_test *kt, struct tlb_page *t)
+{
+	uint64_t old = 0;
+	KT_EXPECT_EQ(ks_paging_unmap(t->v, &old), 0);
+	KT_EXPECT_EQ(old, t->f2);
+	ks_paging_sync();
+	ks_frame_free(t->f1, 1);
+	ks_frame_free(t->f2, 1);
+}
+
 KS_SELFTEST("smp: a page unmapped and mapped to another frame reads the new frame on every CPU")
 {
 	unsigned n = ks_smp_ncpus();
-	void *va = ks_plat_reserve(4096, 4096);
-	KT_ASSERT(va != NULL);
-	uint64_t v = (uint64_t)(uintptr_t)va;
-	uint64_t f1 = ks_frame_alloc(1, 4096), f2 = ks_frame_alloc(1, 4096);
-	KT_ASSERT(f1 && f2);
-	*(volatile uint64_t *)(uintptr_t)f1 = 0x1111111111111111ull;
-	*(volatile uint64_t *)(uintptr_t)f2 = 0x2222222222222222ull;
-	tlb_va = (volatile uint64_t *)va;
+	struct tlb_page t;
+	KT_ASSERT(tlb_page_get(kt, &t, 0x1111111111111111ull, 0x2222222222222222ull));
 	struct ks_paging_stats p0, p1;
-
-	KT_ASSERT_EQ(ks_paging_map(v, f1, KS_MAP_WRITE), 0);
 	ks_smp_call_all_self(tlb_read, NULL);      /* every TLB now holds f1 */
 	for (unsigned i = 0; i < n; i++)
 		KT_EXPECT_EQ(tlb_seen[i], 0x1111111111111111ull);
 	uint64_t old = 0;
-	KT_ASSERT_EQ(ks_paging_unmap(v, &old), 0);
-	KT_EXPECT_EQ(old, f1);
+	KT_ASSERT_EQ(ks_paging_unmap(t.v, &old), 0);
+	KT_EXPECT_EQ(old, t.f1);
 	ks_paging_stats(&p0);
-	KT_ASSERT_EQ(ks_paging_map(v, f2, KS_MAP_WRITE), 0);
+	KT_ASSERT_EQ(ks_paging_map(t.v, t.f2, KS_MAP_WRITE), 0);
 	ks_paging_stats(&p1);
 	ks_smp_call_all_self(tlb_read, NULL);
 	for (unsigned i = 0; i < n; i++)
 		KT_EXPECT_EQ(tlb_seen[i], 0x2222222222222222ull);
 	if (n > 1)
 		KT_EXPECT_EQ(p1.shootdowns, p0.shootdowns + 1);
-	KT_EXPECT_EQ(ks_paging_unmap(v, &old), 0);
-	KT_EXPECT_EQ(old, f2);
-	ks_paging_sync();
-	ks_frame_free(f1, 1);
-	ks_frame_free(f2, 1);
+	tlb_page_put(kt, &t);
 }
 
 /* The unmap done by another CPU than the one that maps the page again:
@@ -272,15 +291,8 @@ KS_SELFTEST("smp: a page another CPU unmapped, mapped to another frame here, rea
 		kprintf("# one CPU: no other CPU to unmap\n");
 		return;
 	}
-	void *va = ks_plat_reserve(4096, 4096);
-	KT_ASSERT(va != NULL);
-	uint64_t v = (uint64_t)(uintptr_t)va;
-	uint64_t f1 = ks_frame_alloc(1, 4096), f2 = ks_frame_alloc(1, 4096);
-	KT_ASSERT(f1 && f2);
-	*(volatile uint64_t *)(uintptr_t)f1 = 0x5555555555555555ull;
-	*(volatile uint64_t *)(uintptr_t)f2 = 0x6666666666666666ull;
-	tlb_va = (volatile uint64_t *)va;
-	KT_ASSERT_EQ(ks_paging_map(v, f1, KS_MAP_WRITE), 0);
+	struct tlb_page t;
+	KT_ASSERT(tlb_page_get(kt, &t, 0x5555555555555555ull, 0x6666666666666666ull));
 	KT_EXPECT_EQ(*tlb_va, 0x5555555555555555ull);   /* this TLB holds f1 */
 	uint64_t old = 0;
 	unsigned other = ks_cpu_index() == 0 ? 1 : 0;
@@ -290,10 +302,10 @@ KS_SELFTEST("smp: a page another CPU unmapped, mapped to another frame here, rea
 	uint64_t end = rdtsc() + ks_tsc_from_us(RUN_TIMEOUT_US);
 	while (!__atomic_load_n(&tlb_unmapped, __ATOMIC_ACQUIRE))
 		KT_ASSERT((int64_t)(rdtsc() - end) < 0);
-	KT_ASSERT_EQ(old, f1);
+	KT_ASSERT_EQ(old, t.f1);
 	struct ks_paging_stats p0, p1;
 	ks_paging_stats(&p0);
-	KT_ASSERT_EQ(ks_paging_map(v, f2, KS_MAP_WRITE), 0);
+	KT_ASSERT_EQ(ks_paging_map(t.v, t.f2, KS_MAP_WRITE), 0);
 	ks_paging_stats(&p1);
 	KT_EXPECT_EQ(*tlb_va, 0x6666666666666666ull);
 	KT_ASSERT_EQ(ks_smp_wait(other, RUN_TIMEOUT_US), 0);
@@ -302,11 +314,7 @@ KS_SELFTEST("smp: a page another CPU unmapped, mapped to another frame here, rea
 	ks_smp_call_all_self(tlb_read, NULL);
 	for (unsigned i = 0; i < n; i++)
 		KT_EXPECT_EQ(tlb_seen[i], 0x6666666666666666ull);
-	KT_EXPECT_EQ(ks_paging_unmap(v, &old), 0);
-	KT_EXPECT_EQ(old, f2);
-	ks_paging_sync();
-	ks_frame_free(f1, 1);
-	ks_frame_free(f2, 1);
+	tlb_page_put(kt, &t);
 }
 
 /* Every other CPU idle and in its halt window (or 0 after a second). */
@@ -333,23 +341,16 @@ KS_SELFTEST("smp: a shootdown spares parked CPUs the NMI; they flush when they w
 		kprintf("# one CPU: no shootdown\n");
 		return;
 	}
-	void *va = ks_plat_reserve(4096, 4096);
-	KT_ASSERT(va != NULL);
-	uint64_t v = (uint64_t)(uintptr_t)va;
-	uint64_t f1 = ks_frame_alloc(1, 4096), f2 = ks_frame_alloc(1, 4096);
-	KT_ASSERT(f1 && f2);
-	*(volatile uint64_t *)(uintptr_t)f1 = 0x3333333333333333ull;
-	*(volatile uint64_t *)(uintptr_t)f2 = 0x4444444444444444ull;
-	tlb_va = (volatile uint64_t *)va;
-	KT_ASSERT_EQ(ks_paging_map(v, f1, KS_MAP_WRITE), 0);
+	struct tlb_page t;
+	KT_ASSERT(tlb_page_get(kt, &t, 0x3333333333333333ull, 0x4444444444444444ull));
 	ks_smp_call_all_self(tlb_read, NULL);      /* every TLB holds f1 */
 	uint64_t old = 0;
-	KT_ASSERT_EQ(ks_paging_unmap(v, &old), 0);
+	KT_ASSERT_EQ(ks_paging_unmap(t.v, &old), 0);
 	struct ks_smp_cpu_stats s0[KSPAN_MAX_CPUS], s1;
 	int parked = others_parked(n);
 	for (unsigned i = 0; i < n; i++)
 		ks_smp_cpu_stats(i, &s0[i]);
-	KT_ASSERT_EQ(ks_paging_map(v, f2, KS_MAP_WRITE), 0);   /* shootdown */
+	KT_ASSERT_EQ(ks_paging_map(t.v, t.f2, KS_MAP_WRITE), 0);   /* shootdown */
 	ks_smp_call_all_self(tlb_read, NULL);
 	unsigned spared = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -362,10 +363,7 @@ KS_SELFTEST("smp: a shootdown spares parked CPUs the NMI; they flush when they w
 	KT_EXPECT(parked);
 	if (parked)
 		KT_EXPECT_EQ(spared, n - 1);
-	KT_EXPECT_EQ(ks_paging_unmap(v, &old), 0);
-	ks_paging_sync();
-	ks_frame_free(f1, 1);
-	ks_frame_free(f2, 1);
+	tlb_page_put(kt, &t);
 }
 
 /* ---- a ticket lock under every CPU ----------------------------------------- */
